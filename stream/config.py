@@ -1,0 +1,333 @@
+"""Configuration: frozen dataclasses, one per ``config.toml`` table.
+
+Precedence, lowest first: the dataclass defaults (mirrored by the top-level
+``config.toml``), a TOML file (``--config``), command-line flags, then the
+environment (``VOXSTREAM_<SECTION>_<KEY>``, for systemd and containers).
+Unknown keys, wrong types and out-of-range values are rejected with the key's
+name and what was expected (:class:`ConfigError`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from .errors import ConfigError
+
+ENV_PREFIX = "VOXSTREAM_"
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    device: str = ""
+    """Input device: an index, a name substring, or "" for the system default."""
+    device_rate: int = 0
+    """Rate to open the device at, in Hz; 0 picks the device's default rate."""
+    channels: int = 1
+    """Channels to capture; more than one are averaged to mono."""
+    block_s: float = 0.05
+    """Length of one captured block in seconds."""
+    queue_blocks: int = 64
+    """Blocks the capture queue holds before the oldest is dropped (and counted)."""
+    reopen_min_s: float = 0.5
+    """First delay before reopening a device that failed, in seconds."""
+    reopen_max_s: float = 10.0
+    """Longest delay between reopen attempts, in seconds."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    path: str = "models/voxstream.tflite"
+    """The .tflite file; its card is the .json beside it. Relative paths are tried
+    from the working directory, then from the installed project."""
+    num_threads: int = 1
+    """Interpreter threads (1 is fastest for this small model)."""
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    window_s: float = 0.0
+    """Analysis window in seconds; 0 takes the model card's value."""
+    hop_s: float = 0.0
+    """Time between two events in seconds; 0 takes the model card's value."""
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    min_dbfs: float = -45.0
+    """Windows whose speech-band level is below this (dBFS) are not classified."""
+    active_fraction: float = 0.2
+    """Fraction of 30 ms sub-frames that must be above min_dbfs for speech."""
+
+
+@dataclass(frozen=True)
+class SmootherConfig:
+    alpha: float = 0.35
+    """Weight of the newest scores in the exponential moving average (0-1]."""
+    margin: float = 0.1
+    """Lead over the current label that a challenger needs, in probability."""
+    dwell_s: float = 0.5
+    """How long a challenger must keep its lead before the label changes, in seconds."""
+    threshold: float = 0.4
+    """Below this smoothed confidence the label is "uncertain"."""
+    silence_s: float = 1.5
+    """After this long without speech the label becomes "silence", in seconds."""
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    name: str = "voxstream"
+    """Name of this device in events, MQTT topics and Home Assistant."""
+
+
+@dataclass(frozen=True)
+class WebsocketConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    """Listen address; 0.0.0.0 exposes the page to the network (an explicit choice)."""
+    port: int = 8765
+    token: str = ""
+    """Shared secret clients pass as ?token=...; empty disables the check."""
+    allowed_origins: list[str] = field(default_factory=list)
+    """Origins allowed to open the WebSocket; empty allows any (and none)."""
+    client_queue: int = 32
+    """Messages buffered per client before its oldest are dropped."""
+    max_message_bytes: int = 4096
+    """Largest message accepted from a client."""
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 1883
+    client_id: str = ""
+    """Empty derives "voxstream-<node>"."""
+    username: str = ""
+    password: str = field(default="", repr=False)
+    """Never logged (kept out of repr)."""
+    tls: bool = False
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    tls_insecure: bool = False
+    """Accept a certificate whose host name does not match (self-signed setups)."""
+    keepalive_s: int = 30
+    prefix: str = "voxstream"
+    """Topics are <prefix>/<node>/emotion and <prefix>/<node>/status."""
+    min_interval_s: float = 2.0
+    """Unchanged labels are republished at most this often, in seconds."""
+    discovery: bool = True
+    """Publish Home Assistant MQTT discovery config."""
+    discovery_prefix: str = "homeassistant"
+    reconnect_min_s: float = 1.0
+    reconnect_max_s: float = 60.0
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class Config:
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    window: WindowConfig = field(default_factory=WindowConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    smoother: SmootherConfig = field(default_factory=SmootherConfig)
+    node: NodeConfig = field(default_factory=NodeConfig)
+    websocket: WebsocketConfig = field(default_factory=WebsocketConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+    def replace(self, section: str, **values: Any) -> "Config":
+        return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **values)})
+
+
+SECTIONS: dict[str, type] = dict(typing.get_type_hints(Config))
+
+
+def _expected(tp: Any) -> str:
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(tp, "a list of strings")
+
+
+def _coerce(where: str, tp: Any, value: Any, from_text: bool) -> Any:
+    """Check (or, for environment text, parse) one value against its field type."""
+    if from_text and isinstance(value, str):
+        value = _parse_text(where, tp, value)
+    if tp is bool:
+        ok = isinstance(value, bool)
+    elif tp is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif tp is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        value = float(value) if ok else value
+    elif tp is str:
+        ok = isinstance(value, str)
+    else:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if not ok:
+        raise ConfigError(f"{where}: expected {_expected(tp)}, got {value!r}")
+    return value
+
+
+def _parse_text(where: str, tp: Any, text: str) -> Any:
+    try:
+        if tp is bool:
+            low = text.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if tp is int:
+            return int(text)
+        if tp is float:
+            return float(text)
+        if tp is str:
+            return text
+        return [s.strip() for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise ConfigError(f"{where}: expected {_expected(tp)}, got {text!r}") from None
+
+
+def _field_types(section_cls: type) -> dict[str, Any]:
+    hints = typing.get_type_hints(section_cls)
+    out = {}
+    for name, tp in hints.items():
+        if typing.get_origin(tp) in (list, types.GenericAlias) or tp == list[str]:
+            tp = list
+        out[name] = tp
+    return out
+
+
+def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str, from_text: bool = False) -> Config:
+    for section, values in updates.items():
+        if section not in SECTIONS:
+            raise ConfigError(f"{origin}: unknown section [{section}]; expected one of {sorted(SECTIONS)}")
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{origin}: [{section}] must be a table")
+        types_ = _field_types(SECTIONS[section])
+        clean = {}
+        for key, value in values.items():
+            if key not in types_:
+                raise ConfigError(f"{origin}: unknown key {section}.{key}; expected one of {sorted(types_)}")
+            clean[key] = _coerce(f"{origin}: {section}.{key}", types_[key], value, from_text)
+        cfg = cfg.replace(section, **clean)
+    return cfg
+
+
+def _validate(cfg: Config) -> None:
+    def need(cond: bool, key: str, what: str) -> None:
+        if not cond:
+            raise ConfigError(f"config: {key} must be {what}, got {_get(cfg, key)!r}")
+
+    need(cfg.audio.block_s > 0 and cfg.audio.block_s <= 1, "audio.block_s", "in (0, 1] seconds")
+    need(cfg.audio.channels >= 1, "audio.channels", ">= 1")
+    need(cfg.audio.device_rate >= 0, "audio.device_rate", ">= 0 (0 = device default)")
+    need(cfg.audio.queue_blocks >= 2, "audio.queue_blocks", ">= 2")
+    need(0 < cfg.audio.reopen_min_s <= cfg.audio.reopen_max_s, "audio.reopen_min_s", "> 0 and <= reopen_max_s")
+    need(cfg.model.num_threads >= 1, "model.num_threads", ">= 1")
+    need(cfg.window.window_s >= 0, "window.window_s", ">= 0 (0 = model card)")
+    need(cfg.window.hop_s >= 0, "window.hop_s", ">= 0 (0 = model card)")
+    if cfg.window.window_s and cfg.window.hop_s:
+        need(cfg.window.hop_s <= cfg.window.window_s, "window.hop_s", "<= window.window_s")
+    need(-120 <= cfg.gate.min_dbfs <= 0, "gate.min_dbfs", "between -120 and 0 dBFS")
+    need(0 <= cfg.gate.active_fraction <= 1, "gate.active_fraction", "between 0 and 1")
+    need(0 < cfg.smoother.alpha <= 1, "smoother.alpha", "in (0, 1]")
+    need(0 <= cfg.smoother.margin < 1, "smoother.margin", "in [0, 1)")
+    need(cfg.smoother.dwell_s >= 0, "smoother.dwell_s", ">= 0")
+    need(0 <= cfg.smoother.threshold <= 1, "smoother.threshold", "in [0, 1]")
+    need(cfg.smoother.silence_s >= 0, "smoother.silence_s", ">= 0")
+    need(bool(cfg.node.name.strip()) and "/" not in cfg.node.name and "+" not in cfg.node.name
+         and "#" not in cfg.node.name, "node.name", "a non-empty name without / + #")
+    need(0 <= cfg.websocket.port <= 65535, "websocket.port", "0-65535")
+    need(cfg.websocket.client_queue >= 1, "websocket.client_queue", ">= 1")
+    need(cfg.websocket.max_message_bytes >= 64, "websocket.max_message_bytes", ">= 64")
+    need(0 < cfg.mqtt.port <= 65535, "mqtt.port", "1-65535")
+    need(cfg.mqtt.keepalive_s >= 5, "mqtt.keepalive_s", ">= 5")
+    need(cfg.mqtt.min_interval_s >= 0, "mqtt.min_interval_s", ">= 0")
+    need(0 < cfg.mqtt.reconnect_min_s <= cfg.mqtt.reconnect_max_s, "mqtt.reconnect_min_s",
+         "> 0 and <= reconnect_max_s")
+    need(cfg.log.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "log.level",
+         "DEBUG, INFO, WARNING or ERROR")
+
+
+def _get(cfg: Config, key: str) -> Any:
+    section, name = key.split(".")
+    return getattr(getattr(cfg, section), name)
+
+
+def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """``VOXSTREAM_MQTT_HOST=x`` -> ``{"mqtt": {"host": "x"}}``."""
+    out: dict[str, dict[str, str]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in ("VOXSTREAM_CONFIG",):
+            continue
+        rest = name[len(ENV_PREFIX):].lower()
+        section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
+        if section is None:
+            raise ConfigError(f"environment: unknown variable {name}; expected VOXSTREAM_<SECTION>_<KEY> "
+                              f"with SECTION one of {sorted(s.upper() for s in SECTIONS)}")
+        out.setdefault(section, {})[rest[len(section) + 1:]] = value
+    return out
+
+
+def read_toml(path: str | Path) -> dict:
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: config file not readable ({exc})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+
+
+def load_config(path: str | Path | None = None,
+                overrides: Mapping[str, Mapping[str, Any]] | None = None,
+                environ: Mapping[str, str] | None = None) -> Config:
+    """Defaults <- TOML file <- ``overrides`` (CLI flags) <- environment."""
+    cfg = Config()
+    if path is not None:
+        cfg = _apply(cfg, read_toml(path), str(path))
+    if overrides:
+        cfg = _apply(cfg, overrides, "command line")
+    cfg = _apply(cfg, env_overrides(os.environ if environ is None else environ), "environment", from_text=True)
+    _validate(cfg)
+    return cfg
+
+
+def default_config_path() -> Path | None:
+    """``$VOXSTREAM_CONFIG``, else ``./config.toml``, else the project's own."""
+    env = os.environ.get("VOXSTREAM_CONFIG")
+    if env:
+        return Path(env)
+    for candidate in (Path.cwd() / "config.toml", project_root() / "config.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def project_root() -> Path:
+    """The checkout this package was installed from (``stream/..``)."""
+    return Path(__file__).resolve().parent.parent
+
+
+def resolve_path(path: str | Path) -> Path:
+    """A relative path from the working directory if it exists there, else from the project."""
+    p = Path(path).expanduser()
+    if p.is_absolute() or p.exists():
+        return p
+    alt = project_root() / p
+    return alt if alt.exists() else p
