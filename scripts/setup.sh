@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Set up everything voxstream needs on a fresh Debian/Ubuntu machine with Python 3.11+.
+#   scripts/setup.sh run    system audio libs + runtime venv (.venv, no TensorFlow)
+#   scripts/setup.sh test   everything `run` needs + TensorFlow (train extra), test tools,
+#                           mosquitto, PulseAudio, sox, espeak-ng, Chromium
+# Idempotent: apt runs only for missing packages, pip only when pyproject.toml changed.
+set -euo pipefail
+MODE="${1:-run}"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+APT_RUN=(libportaudio2 libsndfile1 espeak-ng mosquitto mosquitto-clients)
+APT_TEST=("${APT_RUN[@]}" pulseaudio pulseaudio-utils libasound2-plugins alsa-utils sox chromium openssl procps)
+
+case "$MODE" in
+  run) PKGS=("${APT_RUN[@]}"); EXTRAS="" ;;
+  test) PKGS=("${APT_TEST[@]}"); EXTRAS="[train,dev]" ;;
+  *) echo "usage: $0 run|test" >&2; exit 2 ;;
+esac
+
+say() { echo "[setup] $*" >&2; }
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null; then SUDO="sudo"; else
+      say "missing system packages: ${missing[*]} (not root and no sudo: install them yourself)"; exit 1; fi
+  fi
+  say "installing system packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+  for c in python3.11 python3.12 python3.13 python3; do
+    if command -v "$c" >/dev/null && "$c" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then PY="$c"; break; fi
+  done
+fi
+[ -n "$PY" ] || { say "need Python >= 3.11"; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+  say "creating .venv with $PY"
+  "$PY" -m venv .venv || { say "python venv module missing: apt-get install python3-venv"; exit 1; }
+fi
+STAMP=".venv/.voxstream-$MODE"
+WANT="$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
+  say "installing voxstream$EXTRAS into .venv"
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e ".$EXTRAS"
+  echo "$WANT" > "$STAMP"
+fi
+say "ready ($MODE)"
