@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-POOLINGS = ("mean", "mean_std")
+POOLINGS = ("mean", "mean_std", "mean_std_dstd")
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,11 @@ class FeatureParams:
     amin: float = 1e-10
     """Floor of the power before the logarithm."""
     pooling: str = "mean"
-    """How frames of a window become one vector: "mean" (40 values, the seed)
-    or "mean_std" (mean then standard deviation over time, 2 x n_mfcc)."""
+    """How frames of a window become one vector: "mean" (40 values, the seed),
+    "mean_std" (mean then standard deviation over time, 2 x n_mfcc) or
+    "mean_std_dstd" (those, then the standard deviation of the frame-to-frame
+    differences ``frames[t] - frames[t-1]`` within the window, 3 x n_mfcc; a
+    cheap measure of how fast the spectrum moves, zeros for a single frame)."""
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -57,7 +60,7 @@ class FeatureParams:
     @property
     def dim(self) -> int:
         """Length of the pooled feature vector of one window."""
-        return self.n_mfcc * (2 if self.pooling == "mean_std" else 1)
+        return self.n_mfcc * {"mean": 1, "mean_std": 2, "mean_std_dstd": 3}[self.pooling]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -77,19 +80,67 @@ class FeatureParams:
         return 1 + (n_samples - self.n_fft) // self.hop_length
 
 
+# librosa's own formulas in numpy (librosa.filters.get_window/mel, scipy's orthonormal DCT-II):
+# importing librosa costs ~140 MB of RSS (numba, scipy), too much for the runtime on a Pi.
+# tests/test_features.py checks these against librosa.
+
+
+def _hann_periodic(n: int) -> np.ndarray:
+    """``scipy.signal.get_window("hann", n, fftbins=True)``."""
+    fac = np.linspace(-np.pi, np.pi, n + 1)
+    return (0.5 * np.cos(0.0 * fac) + 0.5 * np.cos(fac))[:n]
+
+
+def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    hz = np.atleast_1d(np.asarray(hz, dtype=np.float64))
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    mels = hz / f_sp
+    log_t = hz >= min_log_hz
+    mels[log_t] = min_log_hz / f_sp + np.log(hz[log_t] / min_log_hz) / (np.log(6.4) / 27.0)
+    return mels
+
+
+def _mel_to_hz(mels: np.ndarray) -> np.ndarray:
+    f_sp, min_log_hz = 200.0 / 3, 1000.0
+    min_log_mel = min_log_hz / f_sp
+    freqs = f_sp * mels
+    log_t = mels >= min_log_mel
+    freqs[log_t] = min_log_hz * np.exp(np.log(6.4) / 27.0 * (mels[log_t] - min_log_mel))
+    return freqs
+
+
+def _slaney_mel(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | None) -> np.ndarray:
+    """``librosa.filters.mel(norm="slaney", htk=False)``, float32 like librosa's default."""
+    fmax = sr / 2.0 if fmax is None else fmax
+    weights = np.zeros((n_mels, 1 + n_fft // 2), dtype=np.float32)
+    fftfreqs = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
+    lo, hi = _hz_to_mel(fmin)[0], _hz_to_mel(fmax)[0]
+    mel_f = _mel_to_hz(np.linspace(lo, hi, n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = np.subtract.outer(mel_f, fftfreqs)
+    for i in range(n_mels):
+        weights[i] = np.maximum(0, np.minimum(-ramps[i] / fdiff[i], ramps[i + 2] / fdiff[i + 1]))
+    weights *= (2.0 / (mel_f[2: n_mels + 2] - mel_f[:n_mels]))[:, np.newaxis]
+    return weights
+
+
+def _dct2_ortho(n: int) -> np.ndarray:
+    """Rows k of the orthonormal DCT-II matrix (``scipy.fft.dct(np.eye(n), 2, norm="ortho", axis=0)``)."""
+    k, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+    basis = np.cos(np.pi * k * (2 * j + 1) / (2 * n)) * np.sqrt(2.0 / n)
+    basis[0] /= np.sqrt(2.0)
+    return basis
+
+
 class MfccFrames:
     """Turns frames of samples into MFCC vectors (no state besides matrices)."""
 
     def __init__(self, params: FeatureParams) -> None:
-        import librosa  # heavy import kept out of module import time
-        from scipy.fft import dct
-
         self.params = params
         p = params
-        self._window = librosa.filters.get_window("hann", p.n_fft, fftbins=True)  # periodic.astype(np.float64)
-        mel = librosa.filters.mel(sr=p.sample_rate, n_fft=p.n_fft, n_mels=p.n_mels,
-                                  fmin=p.fmin, fmax=p.fmax, norm="slaney", htk=False)
-        basis = dct(np.eye(p.n_mels), type=2, norm="ortho", axis=0)[: p.n_mfcc]
+        self._window = _hann_periodic(p.n_fft)
+        mel = _slaney_mel(p.sample_rate, p.n_fft, p.n_mels, p.fmin, p.fmax)
+        basis = _dct2_ortho(p.n_mels)[: p.n_mfcc]
         # (n_fft//2+1, n_mels) and (n_mels, n_mfcc): frames are rows.
         self._mel_t = np.ascontiguousarray(mel.T, dtype=np.float64)
         self._dct_t = np.ascontiguousarray(basis.T, dtype=np.float64)
@@ -126,7 +177,10 @@ def pool(frames: np.ndarray, pooling: str) -> np.ndarray:
     if pooling == "mean":
         return mean.astype(np.float32)
     std = frames.std(axis=0)
-    return np.concatenate([mean, std]).astype(np.float32)
+    if pooling == "mean_std":
+        return np.concatenate([mean, std]).astype(np.float32)
+    dstd = np.diff(frames, axis=0).std(axis=0) if len(frames) > 1 else np.zeros_like(mean)
+    return np.concatenate([mean, std, dstd]).astype(np.float32)
 
 
 def window_features(samples: np.ndarray, params: FeatureParams, extractor: MfccFrames | None = None) -> np.ndarray:
@@ -153,7 +207,8 @@ class IncrementalMfcc:
 
     Samples are pushed as they arrive; complete frames are turned into MFCCs
     once, kept in a ring of ``window_frames`` rows, and the window mean (and
-    sum of squares for ``mean_std``) is maintained as a running sum.  The
+    sum of squares for ``mean_std``; also of the frame-to-frame differences
+    for ``mean_std_dstd``) is maintained as a running sum.  The
     result equals :func:`window_features` of the last ``window`` samples
     whenever the number of samples seen is aligned to ``hop_length``
     (``tests/test_features.py``).
@@ -183,6 +238,8 @@ class IncrementalMfcc:
         self._count = 0  # frames seen in total
         self._sum = np.zeros(p.n_mfcc)
         self._sumsq = np.zeros(p.n_mfcc)
+        self._dsum = np.zeros(p.n_mfcc)  # differences between consecutive frames in the window
+        self._dsumsq = np.zeros(p.n_mfcc)
         self._since_resum = 0
 
     @property
@@ -201,21 +258,36 @@ class IncrementalMfcc:
         return len(new)
 
     def _add(self, row: np.ndarray) -> None:
-        slot = self._count % self.window_frames
-        if self._count >= self.window_frames:
+        w = self.window_frames
+        slot = self._count % w
+        if self._count >= w:
             old = self._ring[slot]
             self._sum -= old
             self._sumsq -= old * old
+            if w > 1:  # the difference from the oldest frame to the next one leaves the window
+                d = self._ring[(slot + 1) % w] - old
+                self._dsum -= d
+                self._dsumsq -= d * d
+        if self._count >= 1 and w > 1:
+            d = row - self._ring[(self._count - 1) % w]
+            self._dsum += d
+            self._dsumsq += d * d
         self._ring[slot] = row
         self._sum += row
         self._sumsq += row * row
         self._count += 1
         self._since_resum += 1
         if self._since_resum >= self.resum_every:
-            live = self._ring[: self.frames_in_window]
-            self._sum = live.sum(axis=0)
-            self._sumsq = (live * live).sum(axis=0)
-            self._since_resum = 0
+            self._resum()
+
+    def _resum(self) -> None:
+        """Exact sums of the frames in the window (in time order), dropping accumulated rounding."""
+        n, w = self.frames_in_window, self.window_frames
+        live = self._ring[:n] if self._count <= w else np.roll(self._ring, -(self._count % w), axis=0)
+        diffs = np.diff(live, axis=0)
+        self._sum, self._sumsq = live.sum(axis=0), (live * live).sum(axis=0)
+        self._dsum, self._dsumsq = diffs.sum(axis=0), (diffs * diffs).sum(axis=0)
+        self._since_resum = 0
 
     def features(self) -> np.ndarray:
         """Pooled vector of the frames currently in the window."""
@@ -226,4 +298,10 @@ class IncrementalMfcc:
         if self.params.pooling == "mean":
             return mean.astype(np.float32)
         var = np.maximum(self._sumsq / n - mean * mean, 0.0)
-        return np.concatenate([mean, np.sqrt(var)]).astype(np.float32)
+        if self.params.pooling == "mean_std":
+            return np.concatenate([mean, np.sqrt(var)]).astype(np.float32)
+        dstd = np.zeros_like(mean)
+        if n > 1:
+            dmean = self._dsum / (n - 1)
+            dstd = np.sqrt(np.maximum(self._dsumsq / (n - 1) - dmean * dmean, 0.0))
+        return np.concatenate([mean, np.sqrt(var), dstd]).astype(np.float32)

@@ -1,0 +1,190 @@
+"""Wiring: a source, the engine and the publishers in one asyncio loop.
+
+Publishers plug in here.  A publisher is an async context manager with
+``async def publish(event)`` that must never block (it queues or drops);
+:func:`build_publishers` makes them from the config, importing each module
+only when enabled and skipping one whose module is not installed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import inspect
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import AsyncIterator, Protocol, runtime_checkable
+
+import numpy as np
+
+from .card import ModelCard
+from .config import Config
+from .events import EmotionEvent
+from .pipeline import Engine
+
+_LOGGER = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_S = 0.8
+"""Longest a publisher may take to flush and close when the stream stops."""
+
+
+@runtime_checkable
+class Publisher(Protocol):
+    """Where events go: console, WebSocket page, MQTT."""
+
+    async def __aenter__(self) -> "Publisher": ...
+
+    async def __aexit__(self, *exc) -> bool | None: ...
+
+    async def publish(self, event: EmotionEvent) -> None:
+        """Hand over one event; must return at once (queue or drop, never wait on the network)."""
+
+
+@dataclass
+class RunStats:
+    """Live counters of one run, shared with publishers (e.g. for /healthz)."""
+
+    model: str = ""
+    node: str = ""
+    source: str = ""
+    started_at: float = field(default_factory=time.monotonic)
+    """``time.monotonic()`` when the run started (uptime = now - started_at)."""
+    started_unix: float = field(default_factory=time.time)
+    """Wall clock (Unix seconds) when the run started."""
+    events: int = 0
+    speech_events: int = 0
+    audio_s: float = 0.0
+    """Seconds of audio processed."""
+    dropped_blocks: int = 0
+    """Captured blocks dropped because the queue was full."""
+    overflows: int = 0
+    """Blocks PortAudio flagged as input overflow."""
+    reopens: int = 0
+    nonfinite: int = 0
+    """NaN/Inf samples replaced by 0."""
+    last_event: EmotionEvent | None = None
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "node": self.node, "source": self.source, "started_unix": self.started_unix,
+                "uptime_s": round(time.monotonic() - self.started_at, 3), "events": self.events,
+                "speech_events": self.speech_events, "audio_s": round(self.audio_s, 3),
+                "dropped_blocks": self.dropped_blocks, "overflows": self.overflows, "reopens": self.reopens,
+                "nonfinite": self.nonfinite,
+                "last_label": self.last_event.label if self.last_event else None}
+
+
+def _optional_class(module: str, name: str):
+    if importlib.util.find_spec(module) is None:
+        _LOGGER.debug("%s is not installed: publisher %s skipped", module, name)
+        return None
+    return getattr(importlib.import_module(module), name)
+
+
+def _extras(cls, **candidates) -> dict:
+    """The optional keyword arguments ``cls`` accepts (e.g. node, window_s, hop_s)."""
+    params = inspect.signature(cls).parameters
+    return {k: v for k, v in candidates.items() if k in params}
+
+
+def build_publishers(cfg: Config, card: ModelCard, stats: RunStats,
+                     window_s: float | None = None, hop_s: float | None = None) -> list[Publisher]:
+    """The network publishers the config enables (the console printer is added by the command)."""
+    pubs: list[Publisher] = []
+    if cfg.websocket.enabled:
+        cls = _optional_class("voxstream.stream.publish_ws", "WebSocketPublisher")
+        if cls is not None:
+            pubs.append(cls(cfg.websocket, card, stats,
+                            **_extras(cls, node=cfg.node.name, window_s=window_s, hop_s=hop_s)))
+    if cfg.mqtt.enabled:
+        cls = _optional_class("voxstream.stream.publish_mqtt", "MqttPublisher")
+        if cls is not None:
+            pubs.append(cls(cfg.mqtt, cfg.node.name, card, stats, **_extras(cls, window_s=window_s, hop_s=hop_s)))
+    return pubs
+
+
+class Fanout:
+    """Hands every event to every publisher; one failing publisher does not stop the others."""
+
+    def __init__(self, publishers: list[Publisher]) -> None:
+        self.publishers = publishers
+        self._failed: set[int] = set()
+
+    async def publish(self, event: EmotionEvent) -> None:
+        for i, pub in enumerate(self.publishers):
+            try:
+                await pub.publish(event)
+            except Exception as exc:  # noqa: BLE001 - a publisher bug must not stop the audio
+                if i not in self._failed:
+                    _LOGGER.error("publisher %s failed: %s (further errors logged at debug)",
+                                  type(pub).__name__, exc)
+                    self._failed.add(i)
+                else:
+                    _LOGGER.debug("publisher %s failed: %s", type(pub).__name__, exc)
+
+
+@contextlib.asynccontextmanager
+async def _bounded_close(pub: Publisher) -> AsyncIterator[Publisher]:
+    """Enter a publisher; give its exit at most CLOSE_TIMEOUT_S so Ctrl-C stays prompt."""
+    entered = await pub.__aenter__()
+    try:
+        yield entered if entered is not None else pub
+    finally:
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await pub.__aexit__(None, None, None)
+        except TimeoutError:
+            _LOGGER.warning("publisher %s did not close within %.1f s", type(pub).__name__, CLOSE_TIMEOUT_S)
+        except Exception as exc:  # noqa: BLE001
+            _LOGGER.warning("publisher %s failed while closing: %s", type(pub).__name__, exc)
+
+
+class Recorder:
+    """Debug tap (``run --record PATH``): writes the model-rate audio to a local WAV file."""
+
+    def __init__(self, path: str | Path, sample_rate: int) -> None:
+        import soundfile as sf
+        self._fh = sf.SoundFile(str(path), "w", samplerate=sample_rate, channels=1, subtype="FLOAT")
+
+    def write(self, block: np.ndarray) -> None:
+        self._fh.write(block)
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+async def run_stream(source, engine: Engine, publishers: list[Publisher], stats: RunStats,
+                     duration_s: float | None = None, record: str | Path | None = None) -> RunStats:
+    """Stream ``source`` through ``engine`` to ``publishers`` until it ends, ``duration_s`` or cancel."""
+    rate = engine.spec.sample_rate
+    limit = None if duration_s is None else int(round(duration_s * rate))
+    recorder = Recorder(record, rate) if record else None
+    async with contextlib.AsyncExitStack() as stack:
+        if recorder is not None:
+            stack.callback(recorder.close)
+        pubs = [await stack.enter_async_context(_bounded_close(p)) for p in publishers]
+        fan = Fanout(pubs)
+        await stack.enter_async_context(source)
+        stats.source = getattr(source, "description", type(source).__name__)
+        async for block in source:
+            if limit is not None:
+                block = block[: max(0, limit - engine.samples)]
+            if recorder is not None:
+                recorder.write(block)
+            await _emit(fan, engine.push(block), stats)
+            stats.audio_s = engine.stream_time_s
+            if limit is not None and engine.samples >= limit:
+                break
+        await _emit(fan, engine.finish(), stats)
+    return stats
+
+
+async def _emit(fan: Fanout, events: list[EmotionEvent], stats: RunStats) -> None:
+    for event in events:
+        stats.events += 1
+        stats.speech_events += int(event.speech)
+        stats.last_event = event
+        await fan.publish(event)

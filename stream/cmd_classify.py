@@ -1,0 +1,112 @@
+"""``voxstream classify PATH...``: one label per audio file (folders are searched recursively).
+
+Whole-file features are :func:`~voxstream.stream.features.window_features`
+over the whole clip, exactly what training computes for a clip
+(``voxstream.train.featurize.clip_features`` with ``window_s=None``), then the
+card's normaliser as a one-window session, then the model.  Bad files are
+reported on stderr by name and counted; the others still succeed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .audio_io import find_audio_files, load_audio
+from .cmd_run import add_config_flags, config_from_args, load_classifier
+from .errors import AudioError, VoxstreamError
+from .features import MfccFrames, window_features
+from .model import Classifier
+from .pipeline import make_normalizer
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FileResult:
+    file: str
+    label: str
+    confidence: float
+    scores: dict[str, float]
+    duration_s: float
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "label": self.label, "confidence": round(self.confidence, 4),
+                "scores": {k: round(v, 4) for k, v in self.scores.items()}, "duration_s": round(self.duration_s, 3)}
+
+
+def register(sub) -> None:
+    p = sub.add_parser("classify", help="label audio files (one result per file)")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")
+    add_config_flags(p)
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table",
+                   help="json: one object per line; csv: header + one row per file; table: aligned text")
+    p.set_defaults(func=cmd_classify)
+
+
+def classify_samples(samples: np.ndarray, classifier: Classifier, extractor: MfccFrames | None = None) -> np.ndarray:
+    """Probabilities of one clip at the model rate (whole-clip features, as in training)."""
+    card = classifier.card
+    try:
+        features = window_features(samples, card.features, extractor)
+    except ValueError as exc:
+        raise AudioError(f"too short for features ({exc})") from None
+    return classifier.predict(make_normalizer(card).step(features, True))
+
+
+def classify_file(path: Path, classifier: Classifier, extractor: MfccFrames | None = None) -> FileResult:
+    rate = classifier.card.features.sample_rate
+    samples = load_audio(path, rate)
+    try:
+        probs = classify_samples(samples, classifier, extractor)
+    except AudioError as exc:
+        raise AudioError(f"{path}: {exc}") from None
+    labels = classifier.card.labels
+    best = int(np.argmax(probs))
+    return FileResult(str(path), labels[best], float(probs[best]),
+                      {k: float(v) for k, v in zip(labels, probs)}, len(samples) / rate)
+
+
+class _Writer:
+    def __init__(self, fmt: str, labels: tuple[str, ...], out=None) -> None:
+        self.fmt, self.labels, self.out = fmt, labels, out or sys.stdout
+        self._csv = csv.writer(self.out) if fmt == "csv" else None
+        if self._csv:
+            self._csv.writerow(["file", "label", "confidence", *labels])
+        elif fmt == "table":
+            self.out.write(f"{'label':<10} {'conf':>5}  {'file'}\n")
+
+    def write(self, r: FileResult) -> None:
+        if self.fmt == "json":
+            self.out.write(json.dumps(r.to_dict(), separators=(",", ":")) + "\n")
+        elif self._csv:
+            self._csv.writerow([r.file, r.label, f"{r.confidence:.4f}", *(f"{r.scores[k]:.4f}" for k in self.labels)])
+        else:
+            self.out.write(f"{r.label:<10} {r.confidence:5.2f}  {r.file}\n")
+        self.out.flush()
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    classifier = load_classifier(cfg)
+    files = find_audio_files(args.paths)
+    if not files:
+        raise AudioError(f"{' '.join(args.paths)}: no audio files found; expected files or folders with audio")
+    writer = _Writer(args.format, classifier.card.labels)
+    extractor = MfccFrames(classifier.card.features)
+    failed = 0
+    for path in files:
+        try:
+            writer.write(classify_file(path, classifier, extractor))
+        except VoxstreamError as exc:
+            failed += 1
+            print(f"voxstream: skipped: {exc}", file=sys.stderr)
+    print(f"voxstream: classified {len(files) - failed} of {len(files)} files, {failed} failed", file=sys.stderr)
+    return 0 if failed == 0 else 1

@@ -1,0 +1,135 @@
+"""``voxstream run``: stream a microphone or a file through the pipeline to the publishers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from .app import RunStats, build_publishers, run_stream
+from .config import Config, default_config_path, load_config, resolve_path
+from .console import ConsolePrinter
+from .devices import input_devices
+from .model import Classifier
+from .pipeline import Engine
+from .sources import FileSource, MicSource
+
+_LOGGER = logging.getLogger(__name__)
+
+FAST_BLOCK_S = 1.0
+"""Block length when a file is read as fast as possible (larger blocks, fewer loop turns)."""
+
+# flag -> (section, key, converter); None values are not overrides
+_FLAG_KEYS = {
+    "device": ("audio", "device", str), "model": ("model", "path", str), "node": ("node", "name", str),
+    "window": ("window", "window_s", float), "hop": ("window", "hop_s", float),
+    "ws_host": ("websocket", "host", str), "ws_port": ("websocket", "port", int),
+    "mqtt_host": ("mqtt", "host", str), "mqtt_port": ("mqtt", "port", int),
+}
+
+
+def add_config_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="PATH", help="config file (default: $VOXSTREAM_CONFIG or ./config.toml)")
+    p.add_argument("--model", metavar="PATH", help="model .tflite (its .json card beside it)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="stream a microphone (or a file) to the console, WebSocket page and MQTT",
+                       description="Classify speech emotion live; one event per hop.")
+    add_config_flags(p)
+    src = p.add_argument_group("source")
+    src.add_argument("--device", help="input device: index or name substring (see `voxstream devices`)")
+    src.add_argument("--file", metavar="PATH", help="stream this audio file instead of a microphone")
+    src.add_argument("--fast", action="store_true", help="with --file: as fast as possible, not in real time")
+    src.add_argument("--loop", action="store_true", help="with --file: repeat forever")
+    src.add_argument("--demo", action="store_true", help="stream a demo clip made with espeak-ng, looping")
+    src.add_argument("--demo-if-no-mic", action="store_true",
+                     help="use the demo clip when no input device exists")
+    src.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of audio")
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="JSON lines on stdout, one event per hop")
+    out.add_argument("--node", help="node name in events and MQTT topics")
+    out.add_argument("--window", type=float, metavar="S", help="analysis window in seconds (0 = model card)")
+    out.add_argument("--hop", type=float, metavar="S", help="seconds between events (0 = model card)")
+    out.add_argument("--ws-host")
+    out.add_argument("--ws-port", type=int)
+    out.add_argument("--no-ws", action="store_true", help="no WebSocket page")
+    out.add_argument("--mqtt-host")
+    out.add_argument("--mqtt-port", type=int)
+    out.add_argument("--no-mqtt", action="store_true", help="no MQTT")
+    p.add_argument("--record", metavar="PATH", help=argparse.SUPPRESS)  # debug: captured audio -> local WAV
+    p.set_defaults(func=cmd_run)
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    """Command-line flags as config overrides (flags not given are left out)."""
+    out: dict[str, dict] = {}
+    for flag, (section, key, conv) in _FLAG_KEYS.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            out.setdefault(section, {})[key] = conv(value)
+    if getattr(args, "no_ws", False):
+        out.setdefault("websocket", {})["enabled"] = False
+    if getattr(args, "no_mqtt", False):
+        out.setdefault("mqtt", {})["enabled"] = False
+    return out
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    cfg = load_config(args.config or default_config_path(), overrides_from_args(args))
+    if not getattr(args, "debug", False):
+        logging.getLogger().setLevel(cfg.log.level.upper())
+    return cfg
+
+
+def load_classifier(cfg: Config) -> Classifier:
+    return Classifier.load(resolve_path(cfg.model.path), num_threads=cfg.model.num_threads)
+
+
+def make_source(args: argparse.Namespace, cfg: Config, rate: int, stats: RunStats):
+    """File, demo clip or microphone, as the flags ask."""
+    demo = args.demo or (args.demo_if_no_mic and not args.file and not input_devices())
+    if demo:
+        from .demo import demo_clip
+        if not args.demo:
+            print("voxstream: no input device found; streaming a demo clip (espeak-ng) instead", file=sys.stderr)
+        path, realtime, loop = demo_clip(rate), True, True
+    elif args.file:
+        path, realtime, loop = args.file, not args.fast, args.loop
+    else:
+        return MicSource(cfg.audio, rate, stats)
+    block = FAST_BLOCK_S if not realtime else cfg.audio.block_s
+    return FileSource(path, rate, max(1, int(round(block * rate))), realtime=realtime, loop=loop, stats=stats)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    classifier = load_classifier(cfg)
+    engine = Engine(classifier.card, classifier.predict, cfg)
+    stats = RunStats(model=classifier.card.name, node=cfg.node.name)
+    source = make_source(args, cfg, engine.spec.sample_rate, stats)
+    publishers = [ConsolePrinter(json=args.json)]
+    publishers += build_publishers(cfg, classifier.card, stats, engine.spec.window_s, engine.spec.hop_s)
+    _LOGGER.info("model %s, window %.2f s, hop %.2f s, node %s", classifier.card.name, engine.spec.window_s,
+                 engine.spec.hop_s, cfg.node.name)
+    asyncio.run(_main(source, engine, publishers, stats, args.duration, args.record))
+    _LOGGER.info("stopped: %d events, %.1f s of audio, %d dropped blocks, %d overflows", stats.events,
+                 stats.audio_s, stats.dropped_blocks, stats.overflows)
+    return 0
+
+
+async def _main(source, engine, publishers, stats, duration, record) -> None:
+    """Run until the source ends, --duration, Ctrl-C or SIGTERM (publishers are flushed either way)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(run_stream(source, engine, publishers, stats, duration, record))
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        _LOGGER.info("interrupted")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,159 @@
+"""Feature normalisation of one stream: none, global, or a running per-session baseline.
+
+The runtime cannot know who is speaking, so speaker normalisation is done the
+streaming way: a :class:`Normalizer` of kind ``"session"`` keeps an
+exponentially weighted mean and variance of the pooled features of the
+*speech* windows heard so far, starting from a prior (the training set's mean
+and variance) that counts as ``prior_windows`` windows.  The weight of a new
+window is ``max(1 / (prior_windows + n), 1 / memory_windows)`` after ``n``
+speech windows: a running average at first, an exponential memory of about
+``memory_windows`` windows later.  Features are centred on that baseline and,
+if ``scale`` is true, divided by its standard deviation; then the fixed
+``post_mean``/``post_std`` from training (if any) are applied.
+
+The class is pure (no I/O, no clock): the streaming engine calls
+:meth:`Normalizer.step` once per hop, and training calls the very same method
+on the windows of each simulated session, so training features equal
+streaming features.  The card's ``"normalization"`` dict is its only input:
+
+- ``{"kind": "none"}``: features pass through unchanged.
+- ``{"kind": "global", "mean": [...], "std": [...]}``: ``(x - mean) / std``.
+- ``{"kind": "session", "prior_mean": [...], "prior_std": [...],
+  "prior_windows": 40, "memory_windows": 480, "scale": true,
+  "post_mean": [...], "post_std": [...]}`` (``post_*`` optional).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+KINDS = ("none", "global", "session")
+_MIN_STD = 1e-3
+"""Floor of every standard deviation, so silence or a constant input never divides by zero."""
+
+
+def _vector(data: dict, key: str, dim: int | None) -> np.ndarray:
+    try:
+        vec = np.asarray(data[key], dtype=np.float64)
+    except KeyError:
+        raise ValueError(f"normalization.{key}: missing") from None
+    if vec.ndim != 1 or (dim is not None and len(vec) != dim):
+        raise ValueError(f"normalization.{key}: expected a list of {dim or 'n'} numbers, got shape {vec.shape}")
+    if not np.all(np.isfinite(vec)):
+        raise ValueError(f"normalization.{key}: expected finite numbers")
+    return vec
+
+
+@dataclass
+class Normalizer:
+    """Per-hop feature normaliser built from a model card's ``normalization`` dict."""
+
+    kind: str = "none"
+    mean: np.ndarray | None = None
+    """Fixed centre ("global") or prior centre ("session")."""
+    std: np.ndarray | None = None
+    """Fixed scale ("global") or prior scale ("session")."""
+    prior_windows: float = 40.0
+    """Weight of the prior, in speech windows (at a 0.25 s hop, 40 windows = 10 s of speech)."""
+    memory_windows: float = 480.0
+    """Time constant of the running baseline, in speech windows (480 = 2 minutes at a 0.25 s hop)."""
+    scale: bool = True
+    """Divide by the session standard deviation (else only subtract the session mean)."""
+    post_mean: np.ndarray | None = None
+    post_std: np.ndarray | None = None
+    _n: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"normalization.kind: expected one of {KINDS}, got {self.kind!r}")
+        if self.kind != "none" and (self.mean is None or self.std is None):
+            raise ValueError(f"normalization: kind {self.kind!r} needs a mean and a std")
+        if self.prior_windows < 1 or self.memory_windows < 1:
+            raise ValueError("normalization.prior_windows and memory_windows: expected numbers >= 1")
+        self.reset()
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> "Normalizer":
+        """Build from a card's ``normalization`` dict (``None`` means ``{"kind": "none"}``)."""
+        data = dict(data or {"kind": "none"})
+        kind = data.get("kind", "none")
+        if kind == "none":
+            return cls()
+        if kind == "global":
+            mean = _vector(data, "mean", None)
+            return cls("global", mean, np.maximum(_vector(data, "std", len(mean)), _MIN_STD))
+        if kind != "session":
+            raise ValueError(f"normalization.kind: expected one of {KINDS}, got {kind!r}")
+        mean = _vector(data, "prior_mean", None)
+        post = {}
+        if "post_mean" in data:
+            post = {"post_mean": _vector(data, "post_mean", len(mean)),
+                    "post_std": np.maximum(_vector(data, "post_std", len(mean)), _MIN_STD)}
+        return cls("session", mean, np.maximum(_vector(data, "prior_std", len(mean)), _MIN_STD),
+                   prior_windows=float(data.get("prior_windows", 40.0)),
+                   memory_windows=float(data.get("memory_windows", 480.0)),
+                   scale=bool(data.get("scale", True)), **post)
+
+    def to_dict(self) -> dict:
+        """The card's ``normalization`` dict (inverse of :meth:`from_dict`)."""
+        if self.kind == "none":
+            return {"kind": "none"}
+        if self.kind == "global":
+            return {"kind": "global", "mean": self.mean.tolist(), "std": self.std.tolist()}
+        data = {"kind": "session", "prior_mean": self.mean.tolist(), "prior_std": self.std.tolist(),
+                "prior_windows": self.prior_windows, "memory_windows": self.memory_windows,
+                "scale": self.scale}
+        if self.post_mean is not None:
+            data.update(post_mean=self.post_mean.tolist(), post_std=self.post_std.tolist())
+        return data
+
+    def reset(self) -> None:
+        """Forget the session: back to the prior (call when a new speaker or stream starts)."""
+        self._n = 0
+        if self.kind == "session":
+            self._mu = self.mean.copy()
+            self._var = self.std ** 2
+
+    @property
+    def speech_windows(self) -> int:
+        """Speech windows that have updated the session baseline since the last reset."""
+        return self._n
+
+    def update(self, features: np.ndarray, speech: bool) -> None:
+        """Move the session baseline towards one window's features, if the window is speech."""
+        if self.kind != "session" or not speech:
+            return
+        x = np.asarray(features, dtype=np.float64)
+        self._n += 1
+        rate = max(1.0 / (self.prior_windows + self._n), 1.0 / self.memory_windows)
+        delta = x - self._mu
+        self._mu = self._mu + rate * delta
+        self._var = (1.0 - rate) * (self._var + rate * delta * delta)
+
+    def apply(self, features: np.ndarray) -> np.ndarray:
+        """Normalised copy of one window's features (float32); the state is not changed."""
+        x = np.asarray(features, dtype=np.float64)
+        if self.kind == "none":
+            return x.astype(np.float32)
+        if self.kind == "global":
+            return ((x - self.mean) / self.std).astype(np.float32)
+        z = x - self._mu
+        if self.scale:
+            z = z / np.maximum(np.sqrt(self._var), _MIN_STD)
+        if self.post_mean is not None:
+            z = (z - self.post_mean) / self.post_std
+        return z.astype(np.float32)
+
+    def step(self, features: np.ndarray, speech: bool) -> np.ndarray:
+        """One hop of the stream: :meth:`update` with this window, then :meth:`apply` to it."""
+        self.update(features, speech)
+        return self.apply(features)
+
+    def run(self, feature_rows: np.ndarray, speech: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`step` over consecutive windows of one session (training's simulation of a stream)."""
+        rows = np.asarray(feature_rows)
+        flags = np.ones(len(rows), dtype=bool) if speech is None else np.asarray(speech, dtype=bool)
+        return np.stack([self.step(r, bool(s)) for r, s in zip(rows, flags)]) if len(rows) else \
+            np.zeros((0, rows.shape[-1] if rows.ndim == 2 else 0), dtype=np.float32)

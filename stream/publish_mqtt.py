@@ -1,0 +1,278 @@
+"""MQTT publisher (aiomqtt 2.x) with its own reconnect loop and Home Assistant discovery.
+
+:meth:`MqttPublisher.publish` never touches the network: it stores the latest
+event, decides whether it is due (label change, or ``min_interval_s`` since the
+last state) and wakes the connection task.  The connection task connects,
+announces (status ``online`` retained, discovery configs, the current state),
+then sends whatever is due; on any :class:`aiomqtt.MqttError` it backs off
+exponentially with jitter and tries again, logging a rate-limited WARNING.
+While the broker is away only the latest state is kept (plus at most a few
+pending label-change events, dropped on reconnect), so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import random
+import ssl
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import aiomqtt
+
+from .card import ModelCard
+from .config import MqttConfig
+from .errors import ConfigError
+from .events import EmotionEvent
+from .ha_discovery import OFFLINE, ONLINE, HA_ONLINE, Topics, discovery_configs, event_fire
+
+_LOGGER = logging.getLogger(__name__)
+
+WARN_EVERY_S = 60.0
+"""At most one WARNING per this many seconds while the broker stays unreachable."""
+PUBLISH_TIMEOUT_S = 5.0
+SHUTDOWN_TIMEOUT_S = 3.0
+MAX_PENDING_FIRES = 8
+
+
+class _Quiet(logging.Filter):
+    """paho reports every failed attempt as an ERROR; our own rate-limited WARNING already says it, so demote them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.DEBUG:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        return True
+
+
+_CLIENT_LOGGER = logging.getLogger(f"{__name__}.client")
+_CLIENT_LOGGER.addFilter(_Quiet())
+
+
+def backoff_delay(attempt: int, min_s: float, max_s: float, rand: Callable[[], float] = random.random) -> float:
+    """Delay before reconnect ``attempt`` (0, 1, ...): doubling from min_s, capped at max_s, jittered to 50-100 %."""
+    base = min(max_s, min_s * (2 ** min(attempt, 30)))
+    return base * (0.5 + 0.5 * rand())
+
+
+class Throttle:
+    """Is the state due? On every label change, else at most every ``min_interval_s`` (pure: time is an argument)."""
+
+    def __init__(self, min_interval_s: float) -> None:
+        self.min_interval_s = min_interval_s
+        self._label: str | None = None
+        self._at: float | None = None
+
+    def due(self, label: str, t: float) -> bool:
+        if label != self._label or self._at is None or t - self._at >= self.min_interval_s:
+            self._label, self._at = label, t
+            return True
+        return False
+
+
+def tls_parameters(cfg: MqttConfig) -> aiomqtt.TLSParameters | None:
+    """aiomqtt TLS settings from config; missing files are a ConfigError naming the key."""
+    if not cfg.tls:
+        return None
+    for key in ("ca_file", "cert_file", "key_file"):
+        path = getattr(cfg, key)
+        if path and not Path(path).is_file():
+            raise ConfigError(f"mqtt.{key}: file not found: {path}")
+    if bool(cfg.cert_file) != bool(cfg.key_file):
+        raise ConfigError("mqtt.cert_file and mqtt.key_file: set both for a client certificate, or neither")
+    return aiomqtt.TLSParameters(ca_certs=cfg.ca_file or None, certfile=cfg.cert_file or None,
+                                 keyfile=cfg.key_file or None, cert_reqs=ssl.CERT_REQUIRED)
+
+
+class MqttPublisher:
+    """Publishes events to ``<prefix>/<node>/...`` and announces the node to Home Assistant.
+
+    Use as ``async with MqttPublisher(cfg.mqtt, cfg.node.name, card, stats) as mqtt: await mqtt.publish(event)``
+    (``stats`` is accepted for symmetry with the WebSocket publisher and not used).
+    Entering never fails because the broker is down (it only starts the
+    background task); it raises :class:`ConfigError` for missing TLS files.
+    """
+
+    def __init__(self, cfg: MqttConfig, node: str, card: ModelCard, stats: Any = None,
+                 *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.cfg = cfg
+        self.card = card
+        self.stats = stats
+        self.node = node
+        self.topics = Topics.for_node(cfg, node)
+        self.client_id = cfg.client_id or f"voxstream-{node}"
+        self._clock = clock
+        self._throttle = Throttle(cfg.min_interval_s)
+        self._tls = tls_parameters(cfg)
+        self._latest: EmotionEvent | None = None
+        self._sent_event: EmotionEvent | None = None
+        self._dirty = False
+        self._fires: collections.deque[dict] = collections.deque(maxlen=MAX_PENDING_FIRES)
+        self._last_label: str | None = None
+        self._announce = False
+        self._stopping = False
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._next_warn = 0.0
+        self.connected = False
+        self.connections = 0
+        """Successful connections so far (reconnects included)."""
+        self.sent = 0
+        """State messages sent on the emotion topic."""
+        self.publish_errors = 0
+
+    async def __aenter__(self) -> "MqttPublisher":
+        self._task = asyncio.create_task(self._run(), name="mqtt-publisher")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._stopping = True
+        self._wake.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        if not self.connected:
+            task.cancel()
+        try:
+            await asyncio.wait_for(task, SHUTDOWN_TIMEOUT_S)
+        except (asyncio.CancelledError, asyncio.TimeoutError):
+            pass
+        except Exception:  # noqa: BLE001 - shutting down anyway
+            _LOGGER.debug("MQTT task ended with an error", exc_info=True)
+
+    async def publish(self, event: EmotionEvent) -> None:
+        """Keep the event as the latest state and wake the connection task if it is due; never blocks or raises."""
+        try:
+            self._latest = event
+            if event.label != self._last_label:
+                self._fires.append(event_fire(event, self._last_label))
+                self._last_label = event.label
+            if self._throttle.due(event.label, self._clock()):
+                self._dirty = True
+                self._wake.set()
+        except Exception:  # noqa: BLE001 - the pipeline must keep running
+            self.publish_errors += 1
+            log = _LOGGER.exception if self.publish_errors == 1 else _LOGGER.debug
+            log("could not queue event for MQTT (further errors at debug level)")
+
+    # -- connection task -------------------------------------------------------------------
+    def _client(self) -> aiomqtt.Client:
+        cfg = self.cfg
+        return aiomqtt.Client(
+            cfg.host, cfg.port, identifier=self.client_id,
+            username=cfg.username or None, password=cfg.password or None,
+            will=aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True),
+            keepalive=cfg.keepalive_s, timeout=PUBLISH_TIMEOUT_S,
+            tls_params=self._tls, tls_insecure=cfg.tls_insecure if cfg.tls else None,
+            max_queued_outgoing_messages=64, logger=_CLIENT_LOGGER,
+        )
+
+    async def _run(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            try:
+                async with self._client() as client:
+                    attempt = 0
+                    await self._session(client)
+            except* aiomqtt.MqttError as group:
+                self._connection_failed(group.exceptions[0])
+            except* Exception as group:  # noqa: BLE001 - keep retrying; never take the pipeline down
+                _LOGGER.error("MQTT publisher error: %r; reconnecting", group.exceptions[0])
+            finally:
+                self.connected = False
+            if self._stopping:
+                break
+            await self._sleep(backoff_delay(attempt, self.cfg.reconnect_min_s, self.cfg.reconnect_max_s))
+            attempt += 1
+
+    async def _sleep(self, delay: float) -> None:
+        """Wait before the next attempt; a shutdown request cuts it short."""
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._until_stopping(), delay)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _until_stopping(self) -> None:
+        while not self._stopping:
+            await self._wake.wait()
+            self._wake.clear()
+
+    def _connection_failed(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        where = f"{self.cfg.host}:{self.cfg.port}"
+        if self.connected or now >= self._next_warn:
+            _LOGGER.warning("MQTT broker %s: %s; retrying in the background (only the latest state is kept)",
+                            where, exc)
+            self._next_warn = now + WARN_EVERY_S
+        else:
+            _LOGGER.debug("MQTT broker %s still unreachable: %s", where, exc)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        self.connected = True
+        self.connections += 1
+        self._next_warn = 0.0
+        _LOGGER.info("MQTT connected to %s:%s as %s", self.cfg.host, self.cfg.port, self.client_id)
+        self._fires.clear()
+        listener = asyncio.create_task(self._listen(client))
+        try:
+            await self._announce_all(client)
+            await self._send_loop(client, listener)
+        finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
+
+    async def _announce_all(self, client: aiomqtt.Client) -> None:
+        """Status online, discovery configs, then the current state (all retained)."""
+        await client.publish(self.topics.status, ONLINE, qos=1, retain=True)
+        if self.cfg.discovery:
+            for topic, payload in discovery_configs(self.cfg, self.card, self.node):
+                await client.publish(topic, json.dumps(payload, separators=(",", ":")), qos=1, retain=True)
+        if self._latest is not None:
+            await self._send_state(client)
+
+    async def _send_state(self, client: aiomqtt.Client) -> None:
+        self._dirty = False
+        event = self._latest
+        await client.publish(self.topics.emotion, event.to_json(), qos=1, retain=True)
+        self._sent_event = event
+        self.sent += 1
+
+    async def _send_loop(self, client: aiomqtt.Client, listener: asyncio.Task) -> None:
+        while True:
+            waiter = asyncio.create_task(self._wake.wait())
+            done, _ = await asyncio.wait({waiter, listener}, return_when=asyncio.FIRST_COMPLETED)
+            if listener in done:
+                waiter.cancel()
+                listener.result()  # raises the MqttError that ended the connection
+                return
+            self._wake.clear()
+            if self._stopping:  # leave the true last state retained, then say offline
+                if self._latest is not None and self._latest is not self._sent_event:
+                    await self._send_state(client)
+                await client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
+                return
+            if self._announce:
+                self._announce = False
+                await self._announce_all(client)
+            if self._dirty and self._latest is not None:
+                await self._send_state(client)
+            while self._fires:
+                await client.publish(self.topics.event, json.dumps(self._fires.popleft(), separators=(",", ":")), qos=1)
+
+    async def _listen(self, client: aiomqtt.Client) -> None:
+        """Re-announce when Home Assistant says it is (back) online; ends with MqttError on disconnect."""
+        if self.cfg.discovery:
+            await client.subscribe(self.topics.ha_status, qos=1)
+        async for message in client.messages:
+            payload = message.payload
+            if isinstance(payload, (bytes, bytearray)):
+                payload = payload.decode("utf-8", "replace")
+            if message.topic.matches(self.topics.ha_status) and payload == HA_ONLINE:
+                _LOGGER.info("Home Assistant is online: announcing discovery again")
+                self._announce = True
+                self._wake.set()
+        raise aiomqtt.MqttError("message stream ended")

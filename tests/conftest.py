@@ -1,0 +1,3 @@
+"""Shared fixtures for the test suite."""
+
+from mqtt_broker import mqtt_broker  # noqa: F401  (a real mosquitto on a free port)

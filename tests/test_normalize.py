@@ -1,0 +1,129 @@
+"""Tests of the runtime feature normaliser (stream/normalize.py)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from voxstream.stream.normalize import Normalizer
+
+DIM = 6
+
+
+def _session(**kw) -> Normalizer:
+    data = {"kind": "session", "prior_mean": [0.0] * DIM, "prior_std": [1.0] * DIM,
+            "prior_windows": 10, "memory_windows": 200}
+    data.update(kw)
+    return Normalizer.from_dict(data)
+
+
+def _speaker(mean: float, std: float, n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(mean, std, size=(n, DIM))
+
+
+def test_none_passes_features_through():
+    """Kind none (and a missing dict) returns the features unchanged as float32."""
+    x = np.arange(DIM, dtype=np.float64)
+    for norm in (Normalizer.from_dict({"kind": "none"}), Normalizer.from_dict(None)):
+        out = norm.step(x, speech=True)
+        assert out.dtype == np.float32
+        np.testing.assert_array_equal(out, x.astype(np.float32))
+
+
+def test_global_standardises_with_fixed_statistics():
+    """Kind global subtracts the card's mean and divides by its std, whatever was heard before."""
+    norm = Normalizer.from_dict({"kind": "global", "mean": [1.0] * DIM, "std": [2.0] * DIM})
+    for row in _speaker(50.0, 1.0, 20):
+        norm.update(row, speech=True)
+    np.testing.assert_allclose(norm.apply(np.full(DIM, 5.0)), np.full(DIM, 2.0))
+
+
+def test_session_starts_from_the_prior():
+    """Before any speech a session normaliser uses the prior mean and std."""
+    norm = _session(prior_mean=[3.0] * DIM, prior_std=[0.5] * DIM)
+    np.testing.assert_allclose(norm.apply(np.full(DIM, 4.0)), np.full(DIM, 2.0))
+    assert norm.speech_windows == 0
+
+
+def test_session_converges_to_the_speaker_statistics():
+    """After a few hundred speech windows a speaker's features come out near zero mean, unit std."""
+    norm = _session()
+    out = norm.run(_speaker(-20.0, 4.0, 800))
+    tail = out[-300:]
+    assert np.all(np.abs(tail.mean(axis=0)) < 0.35)
+    assert np.all(np.abs(tail.std(axis=0) - 1.0) < 0.25)
+
+
+def test_session_removes_a_speaker_offset():
+    """Two speakers who differ by a constant offset (3 prior stds) give nearly the same features once adapted."""
+    rows = _speaker(0.0, 1.0, 600, seed=3)
+    a, b = _session().run(rows), _session().run(rows + 3.0)
+    assert np.max(np.abs(a[-100:] - b[-100:])) < 0.25
+    assert np.mean(np.abs(a[:3] - b[:3])) > 1.0  # while the prior dominates, they still differ
+
+
+def test_non_speech_windows_do_not_move_the_baseline():
+    """update(..., speech=False) leaves the session state unchanged."""
+    norm = _session()
+    norm.run(_speaker(2.0, 1.0, 50))
+    before = norm.apply(np.zeros(DIM))
+    for row in _speaker(100.0, 1.0, 50):
+        norm.update(row, speech=False)
+    np.testing.assert_array_equal(norm.apply(np.zeros(DIM)), before)
+    assert norm.speech_windows == 50
+
+
+def test_run_equals_step_by_step_streaming():
+    """Training's run() over a session equals the engine's per-hop step() calls, speech flags included."""
+    rows = _speaker(1.0, 2.0, 120, seed=5)
+    speech = np.random.default_rng(6).random(120) > 0.3
+    batch = _session().run(rows, speech)
+    live = _session()
+    streamed = np.stack([live.step(r, bool(s)) for r, s in zip(rows, speech)])
+    np.testing.assert_array_equal(batch, streamed)
+
+
+def test_reset_forgets_the_session():
+    """reset() brings a session back to the prior."""
+    norm = _session()
+    fresh = norm.apply(np.ones(DIM))
+    norm.run(_speaker(9.0, 3.0, 100))
+    norm.reset()
+    np.testing.assert_array_equal(norm.apply(np.ones(DIM)), fresh)
+    assert norm.speech_windows == 0
+
+
+def test_mean_only_session_and_post_scaling():
+    """scale=false only centres on the session mean; post_mean/post_std are applied last."""
+    norm = _session(scale=False, prior_mean=[1.0] * DIM, prior_std=[5.0] * DIM,
+                    post_mean=[0.5] * DIM, post_std=[2.0] * DIM)
+    np.testing.assert_allclose(norm.apply(np.full(DIM, 4.0)), np.full(DIM, 1.25))
+
+
+def test_card_dict_round_trip_through_json():
+    """to_dict() survives JSON and rebuilds a normaliser that behaves the same."""
+    norm = _session(scale=False, post_mean=[0.1] * DIM, post_std=[3.0] * DIM)
+    again = Normalizer.from_dict(json.loads(json.dumps(norm.to_dict())))
+    rows = _speaker(4.0, 2.0, 30)
+    np.testing.assert_array_equal(norm.run(rows), again.run(rows))
+    assert again.to_dict() == norm.to_dict()
+
+
+@pytest.mark.parametrize("data, word", [
+    ({"kind": "zscore"}, "kind"),
+    ({"kind": "global", "mean": [0.0, 1.0]}, "std"),
+    ({"kind": "global", "mean": [0.0, 1.0], "std": [1.0]}, "std"),
+    ({"kind": "session", "prior_mean": [0.0], "prior_std": [float("nan")]}, "prior_std"),
+    ({"kind": "session", "prior_mean": [0.0], "prior_std": [1.0], "memory_windows": 0}, "memory_windows"),
+])
+def test_bad_card_dicts_are_refused_by_name(data, word):
+    """A malformed normalization dict raises ValueError naming the offending key."""
+    with pytest.raises(ValueError, match=word):
+        Normalizer.from_dict(data)
+
+
+def test_zero_std_never_divides_by_zero():
+    """A constant feature (zero variance) gives finite output."""
+    norm = _session(prior_std=[0.0] * DIM)
+    out = norm.run(np.ones((50, DIM)))
+    assert np.all(np.isfinite(out))

@@ -1,0 +1,195 @@
+"""The live page in a real headless Chromium (Debian's), fed by the real WebSocket publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from voxstream.stream.card import LABELS, ModelCard
+from voxstream.stream.config import WebsocketConfig
+from voxstream.stream.events import EmotionEvent
+from voxstream.stream.features import FeatureParams
+from voxstream.stream.publish_ws import WebSocketPublisher
+
+playwright_api = pytest.importorskip("playwright.async_api")
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/lib/chromium/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+ARTIFACTS = Path(__file__).parent / "artifacts"
+T = 10.0
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no system chromium at {CHROMIUM}")
+
+
+def make_card() -> ModelCard:
+    return ModelCard(name="test-model", arch="mlp", labels=LABELS, features=FeatureParams(), input_shape=(1, 40, 1),
+                     tflite_file="test.tflite", tflite_sha256="0" * 64, window_s=2.0, hop_s=0.25)
+
+
+def make_event(seq: int, label: str, lead: str | None = None, level: float = -24.0) -> EmotionEvent:
+    """An event whose scores favour ``lead`` (default: the label itself)."""
+    lead = lead or label
+    scores = {name: 0.03 for name in LABELS}
+    if lead in scores:
+        scores[lead] = 0.82
+    return EmotionEvent(seq=seq, stream_time_s=2.0 + seq * 0.25, label=label, confidence=scores.get(lead, 0.0),
+                        scores=scores, raw_label=lead if label != "silence" else None, speech=label != "silence",
+                        level_dbfs=level, node="living-room", model="test-model")
+
+
+@contextlib.asynccontextmanager
+async def chromium_page(tmp_path: Path):
+    """A fresh persistent Chromium profile in tmp_path, yielding one page."""
+    async with playwright_api.async_playwright() as p:
+        context = await asyncio.wait_for(p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=ARGS,
+            viewport={"width": 1100, "height": 820}), T)
+        try:
+            page = context.pages[0] if context.pages else await asyncio.wait_for(context.new_page(), T)
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            yield page
+            assert not errors, f"JavaScript errors on the page: {errors}"
+        finally:
+            await asyncio.wait_for(context.close(), T)
+
+
+async def feed(pub: WebSocketPublisher, script: list[tuple[str, str | None]], stop: asyncio.Event,
+               start: int = 0) -> None:
+    """Publish the scripted (label, lead) events at 20 Hz, looping, until stopped."""
+    seq = start
+    while not stop.is_set():
+        label, lead = script[seq % len(script)]
+        await pub.publish(make_event(seq, label, lead, level=-30.0 + (seq % 10)))
+        seq += 1
+        await asyncio.sleep(0.05)
+
+
+async def expect_attr(locator, name: str, value) -> None:
+    await asyncio.wait_for(playwright_api.expect(locator).to_have_attribute(name, value, timeout=T * 1000), T + 1)
+
+
+async def expect_text(locator, value) -> None:
+    await asyncio.wait_for(playwright_api.expect(locator).to_have_text(value, timeout=T * 1000), T + 1)
+
+
+async def test_page_shows_live_label_bars_level_and_reconnects(tmp_path):
+    """The page follows real events (label, confidence, bars, level, timeline) and reconnects after a restart."""
+    stats = SimpleNamespace(events=0, dropped_blocks=0, model="test-model")
+    cfg = WebsocketConfig(host="127.0.0.1", port=0)
+    stop = asyncio.Event()
+    async with chromium_page(tmp_path) as page:
+        async with WebSocketPublisher(cfg, make_card(), stats, "living-room") as pub:
+            port = pub.port
+            feeder = asyncio.create_task(feed(pub, [("happy", None)], stop))
+            await asyncio.wait_for(page.goto(pub.url), T)
+            await expect_attr(page.locator("#status"), "data-state", "live")
+            await expect_attr(page.locator("#label"), "data-label", "happy")
+            await expect_text(page.locator("#confidence"), "82%")
+            await expect_text(page.locator('#bars .bar[data-label="happy"] .value'), "82%")
+            await expect_text(page.locator('#bars .bar[data-label="sad"] .value'), "3%")
+            assert await asyncio.wait_for(page.locator("#bars .bar").count(), T) == len(LABELS)
+            assert "living-room" in await asyncio.wait_for(page.locator("#meta").inner_text(), T)
+
+            stop.set()
+            await asyncio.wait_for(feeder, T)
+            stop = asyncio.Event()
+            feeder = asyncio.create_task(feed(pub, [("sad", None)] * 30 + [("uncertain", "fear")] * 30, stop))
+            await expect_attr(page.locator("#label"), "data-label", "sad")
+            await expect_attr(page.locator('#bars .bar[data-label="sad"]'), "data-value", "0.8200")
+            await expect_attr(page.locator('#bars .bar[data-label="happy"]'), "data-value", "0.0300")
+            await expect_attr(page.locator("#label"), "data-label", "uncertain")
+            await expect_text(page.locator("#label"), "uncertain")
+            level = float(await asyncio.wait_for(page.locator("#level").get_attribute("data-dbfs"), T))
+            assert -30.0 <= level <= -21.0
+            painted = await asyncio.wait_for(page.evaluate("""() => {
+                const c = document.getElementById('timeline');
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
+                return n / (c.width * c.height); }"""), T)
+            assert painted > 0.01, "the timeline canvas stayed empty"
+            ARTIFACTS.mkdir(exist_ok=True)
+            await expect_attr(page.locator("#label"), "data-label", "sad")
+            await asyncio.sleep(0.5)  # let the bar transitions settle for the picture
+            await asyncio.wait_for(page.screenshot(path=str(ARTIFACTS / "live_page.png")), T)
+            stop.set()
+            await asyncio.wait_for(feeder, T)
+
+        await expect_attr(page.locator("#status"), "data-state", "offline")
+        stop = asyncio.Event()
+        async with WebSocketPublisher(WebsocketConfig(host="127.0.0.1", port=port), make_card(), stats,
+                                      "living-room") as pub2:
+            feeder = asyncio.create_task(feed(pub2, [("silence", None)], stop, start=1000))
+            await expect_attr(page.locator("#status"), "data-state", "live")
+            await expect_attr(page.locator("#label"), "data-label", "silence")
+            await expect_text(page.locator("#confidence"), "–")
+            stop.set()
+            await asyncio.wait_for(feeder, T)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def test_end_to_end_voxstream_run_file_feeds_the_page(tmp_path):
+    """`voxstream run --file speech.wav` streams events that the page in Chromium shows."""
+    if importlib.util.find_spec("voxstream.stream.cmd_run") is None:
+        pytest.skip("voxstream.stream.cmd_run (the `voxstream run` command) is not written yet")
+    model = Path(__file__).resolve().parent.parent / "models" / "voxstream.tflite"
+    if not model.exists():
+        pytest.skip(f"no trained model at {model}")
+    if not shutil.which("espeak-ng"):
+        pytest.skip("espeak-ng not installed")
+    wav = tmp_path / "speech.wav"
+    text = "I am so happy today. This is wonderful news. " * 3
+    subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, timeout=30, capture_output=True)
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "voxstream.stream.cli", "run", "--file", str(wav), "--loop",
+                             "--ws-host", "127.0.0.1", "--ws-port", str(port), "--no-mqtt"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        from websockets.asyncio.client import connect
+        ws = None
+        for _ in range(100):
+            try:
+                ws = await asyncio.wait_for(connect(f"ws://127.0.0.1:{port}/ws"), T)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    pytest.fail(f"voxstream run exited {proc.returncode}: {proc.stderr.read()[-2000:]}")
+                await asyncio.sleep(0.1)
+        assert ws is not None, "voxstream run never served the WebSocket"
+        async with ws:
+            assert json.loads(await asyncio.wait_for(ws.recv(), T))["type"] == "hello"
+            event = EmotionEvent.from_json(await asyncio.wait_for(ws.recv(), T))
+            assert event.label in (*LABELS, "uncertain", "silence")
+        async with chromium_page(tmp_path) as page:
+            await asyncio.wait_for(page.goto(f"http://127.0.0.1:{port}/"), T)
+            await expect_attr(page.locator("#status"), "data-state", "live")
+            known = "|".join((*LABELS, "uncertain", "silence"))
+            await expect_attr(page.locator("#label"), "data-label", re.compile(f"^({known})$"))
+            await expect_text(page.locator("#counts"), re.compile(r"^[1-9]\d* events"))
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)

@@ -1,0 +1,267 @@
+"""MQTT publisher and Home Assistant discovery against a real mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import aiomqtt
+import pytest
+
+from voxstream.stream.card import LABELS, ModelCard
+from voxstream.stream.config import MqttConfig
+from voxstream.stream.events import EmotionEvent
+from voxstream.stream.features import FeatureParams
+from voxstream.stream.ha_discovery import Topics, discovery_configs
+from voxstream.stream.publish_mqtt import MqttPublisher, Throttle, backoff_delay
+
+T = 5.0
+NODE = "kitchen pi"
+
+
+def make_card() -> ModelCard:
+    return ModelCard(name="test-model", arch="mlp", labels=LABELS, features=FeatureParams(), input_shape=(1, 40, 1),
+                     tflite_file="test.tflite", tflite_sha256="0" * 64)
+
+
+def make_event(seq: int, label: str = "happy") -> EmotionEvent:
+    scores = {name: 0.02 for name in LABELS}
+    scores[label if label in scores else "neutral"] = 0.88
+    return EmotionEvent(seq=seq, stream_time_s=2.0 + seq * 0.25, label=label, confidence=0.88, scores=scores,
+                        raw_label=label, speech=True, level_dbfs=-20.0, node=NODE, model="test-model")
+
+
+def mqtt_config(broker, **kw) -> MqttConfig:
+    return MqttConfig(**{"host": broker.host, "port": broker.port, "reconnect_min_s": 0.05, "reconnect_max_s": 0.2,
+                         "min_interval_s": 0.0, **kw})
+
+
+class Subscriber:
+    """Collects (topic, payload text, retain flag) from a real aiomqtt client in the background."""
+
+    def __init__(self, broker, *filters: str) -> None:
+        self.client = aiomqtt.Client(broker.host, broker.port)
+        self.filters = filters or ("#",)
+        self.messages: list[tuple[str, str, bool]] = []
+
+    async def __aenter__(self) -> "Subscriber":
+        await asyncio.wait_for(self.client.__aenter__(), T)
+        for f in self.filters:
+            await asyncio.wait_for(self.client.subscribe(f, qos=1), T)
+        self._task = asyncio.create_task(self._read())
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+        await asyncio.wait_for(self.client.__aexit__(None, None, None), T)
+
+    async def _read(self) -> None:
+        async for m in self.client.messages:
+            self.messages.append((str(m.topic), m.payload.decode(), bool(m.retain)))
+
+    def on(self, topic: str) -> list[str]:
+        return [p for t, p, _ in self.messages if t == topic]
+
+    async def until(self, predicate, timeout: float = T) -> None:
+        async def poll() -> None:
+            while not predicate():
+                await asyncio.sleep(0.02)
+        await asyncio.wait_for(poll(), timeout)
+
+
+async def _until(predicate, timeout: float = T) -> None:
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.02)
+    await asyncio.wait_for(poll(), timeout)
+
+
+def test_backoff_and_throttle_are_pure_and_bounded():
+    """Backoff doubles from min to the cap with 50-100 % jitter; the throttle passes changes and spaced repeats."""
+    assert [backoff_delay(a, 1, 60, lambda: 1.0) for a in range(8)] == [1, 2, 4, 8, 16, 32, 60, 60]
+    assert backoff_delay(3, 1, 60, lambda: 0.0) == 4.0
+    throttle = Throttle(2.0)
+    got = [throttle.due(label, t) for label, t in [("happy", 0), ("happy", 1), ("sad", 1.2), ("sad", 3.1),
+                                                    ("sad", 3.3), ("sad", 5.2), ("sad", 5.4)]]
+    assert got == [True, False, True, False, True, False, True]
+
+
+def test_discovery_ids_are_stable_and_complete():
+    """Discovery has two sensors and one event entity with stable unique_ids, one device and availability."""
+    cfg = MqttConfig()
+    first, again = discovery_configs(cfg, make_card(), NODE), discovery_configs(cfg, make_card(), NODE)
+    assert first == again
+    topics = Topics.for_node(cfg, NODE)
+    by_id = {payload["unique_id"]: (topic, payload) for topic, payload in first}
+    assert set(by_id) == {"voxstream_kitchen_pi_emotion", "voxstream_kitchen_pi_confidence",
+                          "voxstream_kitchen_pi_emotion_event"}
+    assert by_id["voxstream_kitchen_pi_emotion"][0] == "homeassistant/sensor/voxstream_kitchen_pi_emotion/config"
+    assert by_id["voxstream_kitchen_pi_emotion_event"][0].startswith("homeassistant/event/")
+    assert {json.dumps(p["device"]) for _, p in first} == {json.dumps(first[0][1]["device"])}
+    assert all(p["availability_topic"] == topics.status for _, p in first)
+    event_types = by_id["voxstream_kitchen_pi_emotion_event"][1]["event_types"]
+    assert event_types == [*LABELS, "uncertain", "silence"]
+
+
+async def test_state_status_discovery_and_offline_on_shutdown(mqtt_broker):
+    """The node announces online + discovery, publishes the event JSON retained, fires the event, and says offline."""
+    cfg = mqtt_config(mqtt_broker)
+    topics = Topics.for_node(cfg, NODE)
+    async with Subscriber(mqtt_broker, "voxstream/#", "homeassistant/#") as live:
+        async with MqttPublisher(cfg, NODE, make_card()) as pub:
+            await _until(lambda: pub.connected)
+            event = make_event(0, "happy")
+            await asyncio.wait_for(pub.publish(event), T)
+            await live.until(lambda: live.on(topics.emotion) and live.on(topics.event))
+            assert EmotionEvent.from_json(live.on(topics.emotion)[0]) == EmotionEvent.from_dict(event.to_dict())
+            fire = json.loads(live.on(topics.event)[0])
+            assert fire["event_type"] == "happy" and fire["previous"] is None
+            configs = {t: json.loads(p) for t, p, _ in live.messages if t.endswith("/config")}
+            assert configs == {t: p for t, p in discovery_configs(cfg, make_card(), NODE)}
+            async with Subscriber(mqtt_broker, "voxstream/#", "homeassistant/+/+/config") as late:
+                await late.until(lambda: len(late.messages) >= 5)
+                retained = {t: p for t, p, r in late.messages if r}
+                assert retained[topics.status] == "online"
+                assert json.loads(retained[topics.emotion])["label"] == "happy"
+                assert len([t for t in retained if t.endswith("/config")]) == 3
+                assert topics.event not in retained
+        await live.until(lambda: live.on(topics.status)[-1:] == ["offline"])
+    async with Subscriber(mqtt_broker, topics.status) as after:
+        await after.until(lambda: after.messages)
+        assert after.messages == [(topics.status, "offline", True)]
+
+
+async def test_rate_limit_unchanged_label_but_not_changes(mqtt_broker):
+    """An unchanged label goes out at most every min_interval_s, a change at once (and fires), the last on shutdown."""
+    cfg = mqtt_config(mqtt_broker, min_interval_s=0.5, discovery=False)
+    topics = Topics.for_node(cfg, NODE)
+    async with Subscriber(mqtt_broker, topics.emotion, topics.event) as sub:
+        async with MqttPublisher(cfg, NODE, make_card()) as pub:
+            await _until(lambda: pub.connected)
+            start = time.monotonic()
+            for seq in range(32):  # 1.6 s of events at 20 Hz, all "happy"
+                await asyncio.wait_for(pub.publish(make_event(seq, "happy")), T)
+                await asyncio.sleep(0.05)
+            await sub.until(lambda: len(sub.on(topics.emotion)) >= 3)
+            elapsed = time.monotonic() - start
+            states = len(sub.on(topics.emotion))
+            assert 3 <= states <= int(elapsed / 0.5) + 1, f"{states} states in {elapsed:.2f} s"
+            await asyncio.wait_for(pub.publish(make_event(32, "sad")), T)
+            await sub.until(lambda: json.loads(sub.on(topics.emotion)[-1])["label"] == "sad", timeout=0.5)
+            await sub.until(lambda: len(sub.on(topics.event)) == 2, timeout=0.5)
+            assert [json.loads(p)["event_type"] for p in sub.on(topics.event)] == ["happy", "sad"]
+            await asyncio.wait_for(pub.publish(make_event(33, "sad")), T)  # not due yet: held back
+            await asyncio.sleep(0.1)
+            assert json.loads(sub.on(topics.emotion)[-1])["seq"] == 32
+        await sub.until(lambda: json.loads(sub.on(topics.emotion)[-1])["seq"] == 33)  # flushed on shutdown
+
+
+async def test_home_assistant_birth_message_triggers_reannounce(mqtt_broker):
+    """When homeassistant/status says online, discovery, status and the current state are published again."""
+    cfg = mqtt_config(mqtt_broker)
+    topics = Topics.for_node(cfg, NODE)
+    async with MqttPublisher(cfg, NODE, make_card()) as pub:
+        await _until(lambda: pub.connected)
+        await asyncio.wait_for(pub.publish(make_event(0, "fear")), T)
+        await _until(lambda: pub.sent == 1)
+        async with Subscriber(mqtt_broker, "homeassistant/+/+/config", topics.emotion) as sub:
+            await sub.until(lambda: len(sub.messages) == 4)  # the retained copies
+            sub.messages.clear()
+            await asyncio.wait_for(sub.client.publish(topics.ha_status, "online", qos=1), T)
+            await sub.until(lambda: len(sub.messages) == 4)
+            assert all(not retain for _, _, retain in sub.messages), "expected live re-publication, not retained copies"
+            assert json.loads(sub.on(topics.emotion)[0])["label"] == "fear"
+        assert pub.sent == 2
+
+
+async def test_reconnects_after_broker_restart_and_keeps_pipeline_running(mqtt_broker, caplog):
+    """With the broker down publish() stays instant and logs rate-limited warnings; after restart the latest state goes out."""
+    caplog.set_level(logging.DEBUG, logger="voxstream.stream.publish_mqtt")
+    cfg = mqtt_config(mqtt_broker, min_interval_s=0.0, discovery=False)
+    topics = Topics.for_node(cfg, NODE)
+    async with MqttPublisher(cfg, NODE, make_card()) as pub:
+        await _until(lambda: pub.connected)
+        await asyncio.wait_for(pub.publish(make_event(0, "happy")), T)
+        await _until(lambda: pub.sent == 1)
+        mqtt_broker.stop()
+        await _until(lambda: not pub.connected)
+        for seq in range(1, 41):  # 2 s of events with no broker; publish() must never wait on the network
+            coro = pub.publish(make_event(seq, "sad" if seq < 40 else "angry"))
+            with pytest.raises(StopIteration):
+                coro.send(None)
+            await asyncio.sleep(0.05)
+        records = [r for r in caplog.records if r.name == "voxstream.stream.publish_mqtt"]
+        assert 1 <= len([r for r in records if r.levelno == logging.WARNING]) <= 2
+        assert not [r for r in records if r.levelno >= logging.ERROR]
+        assert len([r for r in records if "still unreachable" in r.getMessage()]) >= 3, "expected several retries"
+        mqtt_broker.start()
+        await _until(lambda: pub.connections == 2)
+        async with Subscriber(mqtt_broker, topics.emotion, topics.status) as sub:
+            await sub.until(lambda: sub.on(topics.emotion) and sub.on(topics.status))
+            assert json.loads(sub.on(topics.emotion)[0])["seq"] == 40  # only the latest state survived
+            assert sub.on(topics.status) == ["online"]
+            await asyncio.wait_for(pub.publish(make_event(41, "neutral")), T)
+            await sub.until(lambda: json.loads(sub.on(topics.emotion)[-1])["seq"] == 41)
+
+
+async def test_no_broker_at_all_does_not_block_start_or_stop(tmp_path):
+    """Against a port with nothing listening, entering, publishing and leaving are all quick."""
+    from mqtt_broker import free_port
+    cfg = MqttConfig(host="127.0.0.1", port=free_port(), reconnect_min_s=0.05, reconnect_max_s=0.1)
+    t0 = time.monotonic()
+    async with MqttPublisher(cfg, NODE, make_card()) as pub:
+        for seq in range(5):
+            await asyncio.wait_for(pub.publish(make_event(seq)), T)
+        await asyncio.sleep(0.3)
+        assert pub.connections == 0 and not pub.connected
+    assert time.monotonic() - t0 < 1.5
+
+
+LAST_WILL_CHILD = r"""
+import asyncio, json, sys
+from voxstream.stream.card import LABELS, ModelCard
+from voxstream.stream.config import MqttConfig
+from voxstream.stream.features import FeatureParams
+from voxstream.stream.publish_mqtt import MqttPublisher
+
+async def main():
+    card = ModelCard(name="m", arch="mlp", labels=LABELS, features=FeatureParams(), input_shape=(1, 40, 1),
+                     tflite_file="m.tflite", tflite_sha256="0" * 64)
+    cfg = MqttConfig(host="127.0.0.1", port=int(sys.argv[1]), discovery=False)
+    async with MqttPublisher(cfg, sys.argv[2], card) as pub:
+        while not pub.connected:
+            await asyncio.sleep(0.02)
+        print("CONNECTED", flush=True)
+        await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+async def test_last_will_offline_after_sigkill(mqtt_broker):
+    """A publisher process killed with SIGKILL leaves status "offline" (its last will), retained."""
+    node = "willnode"
+    topics = Topics.for_node(MqttConfig(), node)
+    child = subprocess.Popen([sys.executable, "-c", LAST_WILL_CHILD, str(mqtt_broker.port), node],
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        line = await asyncio.wait_for(asyncio.to_thread(child.stdout.readline), 15)
+        assert line.strip() == "CONNECTED"
+        async with Subscriber(mqtt_broker, topics.status) as sub:
+            await sub.until(lambda: sub.on(topics.status) == ["online"])
+            os.kill(child.pid, signal.SIGKILL)
+            await sub.until(lambda: sub.on(topics.status) == ["online", "offline"])
+    finally:
+        child.kill()
+        child.wait(5)
+        child.stdout.close()
+    async with Subscriber(mqtt_broker, topics.status) as after:
+        await after.until(lambda: after.messages)
+        assert after.messages == [(topics.status, "offline", True)]

@@ -1,0 +1,204 @@
+"""WebSocket publisher against a real websockets client on 127.0.0.1 (port 0)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from types import SimpleNamespace
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from voxstream.stream.card import LABELS, ModelCard
+from voxstream.stream.config import WebsocketConfig
+from voxstream.stream.events import EmotionEvent
+from voxstream.stream.features import FeatureParams
+from voxstream.stream.publish_ws import WebSocketPublisher
+
+T = 5.0  # seconds allowed for any single await
+
+
+def make_card() -> ModelCard:
+    return ModelCard(name="test-model", arch="mlp", labels=LABELS, features=FeatureParams(), input_shape=(1, 40, 1),
+                     tflite_file="test.tflite", tflite_sha256="0" * 64, window_s=2.0, hop_s=0.25)
+
+
+def make_event(seq: int, label: str = "happy", node: str = "testnode") -> EmotionEvent:
+    scores = {name: 0.02 for name in LABELS}
+    if label in scores:
+        scores[label] = 0.88
+    return EmotionEvent(seq=seq, stream_time_s=2.0 + seq * 0.25, label=label, confidence=scores.get(label, 0.3),
+                        scores=scores, raw_label=label if label in scores else None, speech=label in scores,
+                        level_dbfs=-23.5, node=node, model="test-model")
+
+
+def ws_config(**kw) -> WebsocketConfig:
+    return WebsocketConfig(**{"host": "127.0.0.1", "port": 0, **kw})
+
+
+def http_get(url: str, origin: str | None = None) -> tuple[int, str, str]:
+    """Blocking GET returning (status, content type, body); run it in a thread."""
+    req = urllib.request.Request(url, headers={"Origin": origin} if origin else {})
+    try:
+        with urllib.request.urlopen(req, timeout=T) as resp:
+            return resp.status, resp.headers.get("Content-Type", ""), resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode()
+
+
+async def recv_json(ws) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), T))
+
+
+async def test_hello_first_then_events_in_order():
+    """A client gets the hello (card summary) first, then each published event as EmotionEvent JSON."""
+    async with WebSocketPublisher(ws_config(), make_card(), None, "testnode") as pub:
+        async with await asyncio.wait_for(connect(f"ws://127.0.0.1:{pub.port}/ws"), T) as ws:
+            hello = await recv_json(ws)
+            assert hello["type"] == "hello"
+            assert hello["labels"] == list(LABELS) and hello["node"] == "testnode"
+            assert hello["model"] == "test-model" and hello["window_s"] == 2.0 and hello["hop_s"] == 0.25
+            events = [make_event(i, label) for i, label in enumerate(["happy", "sad", "uncertain", "silence"])]
+            for event in events:
+                await asyncio.wait_for(pub.publish(event), T)
+            got = [EmotionEvent.from_json(await asyncio.wait_for(ws.recv(), T)) for _ in events]
+            assert got == [EmotionEvent.from_dict(e.to_dict()) for e in events]
+
+
+def completes_without_suspending(coro) -> None:
+    """Run a coroutine one step: it must finish without ever yielding to the event loop (no network wait)."""
+    with pytest.raises(StopIteration):
+        coro.send(None)
+    coro.close()
+
+
+def _tiny_socket(port: int) -> socket.socket:
+    """A connected client socket with a tiny receive buffer, so a non-reading client stalls fast."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    sock.connect(("127.0.0.1", port))
+    sock.setblocking(False)
+    return sock
+
+
+async def test_slow_client_does_not_block_fast_client_and_drops_are_counted():
+    """A stalled client loses its oldest messages (counted in /healthz) while a fast client gets every event."""
+    n = 2000
+    async with WebSocketPublisher(ws_config(client_queue=16), make_card(), None, "testnode") as pub:
+        slow = await asyncio.wait_for(connect(f"ws://127.0.0.1:{pub.port}/ws", sock=_tiny_socket(pub.port)), T)
+        fast = await asyncio.wait_for(connect(f"ws://127.0.0.1:{pub.port}/ws", max_queue=None), T)
+        await recv_json(slow)
+        await recv_json(fast)
+        received: list[int] = []
+
+        async def read_fast() -> None:
+            while len(received) < n:
+                received.append(json.loads(await fast.recv())["seq"])
+
+        reader = asyncio.create_task(read_fast())
+        for i in range(n):
+            completes_without_suspending(pub.publish(make_event(i)))
+            if i % 8 == 7:
+                await asyncio.sleep(0.002)
+        await asyncio.wait_for(reader, 20)
+        assert received == list(range(n)), "the fast client missed or reordered events"
+        health = json.loads((await asyncio.wait_for(asyncio.to_thread(http_get, f"{pub.url}healthz"), T))[2])
+        assert health["dropped_messages"] > 0 and health["dropped_messages"] == pub.dropped_messages
+        assert health["clients"] == 2
+        await asyncio.wait_for(fast.close(), T)
+        slow.transport.abort()
+        await asyncio.wait_for(_until(lambda: pub.clients == 0), T)
+
+
+async def _until(predicate, step: float = 0.02) -> None:
+    while not predicate():
+        await asyncio.sleep(step)
+
+
+async def test_token_rejected_and_accepted():
+    """With a token set, /ws and / refuse a missing or wrong token (401) and accept the right one."""
+    async with WebSocketPublisher(ws_config(token="s3cret"), make_card(), None, "testnode") as pub:
+        base = f"ws://127.0.0.1:{pub.port}/ws"
+        for uri in (base, base + "?token=wrong", base + "?token=s3cre"):
+            with pytest.raises(InvalidStatus) as info:
+                await asyncio.wait_for(connect(uri), T)
+            assert info.value.response.status_code == 401
+        async with await asyncio.wait_for(connect(base + "?token=s3cret"), T) as ws:
+            assert (await recv_json(ws))["type"] == "hello"
+        page_no, _, _ = await asyncio.wait_for(asyncio.to_thread(http_get, pub.url), T)
+        page_ok, ctype, body = await asyncio.wait_for(asyncio.to_thread(http_get, pub.url + "?token=s3cret"), T)
+        assert page_no == 401 and page_ok == 200 and ctype.startswith("text/html") and 'id="label"' in body
+
+
+async def test_bad_origin_rejected_good_and_same_origin_accepted():
+    """With allowed_origins set, a foreign Origin gets 403; a listed one and the page's own origin connect."""
+    cfg = ws_config(allowed_origins=["http://dashboard.example"])
+    async with WebSocketPublisher(cfg, make_card(), None, "testnode") as pub:
+        uri = f"ws://127.0.0.1:{pub.port}/ws"
+        with pytest.raises(InvalidStatus) as info:
+            await asyncio.wait_for(connect(uri, origin="http://evil.example"), T)
+        assert info.value.response.status_code == 403
+        for origin in ("http://dashboard.example", f"http://127.0.0.1:{pub.port}"):
+            async with await asyncio.wait_for(connect(uri, origin=origin), T) as ws:
+                assert (await recv_json(ws))["type"] == "hello"
+
+
+async def test_healthz_reports_engine_stats():
+    """/healthz is JSON with up, model, uptime, events and dropped frames taken from the stats object."""
+    stats = SimpleNamespace(events=42, dropped_blocks=3, started_at=time.monotonic() - 10.0, model="m1")
+    async with WebSocketPublisher(ws_config(token="t"), make_card(), stats, "testnode") as pub:
+        status, ctype, body = await asyncio.wait_for(asyncio.to_thread(http_get, f"{pub.url}healthz"), T)
+        assert status == 200 and ctype == "application/json"
+        health = json.loads(body)
+        assert health["up"] is True and health["model"] == "m1" and health["events"] == 42
+        assert health["dropped_frames"] == 3 and 9.5 <= health["uptime_s"] < 60
+        missing, _, _ = await asyncio.wait_for(asyncio.to_thread(http_get, f"{pub.url}nope"), T)
+        assert missing == 404
+
+
+async def test_junk_and_oversized_messages_do_not_hurt_the_server():
+    """Text junk is ignored, an oversized frame closes only that client (1009), and others keep receiving."""
+    async with WebSocketPublisher(ws_config(max_message_bytes=256), make_card(), None, "testnode") as pub:
+        uri = f"ws://127.0.0.1:{pub.port}/ws"
+        async with await asyncio.wait_for(connect(uri), T) as good, \
+                await asyncio.wait_for(connect(uri), T) as noisy, \
+                await asyncio.wait_for(connect(uri, max_size=None), T) as big:
+            for ws in (good, noisy, big):
+                await recv_json(ws)
+            await asyncio.wait_for(noisy.send("not json {"), T)
+            await asyncio.wait_for(noisy.send(b"\x00\xff" * 50), T)
+            await asyncio.wait_for(big.send("x" * 10_000), T)
+            with pytest.raises(ConnectionClosed) as info:
+                while True:
+                    await asyncio.wait_for(big.recv(), T)
+            assert info.value.rcvd.code == 1009
+            await asyncio.wait_for(pub.publish(make_event(7, "sad")), T)
+            assert (await recv_json(good))["label"] == "sad"
+            assert (await recv_json(noisy))["seq"] == 7
+            await asyncio.wait_for(_until(lambda: pub.clients == 2), T)
+
+
+async def test_publish_never_raises_and_closed_clients_are_removed():
+    """publish() swallows a bad event, and a client that disconnects is forgotten."""
+    async with WebSocketPublisher(ws_config(), make_card(), None, "testnode") as pub:
+        async with await asyncio.wait_for(connect(f"ws://127.0.0.1:{pub.port}/ws"), T) as ws:
+            await recv_json(ws)
+            assert pub.clients == 1
+            await asyncio.wait_for(pub.publish(None), T)  # type: ignore[arg-type]
+        await asyncio.wait_for(_until(lambda: pub.clients == 0), T)
+        await asyncio.wait_for(pub.publish(make_event(1)), T)
+        assert pub.published == 1
+
+
+async def test_port_in_use_is_one_clear_error():
+    """A second publisher on a taken port fails with one line naming the address, not a traceback."""
+    from voxstream.stream.errors import VoxstreamError
+    async with WebSocketPublisher(ws_config(), make_card(), None, "testnode") as pub:
+        with pytest.raises(VoxstreamError, match=f"cannot listen on 127.0.0.1:{pub.port}"):
+            async with WebSocketPublisher(ws_config(port=pub.port), make_card(), None, "testnode"):
+                pass

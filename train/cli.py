@@ -1,0 +1,144 @@
+"""``voxstream train``, ``eval`` and ``plot``.
+
+Importing this module must not import TensorFlow (``voxstream run`` imports
+every command module at start-up): heavy imports live inside the handlers.
+``eval`` runs the ``.tflite`` through :class:`voxstream.stream.model.Classifier`,
+not TensorFlow, so it measures what the runtime runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from pathlib import Path
+
+from voxstream.stream.errors import ConfigError
+
+
+def _label_map(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ConfigError(f"--label-map {pair!r}: expected EMOTION=LABEL (LABEL a product label or 'drop')")
+        key, value = pair.split("=", 1)
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", action="append", required=True, metavar="DIR", help="folder of audio files (repeatable)")
+    p.add_argument("--scheme", default="auto", help="file naming scheme: auto, tess, ravdess, crema-d, savee, emodb")
+    p.add_argument("--pattern", help="regex with named groups (?P<label>..) and optionally (?P<speaker>..) on the file stem")
+    p.add_argument("--label-map", action="append", metavar="EMOTION=LABEL", help="override a label mapping, e.g. calm=drop")
+    p.add_argument("--cache-dir", default="default", help="feature cache (default $VOXSTREAM_CACHE or ~/.cache/voxstream)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
+    p.add_argument("--workers", type=int, default=2, help="feature processes (default 2)")
+
+
+def _split_args(p: argparse.ArgumentParser, choices: tuple[str, ...], default: str) -> None:
+    p.add_argument("--split", choices=choices, default=default)
+    p.add_argument("--test-speakers", nargs="+", default=[], metavar="SPEAKER", help="held out with --split speaker")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def register(subparsers) -> None:
+    t = subparsers.add_parser("train", help="train a model and write .tflite + card")
+    _data_args(t)
+    _split_args(t, ("random", "speaker", "lso", "all"), "random")
+    t.add_argument("--arch", default="seed")
+    t.add_argument("--folds", type=int, default=4, help="folds of speakers with --split lso")
+    t.add_argument("--name", default="voxstream")
+    t.add_argument("--out", default="models")
+    t.add_argument("--epochs", type=int, help="default: the architecture's")
+    t.add_argument("--evaluate", action="append", default=[], metavar="CORPUS/SPLIT",
+                   help="extra honest evaluation, e.g. tess/random, tess/speaker=OAF, ravdess/lso=4 (repeatable)")
+    t.add_argument("--window-s", type=float, default=2.0, help="streaming window written into the card")
+    t.add_argument("--hop-s", type=float, default=0.25, help="streaming hop written into the card")
+    t.add_argument("--variant", choices=("auto", "float32", "dynamic", "int8"), default="auto",
+                   help="TFLite variant to ship (auto: float unless another is clearly better)")
+    t.set_defaults(func=cmd_train)
+
+    e = subparsers.add_parser("eval", help="score a .tflite model on labelled audio (LiteRT, no TensorFlow)")
+    _data_args(e)
+    _split_args(e, ("all", "random", "speaker"), "all")
+    e.add_argument("--model", default="models/voxstream.tflite")
+    e.add_argument("--windows", action="store_true", help="average the card's streaming windows instead of one whole-clip vector")
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    e.add_argument("--out", default=".", help="folder for the confusion-matrix PNG")
+    e.set_defaults(func=cmd_eval)
+
+    p = subparsers.add_parser("plot", help="figures of a dataset: counts, waveform and spectrogram per emotion")
+    _data_args(p)
+    p.add_argument("--out", required=True, help="folder for the PNG files")
+    p.set_defaults(func=cmd_plot)
+
+
+def _cache(args) -> str | None:
+    return None if args.no_cache else args.cache_dir
+
+
+def cmd_train(args) -> int:
+    from .pipeline import TrainOptions, train
+
+    opts = TrainOptions(
+        data=args.data, arch=args.arch, split=args.split, test_speakers=args.test_speakers, folds=args.folds,
+        name=args.name, out=args.out, epochs=args.epochs, seed=args.seed, evaluations=args.evaluate,
+        scheme=args.scheme, pattern=args.pattern, label_map=_label_map(args.label_map), cache_dir=_cache(args),
+        workers=args.workers, window_s=args.window_s, hop_s=args.hop_s, variant=args.variant,
+        command=shlex.join(["voxstream"] + sys.argv[1:]))
+    try:
+        path = train(opts)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ConfigError(str(exc)) from exc
+    card = json.loads(path.with_suffix(".json").read_text())
+    print(f"wrote {path} ({path.stat().st_size} bytes, {card['conversion']['shipped_variant']})")
+    for r in card["metrics"]["split"]:
+        print(f"  {r['split']}: accuracy {r['metrics']['accuracy']:.4f}, macro F1 {r['metrics']['macro_f1']:.4f}")
+    if "split_mean" in card["metrics"]:
+        m = card["metrics"]["split_mean"]
+        print(f"  mean of folds: accuracy {m['accuracy_mean']:.4f} +- {m['accuracy_std']:.4f}, "
+              f"macro F1 {m['macro_f1_mean']:.4f}")
+    for ev in card["metrics"]["evaluations"]:
+        for r in ev["splits"]:
+            print(f"  {ev['spec']} {r['split']}: accuracy {r['metrics']['accuracy']:.4f}, macro F1 {r['metrics']['macro_f1']:.4f}")
+        if "mean" in ev:
+            print(f"  {ev['spec']} mean: accuracy {ev['mean']['accuracy_mean']:.4f} +- {ev['mean']['accuracy_std']:.4f}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .evaluate import evaluate_model
+    from .metrics import format_metrics
+    from .plots import confusion
+
+    try:
+        metrics = evaluate_model(args.model, args.data, split=args.split, test_speakers=args.test_speakers,
+                                 seed=args.seed, windowed=args.windows, scheme=args.scheme, pattern=args.pattern,
+                                 label_map=_label_map(args.label_map), cache_dir=_cache(args), workers=args.workers)
+    except (ValueError, FileNotFoundError) as exc:
+        raise ConfigError(str(exc)) from exc
+    png = confusion(metrics, Path(args.out) / f"{Path(args.model).stem}_eval_confusion.png",
+                    f"{Path(args.model).name} on {', '.join(args.data)}")
+    if args.json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        print(format_metrics(metrics))
+        print(f"\nconfusion matrix: {png}")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from .evaluate import plot_dataset
+
+    try:
+        written = plot_dataset(args.data, args.out, scheme=args.scheme, pattern=args.pattern,
+                               label_map=_label_map(args.label_map))
+    except (ValueError, FileNotFoundError) as exc:
+        raise ConfigError(str(exc)) from exc
+    for path in written:
+        print(path)
+    return 0

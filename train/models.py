@@ -1,0 +1,107 @@
+"""Model builders, one per architecture name (``--arch``).
+
+Add an architecture with :func:`register`: a function
+``build(input_shape, n_classes, batch_size) -> compiled keras.Model`` plus
+its training defaults and how a pooled feature vector of length ``dim`` is
+shaped for it.  ``batch_size=1`` builds the export graph (Keras 3 LSTMs
+convert to TFLite builtin ops only with a fixed batch of 1); training uses
+``batch_size=None`` and the weights are copied over
+(:func:`export_twin`).  TensorFlow/Keras are imported inside the builders only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Arch:
+    """An architecture and its training recipe."""
+
+    name: str
+    build: Callable
+    """build(input_shape, n_classes, batch_size) -> compiled keras.Model."""
+    epochs: int = 10
+    batch_size: int = 51
+    input_shape: Callable[[int], tuple[int, ...]] = lambda dim: (dim, 1)
+    """Shape of one example (no batch) for a pooled feature vector of length dim."""
+    pooling: str = "mean"
+    """FeatureParams.pooling the architecture is trained on."""
+    adapt: Callable | None = None
+    """adapt(model, x_train) before fitting, e.g. to set a Normalization layer
+    inside the graph (its weights travel to the export twin and the .tflite)."""
+    callbacks: Callable[[], list] | None = None
+    """Fresh Keras callbacks per fit (e.g. EarlyStopping); None: fixed epochs."""
+    description: str = ""
+
+
+ARCHS: dict[str, Arch] = {}
+
+
+def register(arch: Arch) -> Arch:
+    ARCHS[arch.name] = arch
+    return arch
+
+
+def get_arch(name: str) -> Arch:
+    if name not in ARCHS:
+        raise ValueError(f"--arch {name!r}: expected one of {sorted(ARCHS)}")
+    return ARCHS[name]
+
+
+def build_model(arch: str, input_shape: tuple[int, ...], n_classes: int, batch_size: int | None = None):
+    """A compiled Keras model of a registered architecture."""
+    return get_arch(arch).build(tuple(input_shape), int(n_classes), batch_size)
+
+
+def export_twin(model, arch: str, batch_size: int = 1):
+    """The same network with a fixed batch (for conversion), weights copied from ``model``."""
+    twin = build_model(arch, model.input_shape[1:], model.output_shape[-1], batch_size=batch_size)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def _build_seed(input_shape, n_classes, batch_size):
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=input_shape, batch_size=batch_size)
+    x = layers.LSTM(123, return_sequences=False)(inputs)
+    x = layers.Dropout(0.2)(x)
+    x = layers.Dense(64, activation="relu")(x)
+    x = layers.Dropout(0.2)(x)
+    x = layers.Dense(32, activation="relu")(x)
+    x = layers.Dropout(0.2)(x)
+    outputs = layers.Dense(n_classes, activation="softmax")(x)
+    model = keras.Model(inputs, outputs, name="seed")
+    model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+register(Arch("seed", _build_seed, epochs=10, batch_size=51,
+              description="the seed notebook: 40 mean MFCCs as a length-40 sequence -> LSTM(123) -> "
+                          "Dense 64 -> Dense 32 -> softmax, dropout 0.2, Adam, 10 epochs, batch 51"))
+
+
+def _build_session_mlp(input_shape, n_classes, batch_size):
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=input_shape, batch_size=batch_size)
+    x = layers.GaussianNoise(0.1)(inputs)  # training only; identity at inference
+    for units in (128, 64):
+        x = layers.Dense(units, activation="relu", kernel_regularizer=keras.regularizers.l2(1e-4))(x)
+        x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(n_classes, activation="softmax")(x)
+    model = keras.Model(inputs, outputs, name="session_mlp")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+register(Arch("session_mlp", _build_session_mlp, epochs=20, batch_size=256, input_shape=lambda dim: (dim,),
+              pooling="mean_std_dstd",
+              description="issue 5 quality recipe (voxstream.train.quality): 120 session-normalised window "
+                          "statistics (MFCC mean, std, std of frame differences) -> GaussianNoise 0.1 -> "
+                          "Dense 128 -> Dense 64 (ReLU, dropout 0.3, L2 1e-4) -> softmax; Adam 1e-3, 20 epochs, "
+                          "batch 256, on 2 s / 0.25 s streaming windows of original + speed 0.9/1.1 + noisy copies"))
