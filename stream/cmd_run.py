@@ -124,12 +124,14 @@ async def _main(source, engine, publishers, stats, duration, record) -> None:
     """Run until the source ends, --duration, Ctrl-C or SIGTERM (publishers are flushed either way)."""
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(run_stream(source, engine, publishers, stats, duration, record))
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
         loop.add_signal_handler(sig, task.cancel)
     try:
         await task
     except asyncio.CancelledError:
         _LOGGER.info("interrupted")
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig, handler in previous.items():
             loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)  # asyncio would leave SIGTERM at SIG_DFL (killed, not a clean exit)

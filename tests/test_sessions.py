@@ -10,7 +10,7 @@ from voxstream.stream.card import LABELS, ModelCard
 from voxstream.stream.config import Config
 from voxstream.stream.features import FeatureParams, MfccFrames, window_features
 from voxstream.stream.gate import SpeechGate
-from voxstream.stream.pipeline import Engine
+from voxstream.stream.pipeline import Engine, make_normalizer
 from voxstream.train.sessions import ClipRows, clip_rows, session_template, simulate_sessions, window_rows
 
 PARAMS = FeatureParams(pooling="mean_std_dstd")
@@ -57,13 +57,13 @@ def test_simulated_session_equals_the_streaming_engine(speech_files):
 
     seen = []
     card = ModelCard("t", "session_mlp", LABELS, PARAMS, (1, PARAMS.dim), "t.tflite", "0" * 64, normalization=template)
-    engine = Engine(card, lambda v: (seen.append(np.array(v)), np.full(len(LABELS), 1 / len(LABELS)))[1], Config())
-    for c in order:  # a session is one stream per clip, the normaliser carried over between clips
+    session = make_normalizer(card)  # one session: the normaliser carries over from clip to clip
+    for c in order:
+        engine = Engine(card, lambda v: (seen.append(np.array(v)), np.full(len(LABELS), 1 / len(LABELS)))[1], Config())
+        engine.normalizer = session
         x = sf.read(speech_files[c], dtype="float32")[0]
         for start in range(0, len(x), 1234):
             engine.push(x[start:start + 1234])
-        engine.mfcc.reset(), engine.ring.reset() if hasattr(engine.ring, "reset") else None
-        engine.samples, engine._next = 0, engine.spec.window
     assert len(seen) == int(sim_speech.sum()) >= 3
     np.testing.assert_allclose(np.stack(seen), sim_x[sim_speech], rtol=1e-4, atol=2e-4)
 

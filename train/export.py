@@ -160,7 +160,8 @@ def choose_variant(stats: dict, wanted: str = "auto") -> str:
 
 
 def write_model(out_dir: str | Path, name: str, tflite: bytes, arch: str, params: FeatureParams,
-                input_shape: tuple[int, ...], extra: dict, window_s: float = 2.0, hop_s: float = 0.25) -> Path:
+                input_shape: tuple[int, ...], extra: dict, window_s: float = 2.0, hop_s: float = 0.25,
+                normalization: dict | None = None) -> Path:
     """Write ``<out>/<name>.tflite`` and its card ``<name>.json``; returns the .tflite path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -170,7 +171,7 @@ def write_model(out_dir: str | Path, name: str, tflite: bytes, arch: str, params
     tmp.replace(model_path)
     card = ModelCard(name=name, arch=arch, labels=LABELS, features=params, input_shape=tuple(input_shape),
                      tflite_file=model_path.name, tflite_sha256=sha256_file(model_path),
-                     window_s=window_s, hop_s=hop_s, extra=extra)
+                     window_s=window_s, hop_s=hop_s, normalization=normalization or {"kind": "none"}, extra=extra)
     card.save(out / f"{name}.json")
     _LOGGER.info("wrote %s (%d bytes) and %s", model_path, len(tflite), out / f"{name}.json")
     return model_path

@@ -1,0 +1,45 @@
+"""The runtime never imports TensorFlow (or Keras): checked with `python -X importtime` on real commands."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from engine_support import ROOT, need_model
+
+FORBIDDEN = ("tensorflow", "keras", "tf_keras")
+
+
+def imported_modules(*argv: str) -> tuple[set[str], subprocess.CompletedProcess]:
+    out = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)
+    mods = {ln.rsplit("|", 1)[-1].strip() for ln in out.stderr.splitlines() if ln.startswith("import time:")}
+    return mods, out
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clip") / "tone.wav"
+    t = np.arange(3 * 16000) / 16000
+    sf.write(str(path), 0.3 * np.sin(2 * np.pi * 220 * t), 16000)
+    return path
+
+
+@pytest.mark.parametrize("argv", [
+    ("-c", "import voxstream.stream.app, voxstream.stream.cmd_run, voxstream.stream.cmd_classify, "
+           "voxstream.stream.cmd_bench, voxstream.stream.sources, voxstream.stream.pipeline"),
+    ("-m", "voxstream.stream.cli", "run", "--file", "{clip}", "--fast", "--json", "--no-ws", "--no-mqtt"),
+    ("-m", "voxstream.stream.cli", "classify", "{clip}", "--format", "json"),
+])
+def test_runtime_commands_do_not_import_tensorflow(argv, clip):
+    """Importing the runtime, `run --file --fast` and `classify` load no TensorFlow/Keras module."""
+    if len(argv) > 2:
+        need_model()
+    argv = [a.replace("{clip}", str(clip)) for a in argv]
+    mods, out = imported_modules(*argv)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "voxstream.stream.pipeline" in mods or "voxstream.stream.cli" in mods  # the probe works
+    bad = sorted(m for m in mods if m.split(".")[0] in FORBIDDEN)
+    assert not bad, f"runtime imported {bad[:5]}"

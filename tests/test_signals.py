@@ -1,0 +1,68 @@
+"""SIGTERM and SIGINT at any moment of `voxstream run`: exit 0 within a second, no traceback, MQTT says offline."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+from engine_support import need_model
+from fault_support import MqttTap, VoxProc, catches, tone_with_speechlike_bursts
+
+EXIT_LIMIT_S = 1.5
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return tone_with_speechlike_bursts(tmp_path_factory.mktemp("sig") / "tone.wav", 6.0)
+
+
+def _start(clip, broker, node: str) -> VoxProc:
+    need_model()
+    return VoxProc("run", "--file", str(clip), "--loop", "--json", "--ws-port", "0", "--node", node,
+                   "--mqtt-host", broker.host, "--mqtt-port", str(broker.port))
+
+
+def _assert_clean_exit(proc: VoxProc, elapsed: float) -> None:
+    assert proc.proc.returncode == 0, (proc.proc.returncode, proc.stderr[-2000:])
+    assert elapsed < EXIT_LIMIT_S, f"took {elapsed:.2f} s from signal to exit"
+    assert "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert " ERROR " not in proc.stderr, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_during_startup_imports(signum, clip, mqtt_broker):
+    """A signal while the command modules are still loading (handler just installed) exits 0 quietly."""
+    with _start(clip, mqtt_broker, "sigboot") as proc:
+        proc.wait_until(lambda: catches(proc.pid, signal.SIGTERM), 20, "SIGTERM handler")
+        elapsed = proc.signal_and_wait(signum)
+        _assert_clean_exit(proc, elapsed)
+        assert proc.events() == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_after_listeners_before_first_event(signum, clip, mqtt_broker):
+    """A signal once the listeners are up but before the first window is full exits 0 quietly."""
+    with _start(clip, mqtt_broker, "sigearly") as proc:
+        proc.ws_port()
+        elapsed = proc.signal_and_wait(signum)
+        _assert_clean_exit(proc, elapsed)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_mid_stream_with_mqtt_connected_publishes_offline(signum, clip, mqtt_broker):
+    """Mid-stream with MQTT connected: exit 0 in < 1.5 s, `offline` on the status topic, a clean MQTT disconnect."""
+    node = f"sig{int(signum)}"
+    with MqttTap(mqtt_broker.host, mqtt_broker.port, (f"voxstream/{node}/#",)) as tap, \
+            _start(clip, mqtt_broker, node) as proc:
+        proc.wait_events(3, 30)
+        tap.wait(lambda: any(p == b"online" for _, p in tap.on("/status")), 10, "status online")
+        online_at = time.monotonic()
+        elapsed = proc.signal_and_wait(signum)
+        _assert_clean_exit(proc, elapsed)
+        tap.wait(lambda: any(t > online_at and p == b"offline" for t, p in tap.on("/status")), 5, "status offline")
+        log = mqtt_broker.log_text()
+        assert f"Client voxstream-{node} disconnected." in log, log[-2000:]
+        assert f"Client voxstream-{node} closed its connection" not in log, "unclean disconnect (last will)"
+        assert len(proc.events()) >= 3
