@@ -47,13 +47,20 @@ class SpeechGate:
         x = np.asarray(window, dtype=np.float32)
         if len(x) == 0:
             return GateResult(False, FLOOR_DBFS, 0.0)
-        x = x - x.mean(dtype=np.float64)
-        level = float(dbfs(np.mean(np.square(x, dtype=np.float64))))
-        n = len(x) // self.subframe
+        sf = self.subframe
+        n = len(x) // sf
         if n == 0:
-            active = 1.0 if level >= self.min_dbfs else 0.0
-        else:
-            sub = x[: n * self.subframe].reshape(n, self.subframe).astype(np.float64)
-            active = float(np.mean(dbfs(np.mean(sub * sub, axis=1)) >= self.min_dbfs))
+            power = float(np.var(x, dtype=np.float64))
+            active = 1.0 if dbfs(power) >= self.min_dbfs else 0.0
+            return GateResult(active > 0 and active >= self.active_fraction, float(dbfs(power)), active)
+        # per-sub-frame power around the window's mean (DC removed) from sums: no float64 copy of the window
+        sub = x[: n * sf].reshape(n, sf)
+        s1 = sub.sum(axis=1).astype(np.float64)  # float32 sums over 480 samples are exact enough
+        s2 = np.einsum("ij,ij->i", sub, sub).astype(np.float64)
+        tail = x[n * sf:].astype(np.float64)
+        m = (s1.sum() + tail.sum()) / len(x)
+        power = (s2.sum() + tail @ tail) / len(x) - m * m
+        sub_power = s2 / sf - 2.0 * m * s1 / sf + m * m
+        active = float(np.mean(sub_power >= 10.0 ** (self.min_dbfs / 10.0)))
         speech = active >= self.active_fraction and active > 0.0
-        return GateResult(speech, level, active)
+        return GateResult(speech, float(dbfs(max(power, 0.0))), active)

@@ -37,6 +37,8 @@ WARN_EVERY_S = 60.0
 PUBLISH_TIMEOUT_S = 5.0
 SHUTDOWN_TIMEOUT_S = 3.0
 MAX_PENDING_FIRES = 8
+CONNECT_GRACE_S = 0.4
+"""At shutdown, how long a connect in progress may take to finish (to publish offline) before it is cut."""
 
 
 class _Quiet(logging.Filter):
@@ -56,6 +58,25 @@ def backoff_delay(attempt: int, min_s: float, max_s: float, rand: Callable[[], f
     """Delay before reconnect ``attempt`` (0, 1, ...): doubling from min_s, capped at max_s, jittered to 50-100 %."""
     base = min(max_s, min_s * (2 ** min(attempt, 30)))
     return base * (0.5 + 0.5 * rand())
+
+
+def _abandon(client: aiomqtt.Client) -> None:
+    """Detach a connection attempt cut short by cancellation from the event loop (aiomqtt leaves its socket
+    and helper task behind; paho would call into the closed loop later and print a traceback)."""
+    paho = getattr(client, "_client", None)
+    if paho is None:  # pragma: no cover - other aiomqtt versions
+        return
+    for name in ("on_socket_open", "on_socket_close", "on_socket_register_write", "on_socket_unregister_write"):
+        setattr(paho, name, None)
+    sock = paho.socket()
+    if sock is not None:
+        loop = asyncio.get_running_loop()
+        loop.remove_reader(sock.fileno())
+        loop.remove_writer(sock.fileno())
+        sock.close()
+    misc = getattr(client, "_misc_task", None)
+    if misc is not None:
+        misc.cancel()
 
 
 class Throttle:
@@ -134,8 +155,10 @@ class MqttPublisher:
         task, self._task = self._task, None
         if task is None:
             return
-        if not self.connected:
-            task.cancel()
+        if not self.connected:  # a connect in flight to a live broker ends in ms: let it say offline
+            done, _ = await asyncio.wait({task}, timeout=CONNECT_GRACE_S)
+            if not done:
+                task.cancel()
         try:
             await asyncio.wait_for(task, SHUTDOWN_TIMEOUT_S)
         except (asyncio.CancelledError, asyncio.TimeoutError):
@@ -173,10 +196,15 @@ class MqttPublisher:
     async def _run(self) -> None:
         attempt = 0
         while not self._stopping:
+            client = self._client()
             try:
-                async with self._client() as client:
-                    attempt = 0
-                    await self._session(client)
+                try:
+                    async with client:
+                        attempt = 0
+                        await self._session(client)
+                except asyncio.CancelledError:
+                    _abandon(client)
+                    raise
             except* aiomqtt.MqttError as group:
                 self._connection_failed(group.exceptions[0])
             except* Exception as group:  # noqa: BLE001 - keep retrying; never take the pipeline down

@@ -278,6 +278,8 @@ class WebSocketPublisher:
             "uptime_s": round(time.monotonic() - started, 1),
             "events": int(getattr(stats, "events", self.published) or 0),
             "dropped_frames": int(getattr(stats, "dropped_blocks", 0) or 0),
+            "dropped_blocks": int(getattr(stats, "dropped_blocks", 0) or 0),
+            "audio_s": float(getattr(stats, "audio_s", 0.0) or 0.0),
             "clients": len(self._clients),
             "dropped_messages": self.dropped_messages,
         }

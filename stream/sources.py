@@ -115,8 +115,14 @@ class MicSource:
             self.stats.dropped_blocks += 1
         self._queue.put_nowait(block)
 
-    def _open(self) -> Resampler:
+    def _open(self, rescan: bool = False) -> Resampler:
         sd = _sd()
+        if rescan:  # a replugged USB microphone only shows up after PortAudio re-scans
+            try:
+                sd._terminate()
+                sd._initialize()
+            except Exception as exc:  # noqa: BLE001
+                _LOGGER.debug("PortAudio re-scan failed: %s", exc)
         dev = resolve_device(self.cfg.device)
         rate = self.cfg.device_rate or int(round(dev.default_rate))
         channels = max(1, min(self.cfg.channels, dev.channels))
@@ -144,10 +150,10 @@ class MicSource:
         return max(2.0, 20 * self.cfg.block_s)
 
     async def __aiter__(self) -> AsyncIterator[np.ndarray]:
-        backoff = self.cfg.reopen_min_s
+        backoff, rescan = self.cfg.reopen_min_s, False
         while True:
             try:
-                resample = self._open()
+                resample = self._open(rescan)
                 async for block in self._blocks(resample):
                     backoff = self.cfg.reopen_min_s
                     yield block
@@ -159,6 +165,7 @@ class MicSource:
                 _LOGGER.warning("input device: %s; reopening in %.1f s", exc, backoff)
             self._close()
             self.stats.reopens += 1
+            rescan = True
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.cfg.reopen_max_s)
 

@@ -49,7 +49,7 @@ def test_numpy_filterbank_equals_librosa():
         assert np.max(np.abs(F._dct2_ortho(n_mels) - dct)) < 1e-13
 
 
-@pytest.mark.parametrize("pooling", ["mean", "mean_std"])
+@pytest.mark.parametrize("pooling", ["mean", "mean_std", "mean_std_dstd"])
 @pytest.mark.parametrize("block", [256, 1024, 1600])
 def test_incremental_equals_whole_window(pooling, block):
     """Pushing blocks of 256/1024/1600 samples gives window_features of the last 2 s wherever frames align."""

@@ -202,3 +202,66 @@ async def test_port_in_use_is_one_clear_error():
         with pytest.raises(VoxstreamError, match=f"cannot listen on 127.0.0.1:{pub.port}"):
             async with WebSocketPublisher(ws_config(port=pub.port), make_card(), None, "testnode"):
                 pass
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with SO_LINGER 0: the peer sees a TCP RST, not a close handshake."""
+    import struct
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+async def test_abrupt_tcp_reset_mid_stream_leaves_others_served():
+    """Clients that vanish with a TCP reset (mid-handshake and mid-stream) are dropped; the others get every event."""
+    async with WebSocketPublisher(ws_config(), make_card(), None, "testnode") as pub:
+        uri = f"ws://127.0.0.1:{pub.port}/ws"
+        half = socket.create_connection(("127.0.0.1", pub.port))
+        half.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\n")  # handshake never finished
+        async with await asyncio.wait_for(connect(uri, max_queue=None), T) as good:
+            await recv_json(good)
+            doomed = [await asyncio.wait_for(connect(uri, sock=_tiny_socket(pub.port)), T) for _ in range(3)]
+            await asyncio.wait_for(_until(lambda: pub.clients == 4), T)
+            for i in range(200):
+                await asyncio.wait_for(pub.publish(make_event(i)), T)
+                if i == 50:
+                    _reset(half)
+                    for ws in doomed:
+                        _reset(ws.transport.get_extra_info("socket").dup())
+                        ws.transport.abort()
+                await asyncio.sleep(0)
+            got = [json.loads(await asyncio.wait_for(good.recv(), T))["seq"] for _ in range(200)]
+            assert got == list(range(200))
+            await asyncio.wait_for(_until(lambda: pub.clients == 1), T)
+            health = json.loads((await asyncio.wait_for(asyncio.to_thread(http_get, f"{pub.url}healthz"), T))[2])
+            assert health["clients"] == 1 and health["up"] is True
+
+
+async def test_stalled_client_memory_stays_bounded_over_many_events():
+    """A client that never reads holds at most client_queue messages however many events are published."""
+    import tracemalloc
+
+    async with WebSocketPublisher(ws_config(client_queue=16), make_card(), None, "testnode") as pub:
+        stalled = await asyncio.wait_for(connect(f"ws://127.0.0.1:{pub.port}/ws", sock=_tiny_socket(pub.port)), T)
+        await asyncio.wait_for(_until(lambda: pub.clients == 1), T)
+        event = make_event(0)
+
+        async def burst(n: int) -> None:
+            for i in range(n):
+                completes_without_suspending(pub.publish(event))
+                if i % 64 == 0:
+                    await asyncio.sleep(0)
+
+        await asyncio.wait_for(burst(2000), 30)  # warm-up: the kernel buffers fill, the queue reaches its cap
+        tracemalloc.start()
+        try:
+            before = tracemalloc.take_snapshot()
+            await asyncio.wait_for(burst(20000), 60)
+            after = tracemalloc.take_snapshot()
+        finally:
+            tracemalloc.stop()
+        growth = sum(s.size_diff for s in after.compare_to(before, "filename"))
+        (client,) = pub._clients
+        assert len(client.queue) <= 16
+        assert pub.dropped_messages >= 20000 - 16
+        assert growth < 256 * 1024, f"memory grew by {growth} bytes over 20000 events for a stalled client"
+        stalled.transport.abort()

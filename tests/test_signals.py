@@ -66,3 +66,15 @@ def test_signal_mid_stream_with_mqtt_connected_publishes_offline(signum, clip, m
         assert f"Client voxstream-{node} disconnected." in log, log[-2000:]
         assert f"Client voxstream-{node} closed its connection" not in log, "unclean disconnect (last will)"
         assert len(proc.events()) >= 3
+
+
+@pytest.mark.slow
+def test_signal_while_mqtt_connects_repeatedly(clip, mqtt_broker):
+    """Signals that land while the MQTT connection is being set up never leave a traceback (8 tries, both signals)."""
+    for i in range(8):
+        signum = (signal.SIGTERM, signal.SIGINT)[i % 2]
+        with _start(clip, mqtt_broker, f"race{i}") as proc:
+            proc.ws_port()
+            elapsed = proc.signal_and_wait(signum)
+            assert "Exception ignored" not in proc.stderr, proc.stderr[-3000:]
+            _assert_clean_exit(proc, elapsed)

@@ -90,9 +90,9 @@ def _build_session_mlp(input_shape, n_classes, batch_size):
 
     inputs = keras.Input(shape=input_shape, batch_size=batch_size)
     x = layers.GaussianNoise(0.1)(inputs)  # training only; identity at inference
-    for units in (128, 64):
+    for units in (256, 128):
         x = layers.Dense(units, activation="relu", kernel_regularizer=keras.regularizers.l2(1e-4))(x)
-        x = layers.Dropout(0.3)(x)
+        x = layers.Dropout(0.4)(x)
     outputs = layers.Dense(n_classes, activation="softmax")(x)
     model = keras.Model(inputs, outputs, name="session_mlp")
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=["accuracy"])
@@ -103,5 +103,5 @@ register(Arch("session_mlp", _build_session_mlp, epochs=20, batch_size=256, inpu
               pooling="mean_std_dstd",
               description="issue 5 quality recipe (voxstream.train.quality): 120 session-normalised window "
                           "statistics (MFCC mean, std, std of frame differences) -> GaussianNoise 0.1 -> "
-                          "Dense 128 -> Dense 64 (ReLU, dropout 0.3, L2 1e-4) -> softmax; Adam 1e-3, 20 epochs, "
+                          "Dense 256 -> Dense 128 (ReLU, dropout 0.4, L2 1e-4) -> softmax; Adam 1e-3, 20 epochs, "
                           "batch 256, on 2 s / 0.25 s streaming windows of original + speed 0.9/1.1 + noisy copies"))

@@ -138,16 +138,20 @@ def splits(data: Data, seed: int) -> dict[str, list[tuple[str, np.ndarray, np.nd
         out["tess_random"] = [("TESS random 80/20 stratified seed %d" % seed, tess[r.train], tess[r.test])]
         for a, b in (("OAF", "YAF"), ("YAF", "OAF")):
             if {a, b} <= set(spk[tess]):
-                out[f"tess_{a}_to_{b}"] = [(f"TESS train {a} -> test {b}", tess[spk[tess] == a], tess[spk[tess] == b])]
+                train, test = tess[spk[tess] == a], tess[spk[tess] == b]
+                out[f"tess_{a}_to_{b}"] = [(f"TESS train {a} -> test {b}", train, test)]
+                if len(rav):
+                    out[f"tess_{a}+ravdess_to_{b}"] = [(f"train TESS {a} + RAVDESS -> test TESS {b}",
+                                                       np.concatenate([train, rav]), test)]
     if len(rav):
-        folds = []
-        for group in RAVDESS_GROUPS:
-            held = np.isin(spk[rav], group)
-            if held.any():
-                train = np.concatenate([rav[~held], tess])
-                folds.append((f"RAVDESS test actors {'-'.join((group[0], group[-1]))}, train other actors + TESS",
-                              train, rav[held]))
-        out["ravdess_lao"] = folds
+        for key, extra in (("ravdess_lao", tess), ("ravdess_lao_without_tess", tess[:0])):
+            folds = []
+            for group in RAVDESS_GROUPS:
+                held = np.isin(spk[rav], group)
+                if held.any():
+                    folds.append((f"RAVDESS test actors {group[0]}-{group[-1]}, train other actors"
+                                  f"{' + TESS' if len(extra) else ''}", np.concatenate([rav[~held], extra]), rav[held]))
+            out[key] = folds
     return out
 
 

@@ -1,0 +1,131 @@
+"""MQTT faults against a real mosquitto: down at start, killed mid-stream, restarted, or hanging; audio never stops."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import socket
+import time
+from datetime import datetime
+
+import pytest
+
+from engine_support import need_model
+from fault_support import MqttTap, VoxProc, healthz, terminate_quietly, tone_with_speechlike_bursts
+from mqtt_broker import Broker
+
+HOP_S = 0.25
+MAX_GAP_S = 1.0
+"""Longest allowed pause between two events on stdout (4 hops): more means the audio path was held up."""
+NODE = "faultnode"
+FAST_BACKOFF = {"VOXSTREAM_MQTT_RECONNECT_MIN_S": "0.2", "VOXSTREAM_MQTT_RECONNECT_MAX_S": "2.0"}
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    return tone_with_speechlike_bursts(tmp_path_factory.mktemp("mqttfault") / "tone.wav", 5.0)
+
+
+def _max_gap(proc: VoxProc, since: float) -> float:
+    times = [t for t, line in list(proc.out) if line.startswith("{") and t >= since]
+    return max((b - a for a, b in zip(times, times[1:])), default=0.0)
+
+
+def _attempt_times(proc: VoxProc) -> list[float]:
+    """Wall-clock seconds of each failed connection attempt (from --debug log lines)."""
+    out = []
+    for _, line in list(proc.err):
+        if "MQTT broker" in line and ("unreachable" in line or "retrying" in line):
+            stamp = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f")
+            out.append(stamp.timestamp())
+    return out
+
+
+def _wait_announced(tap: MqttTap, after: float, timeout: float = 15) -> None:
+    """Status online, the HA discovery configs and the emotion state, all published after ``after``."""
+    def fresh(suffix: str, want=None) -> bool:
+        return any(t > after and (want is None or p == want) for t, p in tap.on(suffix))
+
+    tap.wait(lambda: fresh(f"{NODE}/status", b"online") and fresh("/config") and fresh(f"{NODE}/emotion"),
+             timeout, "online + discovery + state")
+
+
+@pytest.mark.slow
+def test_broker_down_at_start_killed_and_restarted(clip, tmp_path):
+    """The stream never stops while the broker is away; on its return status, discovery and state are republished."""
+    need_model()
+    broker = Broker(tmp_path / "broker")  # not started yet: the broker is down when voxstream starts
+    proc = VoxProc("--debug", "run", "--file", str(clip), "--loop", "--json", "--ws-port", "0", "--node", NODE,
+                   "--mqtt-host", broker.host, "--mqtt-port", str(broker.port), env=FAST_BACKOFF)
+    tap = None
+    try:
+        port = proc.ws_port()
+        proc.wait_events(4, 20)
+        t_down = time.monotonic()
+        time.sleep(3.0)  # broker down at start: attempts back off, audio keeps flowing
+        n_before = len(proc.events())
+        assert n_before >= 4 + int(2.5 / HOP_S), f"only {n_before} events while the broker was down"
+        attempts = _attempt_times(proc)
+        assert len(attempts) >= 3, proc.stderr[-2000:]
+        gaps = [b - a for a, b in zip(attempts, attempts[1:])]
+        assert max(gaps) >= 2 * min(gaps), f"no backoff between connection attempts: {gaps}"
+
+        broker.start()
+        t_up = time.monotonic()
+        tap = MqttTap(broker.host, broker.port, (f"voxstream/{NODE}/#", "homeassistant/#"))
+        _wait_announced(tap, 0)
+
+        broker.stop()  # killed mid-stream
+        t_kill = time.monotonic()
+        count = len(proc.events())
+        time.sleep(3.0)
+        assert len(proc.events()) >= count + int(2.5 / HOP_S), "events stopped during the outage"
+        broker.start()  # restarted on the same port
+        t_restart = time.monotonic()
+        _wait_announced(tap, t_restart)
+        reconnect_s = time.monotonic() - t_restart
+        assert reconnect_s < 2.0 + 3.0, f"reconnected only after {reconnect_s:.1f} s"
+
+        assert _max_gap(proc, t_down) < MAX_GAP_S, f"events paused for {_max_gap(proc, t_down):.2f} s"
+        health = healthz(port)
+        assert health["dropped_blocks"] == 0 and health["events"] >= len(proc.events()) - 1, health
+        assert health["up"] is True
+        state = json.loads(tap.on(f"{NODE}/emotion")[-1][1])
+        assert state["node"] == NODE and state["type"] == "emotion"
+
+        elapsed = proc.signal_and_wait(signal.SIGTERM)
+        assert proc.proc.returncode == 0 and elapsed < 1.5, (proc.proc.returncode, elapsed)
+        assert re.search(r"stopped: \d+ events, [\d.]+ s of audio, 0 dropped blocks", proc.stderr), proc.stderr[-1500:]
+        assert "Traceback" not in proc.stderr
+        tap.wait(lambda: any(p == b"offline" for t, p in tap.on(f"{NODE}/status") if t > t_restart), 5, "offline")
+        assert t_up < t_kill < t_restart
+    finally:
+        terminate_quietly(proc)
+        if tap is not None:
+            tap.close()
+        broker.stop()
+
+
+def test_broker_that_never_answers_does_not_block_audio_or_shutdown(clip):
+    """A TCP listener that never sends CONNACK: events keep coming, SIGTERM still exits 0 quickly, no traceback."""
+    need_model()
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        with VoxProc("run", "--file", str(clip), "--loop", "--json", "--ws-port", "0", "--node", NODE,
+                     "--mqtt-host", "127.0.0.1", "--mqtt-port", str(port)) as proc:
+            ws = proc.ws_port()
+            proc.wait_events(6, 20)
+            conn, _ = silent.accept()  # the connection attempt is stuck waiting for CONNACK
+            try:
+                t0 = time.monotonic()
+                proc.wait_events(len(proc.events()) + 8, 10)
+                assert _max_gap(proc, t0) < MAX_GAP_S
+                assert healthz(ws)["dropped_blocks"] == 0
+                elapsed = proc.signal_and_wait(signal.SIGTERM)
+            finally:
+                conn.close()
+            assert proc.proc.returncode == 0 and elapsed < 1.5, (proc.proc.returncode, elapsed, proc.stderr[-2000:])
+            assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr[-3000:]
