@@ -168,7 +168,7 @@ def _coerce(where: str, tp: Any, value: Any, from_text: bool) -> Any:
     elif tp is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif tp is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
         value = float(value) if ok else value
     elif tp is str:
         ok = isinstance(value, str)
@@ -177,6 +177,19 @@ def _coerce(where: str, tp: Any, value: Any, from_text: bool) -> Any:
     if not ok:
         raise ConfigError(f"{where}: expected {_expected(tp)}, got {value!r}")
     return value
+
+
+def _show(name: Any) -> str:
+    """A key as written, or its repr when it holds newlines or other unprintable characters (one-line errors)."""
+    return name if isinstance(name, str) and name.isprintable() else repr(name)
+
+
+def _finite(value: int | float) -> bool:
+    """math.isfinite that says False (instead of raising OverflowError) for ints too big for a float."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _parse_text(where: str, tp: Any, text: str) -> Any:
@@ -212,14 +225,14 @@ def _field_types(section_cls: type) -> dict[str, Any]:
 def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str, from_text: bool = False) -> Config:
     for section, values in updates.items():
         if section not in SECTIONS:
-            raise ConfigError(f"{origin}: unknown section [{section}]; expected one of {sorted(SECTIONS)}")
+            raise ConfigError(f"{origin}: unknown section [{_show(section)}]; expected one of {sorted(SECTIONS)}")
         if not isinstance(values, Mapping):
             raise ConfigError(f"{origin}: [{section}] must be a table")
         types_ = _field_types(SECTIONS[section])
         clean = {}
         for key, value in values.items():
             if key not in types_:
-                raise ConfigError(f"{origin}: unknown key {section}.{key}; expected one of {sorted(types_)}")
+                raise ConfigError(f"{origin}: unknown key {section}.{_show(key)}; expected one of {sorted(types_)}")
             clean[key] = _coerce(f"{origin}: {section}.{key}", types_[key], value, from_text)
         cfg = cfg.replace(section, **clean)
     return cfg

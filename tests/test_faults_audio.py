@@ -1,0 +1,114 @@
+"""Audio device faults with the PulseAudio virtual microphone: a vanishing device is retried and resumed; bad --device."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from engine_support import ROOT, espeak_wav, need_model, run_cli
+from fault_support import VoxProc
+
+SCRIPT = ROOT / "scripts" / "virtual-mic.sh"
+
+
+class VirtualMic:
+    """scripts/virtual-mic.sh in a private directory; ``env`` points clients at it."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.dir = workdir
+        self.env = {"HOME": str(workdir / "home"), "XDG_RUNTIME_DIR": str(workdir / "rt"),
+                    "PULSE_RUNTIME_PATH": str(workdir / "rt" / "pulse")}
+
+    def _script(self, cmd: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["bash", str(SCRIPT), cmd, str(self.dir)], capture_output=True, text=True, timeout=30)
+
+    def start(self) -> None:
+        proc = self._script("start")
+        if proc.returncode != 0:
+            raise RuntimeError(proc.stderr)
+
+    def stop(self) -> None:
+        self._script("stop")
+
+    def play(self, wav: Path) -> subprocess.Popen:
+        return subprocess.Popen(["paplay", "--device=vsink", str(wav)], env=dict(os.environ, **self.env),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def mic():
+    if shutil.which("pulseaudio") is None or shutil.which("paplay") is None:
+        pytest.skip("PulseAudio cannot start: pulseaudio/pulseaudio-utils not installed")
+    vm = VirtualMic(Path(tempfile.mkdtemp(prefix="vxpa-")))  # short: the socket path must stay < 108 chars
+    try:
+        vm.start()
+    except RuntimeError as exc:
+        pytest.skip(f"PulseAudio cannot start: {exc.strip()[-300:]}")
+    try:
+        yield vm
+    finally:
+        vm.stop()
+        shutil.rmtree(vm.dir, ignore_errors=True)
+
+
+@pytest.mark.parametrize("spec,why", [("no-such-mic", "no input device name contains it"),
+                                      ("l", "matches 2 devices"), ("e", "matches 2 devices"),
+                                      ("99", "no input device has that index")])
+def test_device_that_matches_nothing_or_several_lists_the_devices(spec, why, mic):
+    """`--device` matching no device or several exits 2 with one line that lists the input devices."""
+    need_model()
+    proc = run_cli("run", "--device", spec, "--no-ws", "--no-mqtt", env=mic.env, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("voxstream: error:")]
+    assert len(errors) == 1 and why in errors[0], proc.stderr
+    assert "'pulse'" in errors[0] and "'default'" in errors[0] and spec in errors[0]
+    assert "Traceback" not in proc.stderr
+
+
+def _speech_after(proc: VoxProc, t: float) -> bool:
+    return any(line.startswith("{") and '"speech":true' in line for when, line in list(proc.out) if when > t)
+
+
+@pytest.mark.slow
+def test_device_disappears_and_comes_back(mic, tmp_path):
+    """PulseAudio stopped mid-stream: the engine logs it, retries with growing delays, and classifies speech again."""
+    need_model()
+    speech = espeak_wav(tmp_path / "speech.wav", "I am so angry about this, it is really terrible! Stop it now.")
+    with VoxProc("run", "--device", "pulse", "--json", "--no-ws", "--no-mqtt", env=mic.env) as proc:
+        proc.wait_stderr(r"capturing from device \d+ 'pulse'", 30)
+        proc.wait_events(2, 20)
+        t_play = time.monotonic()
+        mic.play(speech).wait(30)
+        proc.wait_until(lambda: _speech_after(proc, t_play), 10, "speech before the fault")
+
+        mic.stop()
+        t_gone = time.monotonic()
+        proc.wait_stderr(r"WARNING voxstream\.stream\.sources: input device: .*reopening in", 15)
+        time.sleep(3.0)  # several failed reopen attempts
+        delays = [float(m.group(1)) for _, line in list(proc.err)
+                  if (m := re.search(r"input device: .*reopening in ([\d.]+) s", line))]
+        assert len(delays) >= 3 and delays == sorted(delays) and delays[-1] >= 2 * delays[0], delays
+        assert proc.proc.poll() is None, "voxstream died with the device"
+
+        mic.start()
+        t_back = time.monotonic()
+        proc.wait_until(lambda: sum("capturing from" in line for _, line in list(proc.err)) >= 2, 20, "reopen")
+        reopen_s = time.monotonic() - t_back
+        time.sleep(0.5)
+        t_play2 = time.monotonic()
+        mic.play(speech).wait(30)
+        proc.wait_until(lambda: _speech_after(proc, t_play2), 10, "speech after the device came back")
+
+        elapsed = proc.signal_and_wait(signal.SIGTERM)
+        assert proc.proc.returncode == 0 and elapsed < 1.5
+        assert "Traceback" not in proc.stderr
+        assert re.search(r"stopped: \d+ events, .* 0 dropped blocks", proc.stderr), proc.stderr[-1000:]
+        assert t_gone < t_back and reopen_s < 12
