@@ -8,13 +8,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from voxstream.stream.audio_io import READ_FRAMES, iter_blocks, load_audio
-from voxstream.stream.config import SECTIONS, load_config, read_toml
+from voxstream.stream.config import SECTIONS, load_config
 from voxstream.stream.errors import AudioError, ConfigError
 
 SR = 16000
