@@ -1,27 +1,42 @@
 """``voxstream bench``: measured numbers for the streaming engine, as one JSON object on stdout.
 
 * ``per_hop_ms``: cost of one hop (features of the new samples + gate +
-  model + smoother), p50/p99 over speech streamed in hop-sized blocks.
+  model + smoother), p50/p99 over speech streamed in hop-sized blocks;
+  ``features_ms`` and ``model_ms`` time those two parts alone.
 * ``rss_peak_mb``: peak resident memory of a real ``voxstream run`` process
   (paced file, WebSocket page on, MQTT on and retrying).
 * ``first_label_beyond_window_s``: wall time from starting that process to
   its first real label, minus the window length (audio that must be heard).
+* ``startup_s``: process start to the first event of ``run --fast`` on a
+  clip shorter than one window (imports, model, publishers up), median.
 * ``fast_x_realtime``: audio seconds per wall second of ``run --file --fast``
-  (reading, resampling and the whole pipeline, no printing).
+  on a 44.1 kHz file (reading, resampling and the whole pipeline, no
+  printing), median of ``--repeats`` runs.
+* ``seed_way``: the seed notebook's way of doing one hop (librosa MFCC of the
+  whole window, mean, Keras ``predict``; :mod:`.bench_seed`), timed in a child
+  process so TensorFlow never enters this one; ``null`` with a reason without
+  TensorFlow, or with ``--no-seed``.
+
+Peak RSS is the child's own ``VmHWM`` (polled from ``/proc``): ``ru_maxrss``
+of a child also counts the parent's memory at fork time.
 
 Audio is made on the spot with espeak-ng, or taken from ``--data DIR``.
+``--pin-core N`` restricts this process and its children to CPU N (like
+``taskset -c N``); the CPUs used are recorded in ``machine.cpus_used``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import platform
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -30,19 +45,31 @@ import soundfile as sf
 
 from .app import RunStats, run_stream
 from .audio_io import find_audio_files, load_audio
+from .bench_seed import compare_seed, seed_way_available
 from .cmd_run import add_config_flags, config_from_args, load_classifier
+from .errors import ConfigError
+from .features import IncrementalMfcc
 from .pipeline import Engine
 from .sources import FileSource
 
 TARGETS = {"per_hop_ms_p50": 0.5, "rss_peak_mb": 120.0, "first_label_beyond_window_s": 1.5, "fast_x_realtime": 500.0}
+FAST_FILE_RATE = 44100
+"""Sample rate of the --fast throughput file (so resampling is part of the measure)."""
 
 
 def register(sub) -> None:
-    p = sub.add_parser("bench", help="measure per-hop cost, memory, first-label latency and throughput (JSON)")
+    p = sub.add_parser("bench", help="measure per-hop cost, memory, start-up, first-label latency and throughput (JSON)")
     add_config_flags(p)
     p.add_argument("--data", metavar="DIR", help="use audio files from DIR instead of espeak-ng speech")
     p.add_argument("--hops", type=int, default=2000, help="hops timed for per-hop cost")
-    p.add_argument("--run-seconds", type=float, default=8.0, help="seconds of audio for the `run` process")
+    p.add_argument("--run-seconds", type=float, default=8.0, help="seconds of audio for the paced `run` process")
+    p.add_argument("--fast-seconds", type=float, default=600.0, help="seconds of audio for the --fast throughput")
+    p.add_argument("--repeats", type=int, default=3, help="start-up and throughput runs (median reported)")
+    p.add_argument("--pin-core", type=int, metavar="N", help="run on CPU N only, children included (like taskset -c N)")
+    p.add_argument("--compare-seed", dest="seed", action="store_true", default=None,
+                   help="also time the seed notebook's way (librosa + Keras; default: when TensorFlow is installed)")
+    p.add_argument("--no-seed", dest="seed", action="store_false", help="skip the seed-way comparison")
+    p.add_argument("--seed-hops", type=int, default=100, help="hops timed for the seed way")
     p.set_defaults(func=cmd_bench)
 
 
@@ -54,91 +81,195 @@ def _speech(workdir: Path, rate: int, data: str | None) -> np.ndarray:
     return load_audio(make_speech_clip(workdir / "speech.wav", rate, pause_s=0.3), rate)
 
 
-def per_hop_costs(classifier, cfg, audio: np.ndarray, hops: int) -> dict:
-    """Time Engine.push of one hop of audio at a time (the whole per-hop path)."""
+def _ms_stats(seconds: list[float]) -> dict:
+    ms = np.asarray(seconds, dtype=np.float64) * 1e3
+    return {"p50": round(float(np.percentile(ms, 50)), 4), "p99": round(float(np.percentile(ms, 99)), 4),
+            "mean": round(float(ms.mean()), 4), "n": len(ms)}
+
+
+def _hop_blocks(audio: np.ndarray, start: int, hop: int, count: int) -> list[np.ndarray]:
+    """``count`` consecutive hop-sized blocks of ``audio`` (looped) from sample ``start``."""
+    stream = np.resize(audio, start + count * hop)  # np.resize repeats the audio
+    return [stream[start + i * hop: start + (i + 1) * hop] for i in range(count)]
+
+
+def per_hop_costs(classifier, cfg, audio: np.ndarray, hops: int, warm: int = 10) -> dict:
+    """Time Engine.push of one hop at a time (the whole per-hop path), and features and model alone."""
     engine = Engine(classifier.card, classifier.predict, cfg)
-    hop = engine.spec.hop
-    engine.push(audio[: engine.spec.window - hop])  # fill the first window
-    reps = int(np.ceil((hops + 10) * hop / len(audio))) + 1
-    stream = np.tile(audio, reps)
-    costs, model_costs, feats = [], [], engine.mfcc.features()
-    for i in range(hops + 10):
-        block = stream[i * hop: (i + 1) * hop]
-        t0 = time.perf_counter()
-        engine.push(block)
-        costs.append(time.perf_counter() - t0)
-        t0 = time.perf_counter()
-        classifier.predict(feats)
-        model_costs.append(time.perf_counter() - t0)
-    ms = np.array(costs[10:]) * 1e3
-    mm = np.array(model_costs[10:]) * 1e3
-    return {"per_hop_ms": {"p50": round(float(np.percentile(ms, 50)), 4), "p99": round(float(np.percentile(ms, 99)), 4),
-                           "mean": round(float(ms.mean()), 4), "hops": len(ms), "hop_s": engine.spec.hop_s},
-            "model_ms_p50": round(float(np.percentile(mm, 50)), 4)}
+    mfcc = IncrementalMfcc(classifier.card.features, engine.spec.window)
+    head = np.resize(audio, engine.spec.window - engine.spec.hop)  # the first window, less one hop
+    engine.push(head)
+    mfcc.push(head)
+    total, feats, model, speech = [], [], [], 0
+    pc = time.perf_counter
+    for block in _hop_blocks(audio, len(head), engine.spec.hop, hops + warm):
+        t0 = pc()
+        events = engine.push(block)
+        t1 = pc()
+        mfcc.push(block)
+        vector = mfcc.features()
+        t2 = pc()
+        classifier.predict(vector)
+        t3 = pc()
+        total.append(t1 - t0), feats.append(t2 - t1), model.append(t3 - t2)
+        speech += sum(e.speech for e in events)
+    return {"per_hop_ms": {**_ms_stats(total[warm:]), "hop_s": engine.spec.hop_s},
+            "features_ms": _ms_stats(feats[warm:]), "model_ms": _ms_stats(model[warm:]),
+            "speech_hop_fraction": round(speech / (hops + warm), 3)}
 
 
-def fast_throughput(classifier, cfg, path: Path) -> dict:
-    """``run --file --fast`` in process (no publishers): audio seconds per wall second."""
-    engine = Engine(classifier.card, classifier.predict, cfg)
-    stats = RunStats()
-    rate = engine.spec.sample_rate
-    source = FileSource(path, rate, rate, realtime=False, stats=stats)
-    t0 = time.perf_counter()
-    asyncio.run(run_stream(source, engine, [], stats))
-    wall = time.perf_counter() - t0
-    return {"fast_x_realtime": round(stats.audio_s / wall, 1), "fast_audio_s": round(stats.audio_s, 1),
-            "fast_wall_s": round(wall, 3), "fast_file_rate_hz": sf.info(str(path)).samplerate}
+def fast_throughput(classifier, cfg, path: Path, repeats: int) -> dict:
+    """``run --file --fast`` in process (no publishers): audio seconds per wall (and CPU) second."""
+    walls, cpus, audio_s = [], [], 0.0
+    for _ in range(max(1, repeats)):
+        engine = Engine(classifier.card, classifier.predict, cfg)
+        stats = RunStats()
+        rate = engine.spec.sample_rate
+        source = FileSource(path, rate, rate, realtime=False, stats=stats)  # the block `run --fast` uses
+        t0, c0 = time.perf_counter(), time.process_time()
+        asyncio.run(run_stream(source, engine, [], stats))
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+        audio_s = stats.audio_s
+    return {"fast_x_realtime": round(audio_s / float(np.median(walls)), 1),
+            "fast_x_realtime_runs": [round(audio_s / w, 1) for w in walls],
+            "fast_x_realtime_cpu": round(audio_s / float(np.median(cpus)), 1),
+            "fast_audio_s": round(audio_s, 1), "fast_file_rate_hz": sf.info(str(path)).samplerate}
 
 
-def run_process(args, path: Path, window_s: float, seconds: float) -> dict:
-    """A real paced `voxstream run`: peak RSS and time to its first label."""
-    cmd = [sys.executable, "-m", "voxstream.stream.cli", "run", "--file", str(path), "--json",
-           "--duration", str(seconds), "--ws-port", "0", "--mqtt-host", "127.0.0.1", "--mqtt-port", "1"]
-    if args.config:
-        cmd += ["--config", args.config]
-    if args.model:
-        cmd += ["--model", args.model]
+def vm_hwm_mb(pid: int | str) -> float | None:
+    """Peak resident memory (VmHWM) of a live process, MB; None once it has exited."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next((int(ln.split()[1]) / 1024 for ln in fh if ln.startswith("VmHWM:")), None)
+    except OSError:
+        return None
+
+
+def _watch_peak(pid: int, started: threading.Event, peak: list[float]) -> None:
+    """Poll a child's VmHWM until it exits (ru_maxrss would also count the bench's own memory at fork)."""
+    while True:
+        hwm = vm_hwm_mb(pid)
+        if hwm is None:
+            return
+        if started.is_set():  # only after exec: before it /proc shows the forked copy of the bench
+            peak.append(hwm)
+        time.sleep(0.02)
+
+
+def _timed_run(cmd: list[str], errfile: Path) -> dict:
+    """Start ``cmd`` (JSON events on stdout); times of its first event and first label, its peak RSS."""
     t0 = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    first_event = first_label = None
-    for line in proc.stdout:
-        ev = json.loads(line)
-        now = time.monotonic() - t0
-        first_event = first_event or now
-        if first_label is None and ev["label"] not in ("silence", "uncertain"):
-            first_label = now
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return {"rss_peak_mb": round(usage.ru_maxrss / 1024, 1), "run_exit_code": proc.returncode,
-            "first_event_s": round(first_event, 3) if first_event else None,
-            "first_label_beyond_window_s": round(first_label - window_s, 3) if first_label else None,
-            "run_wall_s": round(time.monotonic() - t0, 2)}
+    started, peak = threading.Event(), [0.0]
+    with open(errfile, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
+        watcher = threading.Thread(target=_watch_peak, args=(proc.pid, started, peak), daemon=True)
+        watcher.start()
+        first_event = first_label = None
+        for line in proc.stdout:
+            ev = json.loads(line)
+            now = time.monotonic() - t0
+            started.set()
+            first_event = first_event if first_event is not None else now
+            if first_label is None and ev["label"] not in ("silence", "uncertain"):
+                first_label = now
+        peak.append(vm_hwm_mb(proc.pid) or 0.0)
+        status = proc.wait()
+        watcher.join()
+    out = {"first_event_s": first_event, "first_label_s": first_label, "rss_peak_mb": round(max(peak), 1) or None,
+           "exit_code": status, "wall_s": round(time.monotonic() - t0, 3)}
+    if out["exit_code"] != 0:
+        out["error"] = errfile.read_text()[-500:]
+    return out
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args).replace("log", level="WARNING")
-    classifier = load_classifier(cfg)
-    rate = classifier.card.features.sample_rate
-    with tempfile.TemporaryDirectory(prefix="voxstream-bench-") as tmp:
-        work = Path(tmp)
-        audio = _speech(work, rate, args.data)
-        result = {"model": classifier.card.name, "machine": f"{platform.machine()} {os.cpu_count()} cpu",
-                  "python": platform.python_version(), "audio": "--data" if args.data else "espeak-ng"}
-        result.update(per_hop_costs(classifier, cfg, audio, args.hops))
-        clip = work / "run.wav"
-        sf.write(str(clip), np.tile(audio, int(np.ceil(args.run_seconds * rate / len(audio)))), rate)
-        window_s = Engine(classifier.card, classifier.predict, cfg).spec.window_s
-        result.update(run_process(args, clip, window_s, args.run_seconds))
-        long_clip = work / "long.wav"  # at 44.1 kHz, so resampling is part of the measure
-        import soxr
-        one = soxr.resample(audio, rate, 44100)
-        sf.write(str(long_clip), np.tile(one, int(np.ceil(600 * 44100 / len(one)))), 44100, subtype="PCM_16")
-        result.update(fast_throughput(classifier, cfg, long_clip))
-    result["targets"] = TARGETS
+def _run_cmd(args, path: Path, *extra: str) -> list[str]:
+    """A real `voxstream run` with the WebSocket page on and MQTT retrying against a closed port."""
+    cmd = [sys.executable, "-m", "voxstream.stream.cli", "run", "--file", str(path), "--json",
+           "--ws-port", "0", "--mqtt-host", "127.0.0.1", "--mqtt-port", "1", *extra]
+    cmd += ["--config", args.config] if args.config else []
+    return cmd + (["--model", args.model] if args.model else [])
+
+
+def run_process(args, path: Path, window_s: float, seconds: float, work: Path) -> dict:
+    """A real paced `voxstream run`: peak RSS and time to its first label."""
+    r = _timed_run(_run_cmd(args, path, "--duration", str(seconds)), work / "run.err")
+    first = r["first_label_s"]
+    out = {"rss_peak_mb": r["rss_peak_mb"], "run_exit_code": r["exit_code"],
+           "first_event_s": None if r["first_event_s"] is None else round(r["first_event_s"], 3),
+           "first_label_beyond_window_s": None if first is None else round(first - window_s, 3),
+           "run_wall_s": r["wall_s"]}
+    return out | ({"run_error": r["error"]} if "error" in r else {})
+
+
+def startup_time(args, path: Path, repeats: int, work: Path) -> dict:
+    """Process start to first event of `run --fast` on a clip shorter than the window, median of runs."""
+    runs = [_timed_run(_run_cmd(args, path, "--fast"), work / "startup.err") for _ in range(max(1, repeats))]
+    times = [r["first_event_s"] for r in runs if r["first_event_s"] is not None]
+    return {"startup_s": round(float(np.median(times)), 3) if times else None,
+            "startup_runs_s": [round(t, 3) for t in times]}
+
+
+def _machine() -> dict:
+    model = ""
+    try:
+        model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                      if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"arch": platform.machine(), "cpus": os.cpu_count(), "cpu_model": model,
+            "cpus_used": sorted(os.sched_getaffinity(0)), "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
+
+
+def _pin(core: int | None) -> None:
+    if core is None:
+        return
+    try:
+        os.sched_setaffinity(0, {core})
+    except (OSError, ValueError):
+        raise ConfigError(f"--pin-core {core}: expected one of the CPUs {sorted(os.sched_getaffinity(0))}") from None
+
+
+def _verdict(result: dict) -> dict:
     got = {"per_hop_ms_p50": result["per_hop_ms"]["p50"], "rss_peak_mb": result["rss_peak_mb"],
            "first_label_beyond_window_s": result["first_label_beyond_window_s"],
            "fast_x_realtime": result["fast_x_realtime"]}
-    result["meets_targets"] = {k: (v is not None and (v >= TARGETS[k] if k == "fast_x_realtime" else v < TARGETS[k]))
-                               for k, v in got.items()}
+    return {k: (v is not None and (v >= TARGETS[k] if k == "fast_x_realtime" else v < TARGETS[k]))
+            for k, v in got.items()}
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    _pin(args.pin_core)
+    cfg = config_from_args(args).replace("log", level="WARNING")
+    classifier = load_classifier(cfg)
+    rate = classifier.card.features.sample_rate
+    spec = Engine(classifier.card, classifier.predict, cfg).spec
+    reason = seed_way_available() if args.seed is not False else "skipped (--no-seed)"
+    if args.seed and reason:
+        raise ConfigError(f"--compare-seed: {reason}")
+    with tempfile.TemporaryDirectory(prefix="voxstream-bench-") as tmp:
+        work = Path(tmp)
+        audio = _speech(work, rate, args.data)
+        result = {"model": classifier.card.name, "model_arch": classifier.card.arch, "machine": _machine(), "python": platform.python_version(),
+                  "audio": "--data" if args.data else "espeak-ng", "window_s": spec.window_s}
+        result.update(per_hop_costs(classifier, cfg, audio, args.hops))
+        clip = work / "run.wav"
+        sf.write(str(clip), np.resize(audio, int(args.run_seconds * rate) + rate), rate)
+        result.update(run_process(args, clip, spec.window_s, args.run_seconds, work))
+        short = work / "short.wav"
+        sf.write(str(short), audio[: spec.window // 4], rate)
+        result.update(startup_time(args, short, args.repeats, work))
+        long_clip = work / "long.wav"
+        import soxr
+        sf.write(str(long_clip), np.resize(soxr.resample(audio, rate, FAST_FILE_RATE),
+                                           int(args.fast_seconds * FAST_FILE_RATE)), FAST_FILE_RATE, subtype="PCM_16")
+        result.update(fast_throughput(classifier, cfg, long_clip, args.repeats))
+        if reason is None:
+            result.update(compare_seed(audio, spec, args.seed_hops, result, work))
+        else:
+            result.update({"seed_way": None, "seed_way_reason": reason})
+    result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    result["targets"] = TARGETS
+    result["meets_targets"] = _verdict(result)
     print(json.dumps(result, indent=2))
     return 0

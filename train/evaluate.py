@@ -12,7 +12,7 @@ from voxstream.stream.model import Classifier
 
 from . import plots
 from voxstream.stream.audio_io import load_audio
-from .datasets import scan_folders
+from .datasets import scan_folders, speaker_keys
 from .featurize import Windowing, featurize
 from .fit import label_indices, make_splits
 from .metrics import classification_metrics
@@ -40,13 +40,26 @@ def evaluate_model(model_path: str | Path, folders: list[str], split: str = "all
     table = table.iloc[rows].reset_index(drop=True)
     windowing = Windowing(clf.card.window_s, clf.card.hop_s) if windowed else Windowing(None)
     feats = featurize(list(table["path"]), clf.card.features, windowing, cache_dir=cache_dir, workers=workers)
-    probs = [np.mean([clf.predict(v) for v in arr], axis=0) for arr in feats.arrays if arr is not None]
+    probs = _session_probs(clf, feats.arrays, speaker_keys(table).tolist())
     y_true = label_indices(table["label"][feats.ok])
     y_pred = np.array([_card_to_product(clf.labels, p) for p in probs], dtype=np.int64)
     metrics = classification_metrics(y_true, y_pred, LABELS)
     metrics.update({"model": str(model_path), "split": split, "windowed": windowed,
                     "skipped_files": len(scan.skipped) + len(feats.errors)})
     return metrics
+
+
+def _session_probs(clf: Classifier, arrays: list, speakers: list[str]) -> list[np.ndarray]:
+    """Mean probability per clip; the card's normaliser runs as one session per speaker (clips in table
+    order, every window counted as speech), as the streaming engine would hear that speaker."""
+    from voxstream.stream.pipeline import make_normalizer
+
+    sessions, probs = {}, []
+    for arr, speaker in zip(arrays, speakers):
+        if arr is not None:
+            norm = sessions.setdefault(speaker, make_normalizer(clf.card))
+            probs.append(np.mean([clf.predict(norm.step(v, True)) for v in arr], axis=0))
+    return probs
 
 
 def _card_to_product(card_labels: tuple[str, ...], probs: np.ndarray) -> int:

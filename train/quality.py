@@ -46,7 +46,16 @@ RAVDESS_GROUPS = (("01", "02", "03", "04"), ("05", "06", "07", "08"), ("09", "10
 
 @dataclass(frozen=True)
 class Recipe:
-    """Every choice of the recipe (written into the card)."""
+    """Every choice of the recipe (written into the card).
+
+    Chosen on validation only: nested RAVDESS folds (for outer folds 01-04 and
+    09-12, leave-one-group-out over the other three groups, TESS in training),
+    never on a test fold.  Mean inner accuracy: global z-score 50.0, session
+    normalisation 56.7 (mean-only 56.9), Dense 256-128 58.5, 512-256 57.4,
+    40 epochs 57.9, three more speeds 58.4, 80 mels / 60 MFCCs 58.7, 3-seed
+    ensemble +0.3; a Conv1D over the frames (no augmentation) 45 vs 51 for the
+    pooled MLP.  Without ``dstd`` (logistic regression probe) 43 vs 48.
+    """
 
     pooling: str = "mean_std_dstd"
     window_s: float = 2.0
