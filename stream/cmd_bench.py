@@ -250,7 +250,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="voxstream-bench-") as tmp:
         work = Path(tmp)
         audio = _speech(work, rate, args.data)
-        result = {"model": classifier.card.name, "model_arch": classifier.card.arch, "machine": _machine(), "python": platform.python_version(),
+        result = {"model": classifier.card.name, "model_arch": classifier.card.arch,
+                  "model_sha256": classifier.card.tflite_sha256, "machine": _machine(), "python": platform.python_version(),
                   "audio": "--data" if args.data else "espeak-ng", "window_s": spec.window_s}
         result.update(per_hop_costs(classifier, cfg, audio, args.hops))
         clip = work / "run.wav"

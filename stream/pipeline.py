@@ -53,8 +53,11 @@ def window_spec(card: ModelCard, cfg: Config) -> WindowSpec:
 class Engine:
     """Per-hop processing; ``predict`` maps a feature vector to label probabilities."""
 
-    def __init__(self, card: ModelCard, predict: Callable[[np.ndarray], np.ndarray], cfg: Config) -> None:
-        self.card, self.predict = card, predict
+    def __init__(self, card: ModelCard, predict: Callable[[np.ndarray], np.ndarray], cfg: Config,
+                 on_window: Callable[[np.ndarray, bool], None] | None = None) -> None:
+        """``on_window(probs, speech)``, if given, also scores the windows the gate rejects (their
+        scores never reach the smoother or the normaliser's baseline): offline clip scoring uses it."""
+        self.card, self.predict, self.on_window = card, predict, on_window
         self.spec = window_spec(card, cfg)
         self.mfcc = IncrementalMfcc(card.features, self.spec.window)
         self.ring = SampleRing(self.spec.window)
@@ -97,7 +100,10 @@ class Engine:
         gate = self.gate(self.ring.view())
         features = self.mfcc.features()
         self.normalizer.update(features, gate.speech)
-        probs = self.predict(self.normalizer.apply(features)) if gate.speech else None
+        probs = self.predict(self.normalizer.apply(features)) if gate.speech or self.on_window else None
+        if self.on_window is not None:
+            self.on_window(probs, gate.speech)
+            probs = probs if gate.speech else None
         out = self.smoother.push(probs, t)
         labels = self.card.labels
         event = EmotionEvent(

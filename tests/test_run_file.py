@@ -162,17 +162,31 @@ def test_classify_json_reports_bad_files_and_continues(tmp_path, speech, classif
     assert "broken.wav" in out.stderr and "classified 2 of 3 files, 1 failed" in out.stderr
 
 
-def test_classify_uses_the_training_features(tmp_path, speech, classifier):
-    """classify's features are train.featurize.clip_features over the whole clip (same numbers)."""
-    featurize = pytest.importorskip("voxstream.train.featurize")
+def test_classify_scores_a_clip_like_the_offline_evaluation(tmp_path, speech, classifier):
+    """classify = mean of the raw probabilities of the clip's speech windows, computed offline window by window."""
     from voxstream.stream.cmd_classify import classify_file
-    from voxstream.stream.features import window_features
+    from voxstream.stream.features import MfccFrames, windows, window_features
+    from voxstream.stream.gate import SpeechGate
+    from voxstream.stream.normalize import Normalizer
+    from voxstream.stream.config import Config
+    card, cfg = classifier.card, Config()
     y = load_audio(speech, SR)
-    train = featurize.clip_features(y, classifier.card.features, featurize.Windowing())
-    np.testing.assert_array_equal(train[0], window_features(y, classifier.card.features))
-    probs = classifier.predict(train[0])
+    extractor, normalizer = MfccFrames(card.features), Normalizer.from_dict(card.normalization)
+    gate = SpeechGate(SR, cfg.gate.min_dbfs, cfg.gate.active_fraction)
+    window, hop = int(card.window_s * SR), int(card.hop_s * SR)
+    speech_probs = []
+    for start, end in windows(len(y), window, hop):
+        x = y[start:end]
+        is_speech = gate(x).speech
+        normalised = normalizer.step(window_features(x, card.features, extractor), is_speech)
+        if is_speech:
+            speech_probs.append(classifier.predict(normalised))
+    assert speech_probs, "the espeak clip must contain speech windows"
+    expected = np.mean(speech_probs, axis=0)
     result = classify_file(speech, classifier)
-    assert result.label == classifier.labels[int(np.argmax(probs))]
+    got = np.array([result.scores[k] for k in classifier.labels])
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    assert result.label == classifier.labels[int(np.argmax(expected))]
 
 
 class ListPublisher:

@@ -80,3 +80,14 @@ def test_augmented_copies_are_deterministic_and_different(speech_files, tmp_path
     assert a.x.shape == orig.x.shape and not np.allclose(a.x, orig.x)
     assert len(slow.x) > len(orig.x)  # slower speech is longer: more windows
     assert isinstance(a, ClipRows) and list((tmp_path / "sessions").glob("*.npz"))
+
+
+def test_recipe_gate_marks_the_speech_windows(speech_files):
+    """clip_rows uses the gate it is given: a stricter threshold marks fewer windows as speech, same features."""
+    from voxstream.stream.config import GateConfig
+
+    default = clip_rows(speech_files, PARAMS, 2.0, 0.25)
+    strict = clip_rows(speech_files, PARAMS, 2.0, 0.25, gate=GateConfig(min_dbfs=-12.0))
+    np.testing.assert_array_equal(default.x, strict.x)
+    assert default.speech.sum() > strict.speech.sum()
+    assert np.array_equal(default.speech, clip_rows(speech_files, PARAMS, 2.0, 0.25, gate=GateConfig()).speech)

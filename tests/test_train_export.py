@@ -51,8 +51,8 @@ def _cli(argv):
 @pytest.fixture(scope="module")
 def trained(tf, tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("models")
-    assert _cli(["train", "--data", str(tiny_data), "--split", "random", "--epochs", "2", "--name", "tiny",
-                 "--out", str(out), "--no-cache", "--workers", "1"]) == 0
+    assert _cli(["train", "--arch", "seed", "--data", str(tiny_data), "--split", "random", "--epochs", "2",
+                 "--name", "tiny", "--out", str(out), "--no-cache", "--workers", "1"]) == 0
     return out / "tiny.tflite"
 
 
@@ -127,3 +127,67 @@ def test_eval_runs_the_tflite(trained, tiny_data, tmp_path, capsys):
     assert metrics["n"] == 56 and 0 <= metrics["accuracy"] <= 1
     assert np.array(metrics["confusion"]).sum() == 56
     assert (tmp_path / "tiny_eval_confusion.png").is_file()
+
+
+def test_train_help_lists_the_archs_and_the_default(capsys):
+    """`voxstream train --help` lists every arch with a one-line summary and names session_mlp the default."""
+    with pytest.raises(SystemExit):
+        _cli(["train", "--help"])
+    text = capsys.readouterr().out
+    assert "seed " in text and "session_mlp " in text and "[default]" in text
+    default_line = next(line for line in text.splitlines() if "[default]" in line)
+    assert default_line.split()[0] == "session_mlp"
+
+
+SESSION_ARGV = ["train", "--data", "{data}", "--epochs", "2", "--name", "tiny", "--out", "{out}", "--no-cache",
+                "--evaluate", "tess_random", "--evaluate", "tess_OAF_to_YAF"]
+
+
+@pytest.fixture(scope="module")
+def trained_session(tf, tiny_data, tmp_path_factory):
+    import sys
+
+    out = tmp_path_factory.mktemp("quality")
+    argv = [a.format(data=tiny_data, out=out) for a in SESSION_ARGV]
+    saved, sys.argv = sys.argv, ["voxstream", *argv]  # the card records the command line as typed
+    try:
+        assert _cli(argv) == 0
+    finally:
+        sys.argv = saved
+    return out / "tiny.tflite"
+
+
+def test_default_arch_runs_the_quality_recipe(trained_session, tiny_data):
+    """Without --arch, `voxstream train` runs the session_mlp recipe: session card, goals, gate, figures."""
+    card, _ = load_card(trained_session)
+    data = json.loads(trained_session.with_suffix(".json").read_text())
+    assert card.arch == "session_mlp" and card.normalization["kind"] == "session" and card.input_shape == (1, 120)
+    assert set(data["evaluations"]) == {"tess_random", "tess_OAF_to_YAF"}
+    goals = {g["goal"]: g for g in data["goals"]["list"]}
+    random_goal = goals["TESS random 80/20"]
+    assert random_goal["measured"] == data["evaluations"]["tess_random"]["splits"][0]["metrics"]["accuracy"]
+    assert random_goal["reached"] == (random_goal["measured"] >= 0.995) and random_goal["gap"] >= 0
+    assert data["training"]["recipe"]["gate"] == {"min_dbfs": -45.0, "active_fraction": 0.2}
+    import shlex
+
+    typed = shlex.join(["voxstream", *(a.format(data=tiny_data, out=trained_session.parent) for a in SESSION_ARGV)])
+    assert data["reproduce"]["command"] == typed and data["training"]["wall_seconds"] > 0
+    art = trained_session.parent / data["artifacts"]
+    assert {p.name for p in art.glob("*.png")} == {"curves.png", "confusion_tess_random.png",
+                                                   "confusion_tess_OAF_to_YAF.png"}
+    probs = Classifier.load(trained_session).predict(np.zeros(120, np.float32))
+    assert probs.shape == (7,) and abs(float(probs.sum()) - 1) < 1e-5
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--split", "random"], "fitted on all data"),
+    (["--evaluate", "tess/random"], "expected standard or some of"),
+    (["--variant", "int8"], "float32 only"),
+])
+def test_session_mlp_refuses_options_it_cannot_honour(tiny_data, tmp_path, argv, message):
+    """session_mlp with a seed-only option fails with one ConfigError line naming the option."""
+    from voxstream.stream.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        _cli(["train", "--arch", "session_mlp", "--data", str(tiny_data), "--out", str(tmp_path), "--no-cache",
+              "--epochs", "1", *argv])

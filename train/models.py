@@ -34,9 +34,16 @@ class Arch:
     callbacks: Callable[[], list] | None = None
     """Fresh Keras callbacks per fit (e.g. EarlyStopping); None: fixed epochs."""
     description: str = ""
+    summary: str = ""
+    """One line for ``voxstream train --help``."""
+    trainer: str = "pipeline"
+    """Which recipe trains it: "pipeline" (one pooled vector per clip, :mod:`.pipeline`) or
+    "quality" (streaming windows through simulated sessions, :mod:`.quality`)."""
 
 
 ARCHS: dict[str, Arch] = {}
+DEFAULT_ARCH = "session_mlp"
+"""The architecture ``voxstream train`` trains without ``--arch`` (the shipped model's)."""
 
 
 def register(arch: Arch) -> Arch:
@@ -81,7 +88,8 @@ def _build_seed(input_shape, n_classes, batch_size):
 
 register(Arch("seed", _build_seed, epochs=10, batch_size=51,
               description="the seed notebook: 40 mean MFCCs as a length-40 sequence -> LSTM(123) -> "
-                          "Dense 64 -> Dense 32 -> softmax, dropout 0.2, Adam, 10 epochs, batch 51"))
+                          "Dense 64 -> Dense 32 -> softmax, dropout 0.2, Adam, 10 epochs, batch 51",
+              summary="the seed notebook: whole-clip mean MFCCs -> LSTM(123) -> Dense 64/32; models/seed.tflite"))
 
 
 def _build_session_mlp(input_shape, n_classes, batch_size):
@@ -101,6 +109,9 @@ def _build_session_mlp(input_shape, n_classes, batch_size):
 
 register(Arch("session_mlp", _build_session_mlp, epochs=20, batch_size=256, input_shape=lambda dim: (dim,),
               pooling="mean_std_dstd",
+              trainer="quality",
+              summary="session-normalised MFCC mean/std/delta-std of 2 s windows -> MLP 256-128; "
+                      "models/voxstream.tflite",
               description="issue 5 quality recipe (voxstream.train.quality): 120 session-normalised window "
                           "statistics (MFCC mean, std, std of frame differences) -> GaussianNoise 0.1 -> "
                           "Dense 256 -> Dense 128 (ReLU, dropout 0.4, L2 1e-4) -> softmax; Adam 1e-3, 20 epochs, "

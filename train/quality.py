@@ -1,6 +1,7 @@
 """The quality recipe (issue 5): speaker-independent emotion from streaming windows.
 
-``python -m voxstream.train.quality --data TESS --data RAVDESS --out models``
+``voxstream train --arch session_mlp --data TESS --data RAVDESS --evaluate standard --out models``
+(``session_mlp`` is the default arch; :mod:`.cli` dispatches here).
 
 What it does, in the order the streaming engine sees it: each clip is cut into
 the card's streaming windows (2.0 s every 0.25 s) with ``mean_std_dstd``
@@ -11,7 +12,7 @@ simulated per speaker and per augmented copy (speed 0.9/1.1, noise); a small
 MLP (arch ``session_mlp``) learns from every window.  A clip is scored as the
 mean probability of its speech windows (all windows if the gate passes none).
 
-Honest evaluations, each trained from scratch on its own training side only
+Honest evaluations (``--evaluate standard``, or some of their keys), each trained from scratch on its own training side only
 (no test speaker is ever seen, no choice is made on a test fold):
 TESS random 80/20 (stratified, seed 0), TESS OAF->YAF and YAF->OAF, and
 RAVDESS leave-actors-out (actors 01-04, 05-08, 09-12, 13-16; training side =
@@ -21,10 +22,7 @@ on everything and written as ``<out>/<name>.tflite`` + card.
 
 from __future__ import annotations
 
-import argparse
 import logging
-import shlex
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -32,8 +30,10 @@ from pathlib import Path
 import numpy as np
 
 from voxstream.stream.card import LABELS, ModelCard, sha256_file
+from voxstream.stream.config import GateConfig
 from voxstream.stream.features import FeatureParams
 
+from . import plots, report
 from .datasets import scan_folders, speaker_keys
 from .fit import label_indices, seed_everything, split_random
 from .metrics import classification_metrics, mean_of
@@ -42,6 +42,8 @@ from .sessions import Augment, clip_rows, session_template, simulate_sessions
 _LOGGER = logging.getLogger(__name__)
 ARCH = "session_mlp"
 RAVDESS_GROUPS = (("01", "02", "03", "04"), ("05", "06", "07", "08"), ("09", "10", "11", "12"), ("13", "14", "15", "16"))
+STANDARD = "standard"
+"""``--evaluate standard``: every split of :func:`splits` the data allows."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,9 @@ class Recipe:
     epochs: int = 20
     batch_size: int = 256
     seed: int = 0
+    gate: GateConfig = field(default_factory=GateConfig)
+    """The speech gate that marks training windows (which update the session baseline and form the prior);
+    the runtime's ``[gate]`` default, so training sees what the engine sees."""
 
 
 @dataclass
@@ -77,15 +82,15 @@ class Data:
     rows: dict  # variant -> ClipRows
 
 
-def load(folders: list[str], recipe: Recipe, cache_dir: str | None) -> Data:
-    """Scan the folders and compute the window rows of every variant."""
-    table = scan_folders(folders).table
+def load(folders: list[str], recipe: Recipe, cache_dir: str | None, **scan) -> Data:
+    """Scan the folders (``scan``: scheme, pattern, label_map) and compute the window rows of every variant."""
+    table = scan_folders(folders, **scan).table
     if table.empty:
         raise ValueError(f"{', '.join(folders)}: no labelled audio files found")
     params = FeatureParams(pooling=recipe.pooling)
     paths = list(table["path"].astype(str))
-    rows = {v: clip_rows(paths, params, recipe.window_s, recipe.hop_s, v, recipe.augment, recipe.seed, cache_dir)
-            for v in recipe.augment.variants()}
+    rows = {v: clip_rows(paths, params, recipe.window_s, recipe.hop_s, v, recipe.augment, recipe.seed, cache_dir,
+                         recipe.gate) for v in recipe.augment.variants()}
     return Data(table, label_indices(table["label"]), speaker_keys(table).to_numpy(), rows)
 
 
@@ -102,15 +107,16 @@ def training_set(data: Data, train: np.ndarray, recipe: Recipe) -> tuple[np.ndar
 
 
 def fit_model(x: np.ndarray, y: np.ndarray, recipe: Recipe):
+    """A fresh seeded ``session_mlp`` fitted on normalised rows; returns (model, history per epoch)."""
     import keras
 
     from .models import build_model
 
     seed_everything(recipe.seed)
     model = build_model(ARCH, (x.shape[1],), len(LABELS))
-    model.fit(x.astype(np.float32), keras.utils.to_categorical(y, len(LABELS)), epochs=recipe.epochs,
-              batch_size=recipe.batch_size, shuffle=True, verbose=0)
-    return model
+    hist = model.fit(x.astype(np.float32), keras.utils.to_categorical(y, len(LABELS)), epochs=recipe.epochs,
+                     batch_size=recipe.batch_size, shuffle=True, verbose=0)
+    return model, {k: [round(float(v), 5) for v in vals] for k, vals in hist.history.items()}
 
 
 def clip_probs(predict, data: Data, test: np.ndarray, template: dict, seed: int) -> np.ndarray:
@@ -128,7 +134,7 @@ def clip_probs(predict, data: Data, test: np.ndarray, template: dict, seed: int)
 def evaluate(data: Data, name: str, train: np.ndarray, test: np.ndarray, recipe: Recipe) -> dict:
     start = time.perf_counter()
     x, y, template = training_set(data, train, recipe)
-    model = fit_model(x, y, recipe)
+    model, _ = fit_model(x, y, recipe)
     probs = clip_probs(lambda v: model.predict(v, batch_size=1024, verbose=0), data, test, template, recipe.seed + 7)
     metrics = classification_metrics(data.y[test], probs.argmax(1), LABELS)
     _LOGGER.info("%s: accuracy %.4f, macro F1 %.4f (%.0f s)", name, metrics["accuracy"], metrics["macro_f1"],
@@ -165,7 +171,7 @@ def splits(data: Data, seed: int) -> dict[str, list[tuple[str, np.ndarray, np.nd
 
 
 def export(model, template: dict, recipe: Recipe, out: str | Path, name: str, extra: dict,
-           check_x: np.ndarray) -> Path:
+           check_x: np.ndarray, start: float) -> Path:
     """Float32 ``.tflite`` (builtin ops, batch 1) + card; checks LiteRT against Keras first."""
     from .export import convert, latency_us, tflite_predict
     from .models import export_twin
@@ -185,6 +191,8 @@ def export(model, template: dict, recipe: Recipe, out: str | Path, name: str, ex
     tmp.write_bytes(blob)
     tmp.replace(path)
     params = FeatureParams(pooling=recipe.pooling)
+    extra["training"]["wall_seconds"] = round(time.perf_counter() - start, 1)
+    extra["reproduce"]["wall_seconds"] = extra["training"]["wall_seconds"]
     card = ModelCard(name=name, arch=ARCH, labels=LABELS, features=params, input_shape=(1, params.dim),
                      tflite_file=path.name, tflite_sha256=sha256_file(path), window_s=recipe.window_s,
                      hop_s=recipe.hop_s, normalization=template, extra=extra)
@@ -200,60 +208,80 @@ def _recipe_dict(recipe: Recipe) -> dict:
     return d
 
 
+def chosen_splits(data: Data, seed: int, wanted: list[str] | None) -> dict:
+    """The splits named by ``--evaluate`` (``standard``: all of them; none: no evaluation)."""
+    available = splits(data, seed)
+    if not wanted:
+        return {}
+    if STANDARD in wanted:
+        return available
+    unknown = [w for w in wanted if w not in available]
+    if unknown:
+        raise ValueError(f"--evaluate {' '.join(unknown)}: expected {STANDARD} or some of "
+                         f"{', '.join(available) or '(none: the data has neither TESS nor RAVDESS)'}")
+    return {k: available[k] for k in wanted}
+
+
+def run_evaluations(data: Data, recipe: Recipe, wanted: list[str] | None, artifacts: Path) -> dict:
+    """Per-split (per-fold) metrics of every chosen split, each fitted from scratch, plus confusion PNGs."""
+    evaluations = {}
+    for key, folds in chosen_splits(data, recipe.seed, wanted).items():
+        results = [evaluate(data, n, tr, te, recipe) for n, tr, te in folds]
+        evaluations[key] = {"splits": results}
+        if len(results) > 1:
+            evaluations[key]["mean"] = mean_of([r["metrics"] for r in results])
+        for i, r in enumerate(results):
+            plots.confusion(r["metrics"], artifacts / f"confusion_{key}{f'_fold{i + 1}' if len(results) > 1 else ''}.png",
+                            r["split"])
+    return evaluations
+
+
 def run(folders: list[str], out: str, name: str, recipe: Recipe, cache_dir: str | None,
-        evaluate_splits: bool = True, command: str = "") -> Path:
-    """Evaluate on every honest split, then fit on all data and write the model and its card."""
+        evaluate_splits: list[str] | None = None, command: str = "", **scan) -> Path:
+    """Evaluate on the chosen honest splits, then fit on all data and write the model, its card and figures."""
+    from .featurize import default_cache_dir
     from .pipeline import versions
 
     start = time.perf_counter()
-    data = load(folders, recipe, cache_dir)
-    evaluations = {}
-    if evaluate_splits:
-        for key, folds in splits(data, recipe.seed).items():
-            results = [evaluate(data, n, tr, te, recipe) for n, tr, te in folds]
-            evaluations[key] = {"splits": results}
-            if len(results) > 1:
-                evaluations[key]["mean"] = mean_of([r["metrics"] for r in results])
+    cache_dir = default_cache_dir() if cache_dir == "default" else cache_dir
+    artifacts = Path(out) / f"{name}_artifacts"
+    data = load(folders, recipe, cache_dir, **scan)
+    evaluations = run_evaluations(data, recipe, evaluate_splits, artifacts)
     everything = np.arange(len(data.y))
     x, y, template = training_set(data, everything, recipe)
-    model = fit_model(x, y, recipe)
+    model, history = fit_model(x, y, recipe)
+    plots.training_curves(history, artifacts / "curves.png", f"{name}: {ARCH}, all data (no validation side)")
     rng = np.random.default_rng(recipe.seed)
     extra = {
         "description": "session-normalised MFCC mean/std/delta-std of 2 s streaming windows -> MLP; "
                        "see voxstream.train.quality",
         "training": {"recipe": _recipe_dict(recipe), "data": [str(f) for f in folders],
                      "n_clips": int(len(data.y)), "n_windows": int(len(x)),
+                     "speech_windows_fraction": round(float(data.rows["orig"].speech.mean()), 4),
                      "label_counts": {lab: int((data.y == i).sum()) for i, lab in enumerate(LABELS)},
                      "speakers": sorted(set(map(str, data.speakers))),
                      "label_map": "RAVDESS calm -> neutral", "split": "all data (no held-out test)",
-                     "command": command},
+                     "history": history, "command": command,
+                     "wall_seconds_before_export": round(time.perf_counter() - start, 1)},
         "evaluation_protocol": "clip = mean probability of its speech windows (all windows if the gate passes "
                                "none); test speakers streamed as sessions through the normaliser from the prior; "
                                "every split trained from scratch on its training side only",
         "evaluations": evaluations,
+        "goals": {**report.goals(evaluations), "summary": report.summary(evaluations)},
+        "comparison_seed": report.seed_comparison(Path(out) / "seed.json"),
+        "tried": {"protocol": report.TRIED_PROTOCOL, "list": list(report.TRIED)},
+        "caveats": list(report.CAVEATS),
+        "reproduce": {"command": command, "deterministic": "same command, data and versions -> the same .tflite "
+                                                           "bytes (seeded, TensorFlow op determinism)"},
+        "artifacts": artifacts.name,
         "versions": versions(),
     }
-    extra["training"]["wall_seconds_before_export"] = round(time.perf_counter() - start, 1)
-    return export(model, template, recipe, out, name, extra, x[rng.choice(len(x), 500, replace=False)].astype(np.float32))
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m voxstream.train.quality", description=__doc__.splitlines()[0])
-    p.add_argument("--data", action="append", required=True, metavar="DIR")
-    p.add_argument("--out", default="models")
-    p.add_argument("--name", default="voxstream")
-    p.add_argument("--epochs", type=int, default=Recipe.epochs)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cache-dir", default=None, help="cache of window rows (.npz); default none")
-    p.add_argument("--no-eval", action="store_true", help="skip the evaluation splits (only fit on all data)")
-    args = p.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    recipe = Recipe(epochs=args.epochs, seed=args.seed)
-    command = "python -m voxstream.train.quality " + shlex.join(argv if argv is not None else sys.argv[1:])
-    path = run(args.data, args.out, args.name, recipe, args.cache_dir, not args.no_eval, command)
-    print(path)
-    return 0
+    check = x[rng.choice(len(x), min(500, len(x)), replace=False)].astype(np.float32)
+    return export(model, template, recipe, out, name, extra, check, start)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    import sys
+
+    sys.exit("python -m voxstream.train.quality was replaced by: voxstream train --arch session_mlp "
+             "--data DIR [--data DIR] --evaluate standard --out models --name voxstream")

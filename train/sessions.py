@@ -3,7 +3,7 @@
 Every clip becomes the rows the streaming engine would compute: one pooled
 vector per streaming window (:func:`voxstream.stream.features.windows`, the
 card's window_s/hop_s) plus the speech gate's verdict on that window
-(:class:`voxstream.stream.gate.SpeechGate` with the config defaults).  MFCC
+(:class:`voxstream.stream.gate.SpeechGate` with the recipe's gate, the config default).  MFCC
 frames are computed once per clip and sliced per window, which equals
 :func:`~voxstream.stream.features.window_features` of the window's samples
 because every window starts on a multiple of ``hop_length``.
@@ -97,23 +97,29 @@ def window_rows(samples: np.ndarray, params: FeatureParams, window: int, hop: in
 
 
 def _cache_file(cache_dir: Path, paths: list[str], params: FeatureParams, window: int, hop: int,
-                variant: str, augment: Augment, seed: int) -> Path:
+                variant: str, augment: Augment, seed: int, gate: GateConfig) -> Path:
     stamp = [(p, Path(p).stat().st_size, int(Path(p).stat().st_mtime)) for p in paths]
     blob = json.dumps({"v": CACHE_VERSION, "files": stamp, "features": params.to_dict(), "window": window,
                        "hop": hop, "variant": variant, "augment": asdict(augment), "seed": seed,
-                       "gate": asdict(GateConfig())}, sort_keys=True)
+                       "gate": asdict(gate)}, sort_keys=True)
     return cache_dir / "sessions" / f"{hashlib.sha256(blob.encode()).hexdigest()}.npz"
 
 
 def clip_rows(paths: list[str], params: FeatureParams, window_s: float, hop_s: float, variant: str = "orig",
-              augment: Augment = Augment(), seed: int = 0, cache_dir: str | Path | None = None) -> ClipRows:
-    """Window rows of every file for one variant (cached as ``.npz`` when ``cache_dir`` is given)."""
+              augment: Augment = Augment(), seed: int = 0, cache_dir: str | Path | None = None,
+              gate: GateConfig | None = None) -> ClipRows:
+    """Window rows of every file for one variant (cached as ``.npz`` when ``cache_dir`` is given).
+
+    ``gate`` marks the speech windows (default: the config default, ``GateConfig()``).
+    """
+    gcfg = gate or GateConfig()
     window, hop = int(round(window_s * params.sample_rate)), int(round(hop_s * params.sample_rate))
-    target = None if cache_dir is None else _cache_file(Path(cache_dir), paths, params, window, hop, variant, augment, seed)
+    target = None if cache_dir is None else _cache_file(Path(cache_dir), paths, params, window, hop, variant, augment,
+                                                        seed, gcfg)
     if target is not None and target.is_file():
         with np.load(target, allow_pickle=False) as data:
             return ClipRows(data["x"], data["speech"], data["offs"])
-    extractor, gcfg = MfccFrames(params), GateConfig()
+    extractor = MfccFrames(params)
     gate = SpeechGate(params.sample_rate, gcfg.min_dbfs, gcfg.active_fraction)
     xs, flags, offs = [], [], [0]
     for i, path in enumerate(paths):
