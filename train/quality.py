@@ -12,7 +12,8 @@ simulated per speaker and per augmented copy (speed 0.9/1.1, noise); a small
 MLP (arch ``session_mlp``) learns from every window.  A clip is scored as the
 mean probability of its speech windows (all windows if the gate passes none).
 
-Honest evaluations (``--evaluate standard``, or some of their keys), each trained from scratch on its own training side only
+Honest evaluations (``--evaluate standard``, or some of their keys), each trained from scratch on its
+own training side only
 (no test speaker is ever seen, no choice is made on a test fold):
 TESS random 80/20 (stratified, seed 0), TESS OAF->YAF and YAF->OAF, and
 RAVDESS leave-actors-out (actors 01-04, 05-08, 09-12, 13-16; training side =
@@ -231,8 +232,8 @@ def run_evaluations(data: Data, recipe: Recipe, wanted: list[str] | None, artifa
         if len(results) > 1:
             evaluations[key]["mean"] = mean_of([r["metrics"] for r in results])
         for i, r in enumerate(results):
-            plots.confusion(r["metrics"], artifacts / f"confusion_{key}{f'_fold{i + 1}' if len(results) > 1 else ''}.png",
-                            r["split"])
+            suffix = f"_fold{i + 1}" if len(results) > 1 else ""
+            plots.confusion(r["metrics"], artifacts / f"confusion_{key}{suffix}.png", r["split"])
     return evaluations
 
 
