@@ -2,17 +2,13 @@
 
 Publishers plug in here.  A publisher is an async context manager with
 ``async def publish(event)`` that must never block (it queues or drops);
-:func:`build_publishers` makes them from the config, importing each module
-only when enabled and skipping one whose module is not installed.
+:func:`build_publishers` makes them from the config.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
-import importlib.util
-import inspect
 import logging
 import time
 from dataclasses import dataclass, field
@@ -77,32 +73,20 @@ class RunStats:
                 "last_label": self.last_event.label if self.last_event else None}
 
 
-def _optional_class(module: str, name: str):
-    if importlib.util.find_spec(module) is None:
-        _LOGGER.debug("%s is not installed: publisher %s skipped", module, name)
-        return None
-    return getattr(importlib.import_module(module), name)
-
-
-def _extras(cls, **candidates) -> dict:
-    """The optional keyword arguments ``cls`` accepts (e.g. node, window_s, hop_s)."""
-    params = inspect.signature(cls).parameters
-    return {k: v for k, v in candidates.items() if k in params}
-
-
 def build_publishers(cfg: Config, card: ModelCard, stats: RunStats,
                      window_s: float | None = None, hop_s: float | None = None) -> list[Publisher]:
-    """The network publishers the config enables (the console printer is added by the command)."""
+    """The network publishers the config enables (the console printer is added by the command).
+
+    Each module is imported only when enabled, so ``--no-ws --no-mqtt`` loads neither.
+    """
     pubs: list[Publisher] = []
     if cfg.websocket.enabled:
-        cls = _optional_class("voxstream.stream.publish_ws", "WebSocketPublisher")
-        if cls is not None:
-            pubs.append(cls(cfg.websocket, card, stats,
-                            **_extras(cls, node=cfg.node.name, window_s=window_s, hop_s=hop_s)))
+        from .publish_ws import WebSocketPublisher
+        pubs.append(WebSocketPublisher(cfg.websocket, card, stats, node=cfg.node.name,
+                                       window_s=window_s, hop_s=hop_s))
     if cfg.mqtt.enabled:
-        cls = _optional_class("voxstream.stream.publish_mqtt", "MqttPublisher")
-        if cls is not None:
-            pubs.append(cls(cfg.mqtt, cfg.node.name, card, stats, **_extras(cls, window_s=window_s, hop_s=hop_s)))
+        from .publish_mqtt import MqttPublisher
+        pubs.append(MqttPublisher(cfg.mqtt, cfg.node.name, card, stats))
     return pubs
 
 

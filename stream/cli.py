@@ -29,13 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:  # a broken import inside the module is a real error
-                raise
-            continue  # a command module not written (or not installed) yet
-        module.register(sub)
+        importlib.import_module(name).register(sub)
     return parser
 
 
