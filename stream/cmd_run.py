@@ -90,7 +90,7 @@ def load_classifier(cfg: Config) -> Classifier:
 
 def make_source(args: argparse.Namespace, cfg: Config, rate: int, stats: RunStats):
     """File, demo clip or microphone, as the flags ask."""
-    demo = args.demo or (args.demo_if_no_mic and not args.file and not input_devices())
+    demo = args.demo or (args.demo_if_no_mic and not args.file and not args.device and not input_devices())
     if demo:
         from .demo import demo_clip
         if not args.demo:
