@@ -21,7 +21,17 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-POOLINGS = ("mean", "mean_std", "mean_std_dstd")
+POOLINGS = ("mean", "mean_std", "mean_std_dstd", "mean_std_dstd_prosody")
+PROSODY = 8
+"""Extra per-frame columns (and pooled values) of the ``mean_std_dstd_prosody`` pooling."""
+F0_MIN_HZ, F0_MAX_HZ = 75.0, 400.0
+"""Range of the autocorrelation pitch search."""
+VOICED_PEAK, VOICED_MIN_DB = 0.5, -50.0
+"""A frame is voiced when its normalised autocorrelation peak exceeds 0.5 and its level -50 dBFS."""
+OCTAVE_RATIO = 0.85
+"""The pitch lag is the shortest autocorrelation peak within this ratio of the highest one."""
+UNVOICED_LOG_F0 = 5.3
+"""Mean log F0 reported for a window without a voiced frame (about 200 Hz)."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,11 @@ class FeatureParams:
     "mean_std" (mean then standard deviation over time, 2 x n_mfcc) or
     "mean_std_dstd" (those, then the standard deviation of the frame-to-frame
     differences ``frames[t] - frames[t-1]`` within the window, 3 x n_mfcc; a
-    cheap measure of how fast the spectrum moves, zeros for a single frame)."""
+    cheap measure of how fast the spectrum moves, zeros for a single frame) or
+    "mean_std_dstd_prosody" (those, then 8 prosody values from the same power
+    spectra: voiced-frame fraction, mean and std of log F0 over voiced frames
+    (autocorrelation pitch, 75-400 Hz), mean autocorrelation peak, mean and std
+    of the spectral centroid in kHz, mean and std of the frame level in dBFS)."""
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
@@ -60,7 +74,14 @@ class FeatureParams:
     @property
     def dim(self) -> int:
         """Length of the pooled feature vector of one window."""
+        if self.pooling == "mean_std_dstd_prosody":
+            return 3 * self.n_mfcc + PROSODY
         return self.n_mfcc * {"mean": 1, "mean_std": 2, "mean_std_dstd": 3}[self.pooling]
+
+    @property
+    def frame_width(self) -> int:
+        """Columns of one frame row from :class:`MfccFrames` (the MFCCs, plus the prosody columns if pooled)."""
+        return self.n_mfcc + (PROSODY if self.pooling == "mean_std_dstd_prosody" else 0)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -133,7 +154,13 @@ def _dct2_ortho(n: int) -> np.ndarray:
 
 
 class MfccFrames:
-    """Turns frames of samples into MFCC vectors (no state besides matrices)."""
+    """Turns frames of samples into MFCC vectors (no state besides matrices).
+
+    With the ``mean_std_dstd_prosody`` pooling each row also carries 8 prosody
+    columns, chosen so that window statistics are plain column means (hence
+    running sums when streaming): voiced (0/1), voiced * log F0, voiced * log F0²,
+    autocorrelation peak, centroid (kHz), centroid², level (dBFS), level².
+    """
 
     def __init__(self, params: FeatureParams) -> None:
         self.params = params
@@ -144,6 +171,14 @@ class MfccFrames:
         # (n_fft//2+1, n_mels) and (n_mels, n_mfcc): frames are rows.
         self._mel_t = np.ascontiguousarray(mel.T, dtype=np.float64)
         self._dct_t = np.ascontiguousarray(basis.T, dtype=np.float64)
+        self._prosody = p.pooling == "mean_std_dstd_prosody"
+        if self._prosody:
+            w_ac = np.fft.irfft(np.abs(np.fft.rfft(self._window)) ** 2, n=p.n_fft)
+            self._lags = np.arange(int(p.sample_rate / F0_MAX_HZ), int(p.sample_rate / F0_MIN_HZ) + 1)
+            self._lags = self._lags[self._lags < p.n_fft // 2]
+            self._w_ac = (w_ac / w_ac[0])[self._lags]
+            self._freqs_khz = np.fft.rfftfreq(p.n_fft, 1.0 / p.sample_rate) / 1000.0
+            self._win_power = float((self._window ** 2).sum())
 
     def frame(self, samples: np.ndarray) -> np.ndarray:
         """Rows of ``n_fft`` samples every ``hop_length`` (a view, no copy)."""
@@ -156,23 +191,54 @@ class MfccFrames:
             writeable=False)
 
     def mfcc(self, frames: np.ndarray) -> np.ndarray:
-        """MFCCs of framed samples: (n, n_fft) -> (n, n_mfcc), float64."""
+        """MFCCs of framed samples: (n, n_fft) -> (n, frame_width), float64 (n_mfcc, plus prosody columns)."""
         if len(frames) == 0:
-            return np.zeros((0, self.params.n_mfcc))
+            return np.zeros((0, self.params.frame_width))
         spec = np.fft.rfft(frames * self._window, axis=1)
         power = spec.real ** 2 + spec.imag ** 2
         logmel = 10.0 * np.log10(np.maximum(power @ self._mel_t, self.params.amin))
-        return logmel @ self._dct_t
+        mfcc = logmel @ self._dct_t
+        return np.hstack([mfcc, self._prosody_columns(power)]) if self._prosody else mfcc
+
+    def _prosody_columns(self, power: np.ndarray) -> np.ndarray:
+        """The 8 prosody columns of frames from their power spectra (autocorrelation = inverse FFT of power)."""
+        ac = np.fft.irfft(power, n=self.params.n_fft, axis=1)
+        r0 = ac[:, 0]
+        nac = ac[:, self._lags] / np.maximum(r0, 1e-12)[:, None] / self._w_ac
+        # the shortest lag whose local peak reaches OCTAVE_RATIO of the best one (avoids picking 2 x the period)
+        local = np.zeros(nac.shape, dtype=bool)
+        local[:, 1:-1] = (nac[:, 1:-1] >= nac[:, :-2]) & (nac[:, 1:-1] >= nac[:, 2:])
+        candidate = local & (nac >= OCTAVE_RATIO * nac.max(axis=1, keepdims=True))
+        k = np.where(candidate.any(axis=1), candidate.argmax(axis=1), nac.argmax(axis=1))
+        peak = nac[np.arange(len(k)), k]
+        level = 10.0 * np.log10(r0 / self._win_power + 1e-10)
+        voiced = ((peak > VOICED_PEAK) & (level > VOICED_MIN_DB)).astype(np.float64)
+        log_f0 = np.log(self.params.sample_rate / self._lags[k].astype(np.float64))
+        centroid = (power @ self._freqs_khz) / (power.sum(axis=1) + 1e-12)
+        return np.stack([voiced, voiced * log_f0, voiced * log_f0 ** 2, peak, centroid, centroid ** 2,
+                         level, level ** 2], axis=1)
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
-        """MFCC frames of a whole signal: (n_samples,) -> (n_frames, n_mfcc)."""
+        """MFCC frames of a whole signal: (n_samples,) -> (n_frames, frame_width)."""
         return self.mfcc(self.frame(np.asarray(samples, dtype=np.float64)))
 
 
+def _prosody_stats(col_mean: np.ndarray) -> np.ndarray:
+    """The 8 pooled prosody values from the window means of the 8 prosody columns."""
+    voiced, vf0, vf0sq, peak, cent, centsq, level, levelsq = col_mean
+    f0 = vf0 / voiced if voiced > 0 else UNVOICED_LOG_F0
+    f0_std = np.sqrt(max(vf0sq / voiced - f0 * f0, 0.0)) if voiced > 0 else 0.0
+    return np.array([voiced, f0, f0_std, peak, cent, np.sqrt(max(centsq - cent * cent, 0.0)), level,
+                     np.sqrt(max(levelsq - level * level, 0.0))])
+
+
 def pool(frames: np.ndarray, pooling: str) -> np.ndarray:
-    """Window statistics of MFCC frames, as float32."""
+    """Window statistics of MFCC frames (rows of :class:`MfccFrames` for this pooling), as float32."""
     if len(frames) == 0:
         raise ValueError("no frames to pool: the audio is shorter than one FFT frame")
+    if pooling == "mean_std_dstd_prosody":
+        extra = _prosody_stats(frames[:, -PROSODY:].mean(axis=0))
+        return np.concatenate([pool(frames[:, :-PROSODY], "mean_std_dstd"), extra]).astype(np.float32)
     mean = frames.mean(axis=0)
     if pooling == "mean":
         return mean.astype(np.float32)
@@ -229,19 +295,20 @@ class IncrementalMfcc:
         if self.window_frames < 1:
             raise ValueError("window shorter than one FFT frame")
         self._need_sq = p.pooling != "mean"  # running sums the pooling reads (the rest are skipped per hop)
-        self._need_diff = p.pooling == "mean_std_dstd"
+        self._need_diff = p.pooling.startswith("mean_std_dstd")
         self.reset()
 
     def reset(self) -> None:
         """Forget all audio (for example after a gap in the input)."""
         p = self.params
         self._tail = np.zeros(0, dtype=np.float64)
-        self._ring = np.zeros((self.window_frames, p.n_mfcc), dtype=np.float64)
+        width = p.frame_width
+        self._ring = np.zeros((self.window_frames, width), dtype=np.float64)
         self._count = 0  # frames seen in total
-        self._sum = np.zeros(p.n_mfcc)
-        self._sumsq = np.zeros(p.n_mfcc)
-        self._dsum = np.zeros(p.n_mfcc)  # differences between consecutive frames in the window
-        self._dsumsq = np.zeros(p.n_mfcc)
+        self._sum = np.zeros(width)
+        self._sumsq = np.zeros(width)
+        self._dsum = np.zeros(width)  # differences between consecutive frames in the window
+        self._dsumsq = np.zeros(width)
         self._since_resum = 0
 
     @property
@@ -343,14 +410,17 @@ class IncrementalMfcc:
         n = self.frames_in_window
         if n == 0:
             raise ValueError("no complete frame yet")
-        mean = self._sum / n
+        mean = self._sum[: self.params.n_mfcc] / n
         if self.params.pooling == "mean":
             return mean.astype(np.float32)
-        var = np.maximum(self._sumsq / n - mean * mean, 0.0)
+        var = np.maximum(self._sumsq[: self.params.n_mfcc] / n - mean * mean, 0.0)
         if self.params.pooling == "mean_std":
             return np.concatenate([mean, np.sqrt(var)]).astype(np.float32)
         dstd = np.zeros_like(mean)
         if n > 1:
-            dmean = self._dsum / (n - 1)
-            dstd = np.sqrt(np.maximum(self._dsumsq / (n - 1) - dmean * dmean, 0.0))
-        return np.concatenate([mean, np.sqrt(var), dstd]).astype(np.float32)
+            dmean = self._dsum[: self.params.n_mfcc] / (n - 1)
+            dstd = np.sqrt(np.maximum(self._dsumsq[: self.params.n_mfcc] / (n - 1) - dmean * dmean, 0.0))
+        out = [mean, np.sqrt(var), dstd]
+        if self.params.pooling == "mean_std_dstd_prosody":
+            out.append(_prosody_stats(self._sum[self.params.n_mfcc:] / n))
+        return np.concatenate(out).astype(np.float32)

@@ -161,7 +161,7 @@ def test_default_arch_runs_the_quality_recipe(trained_session, tiny_data):
     """Without --arch, `voxstream train` runs the session_mlp recipe: session card, goals, gate, figures."""
     card, _ = load_card(trained_session)
     data = json.loads(trained_session.with_suffix(".json").read_text())
-    assert card.arch == "session_mlp" and card.normalization["kind"] == "session" and card.input_shape == (1, 120)
+    assert card.arch == "session_mlp" and card.normalization["kind"] == "session" and card.input_shape == (1, 128)
     assert set(data["evaluations"]) == {"tess_random", "tess_OAF_to_YAF"}
     goals = {g["goal"]: g for g in data["goals"]["list"]}
     random_goal = goals["TESS random 80/20"]
@@ -175,7 +175,7 @@ def test_default_arch_runs_the_quality_recipe(trained_session, tiny_data):
     art = trained_session.parent / data["artifacts"]
     assert {p.name for p in art.glob("*.png")} == {"curves.png", "confusion_tess_random.png",
                                                    "confusion_tess_OAF_to_YAF.png"}
-    probs = Classifier.load(trained_session).predict(np.zeros(120, np.float32))
+    probs = Classifier.load(trained_session).predict(np.zeros(128, np.float32))
     assert probs.shape == (7,) and abs(float(probs.sum()) - 1) < 1e-5
 
 

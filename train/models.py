@@ -108,11 +108,12 @@ def _build_session_mlp(input_shape, n_classes, batch_size):
 
 
 register(Arch("session_mlp", _build_session_mlp, epochs=20, batch_size=256, input_shape=lambda dim: (dim,),
-              pooling="mean_std_dstd",
+              pooling="mean_std_dstd_prosody",
               trainer="quality",
-              summary="session-normalised MFCC mean/std/delta-std of 2 s windows -> MLP 256-128; "
+              summary="session-normalised MFCC mean/std/delta-std + prosody of 2 s windows -> MLP 256-128; "
                       "models/voxstream.tflite",
-              description="issue 5 quality recipe (voxstream.train.quality): 120 session-normalised window "
-                          "statistics (MFCC mean, std, std of frame differences) -> GaussianNoise 0.1 -> "
+              description="issue 5 quality recipe (voxstream.train.quality): 128 session-normalised window "
+                          "statistics (MFCC mean, std, std of frame differences; voiced fraction, mean/std of "
+                          "log F0, autocorrelation peak, mean/std of centroid and level) -> GaussianNoise 0.1 -> "
                           "Dense 256 -> Dense 128 (ReLU, dropout 0.4, L2 1e-4) -> softmax; Adam 1e-3, 20 epochs, "
                           "batch 256, on 2 s / 0.25 s streaming windows of original + speed 0.9/1.1 + noisy copies"))

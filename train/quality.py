@@ -4,8 +4,10 @@
 (``session_mlp`` is the default arch; :mod:`.cli` dispatches here).
 
 What it does, in the order the streaming engine sees it: each clip is cut into
-the card's streaming windows (2.0 s every 0.25 s) with ``mean_std_dstd``
-pooling (MFCC mean, std and std of frame differences: 120 values); the speech
+the card's streaming windows (2.0 s every 0.25 s) with ``mean_std_dstd_prosody``
+pooling (MFCC mean, std and std of frame differences, 120 values, plus 8 prosody
+values: voiced fraction, mean/std of log F0, autocorrelation peak, mean/std of
+spectral centroid and of frame level; 128 values); the speech
 gate marks each window; a per-session :class:`~voxstream.stream.normalize.Normalizer`
 (running baseline of the speaker's speech windows, prior from training) is
 simulated per speaker and per augmented copy (speed 0.9/1.1, noise); a small
@@ -58,9 +60,11 @@ class Recipe:
     40 epochs 57.9, three more speeds 58.4, 80 mels / 60 MFCCs 58.7, 3-seed
     ensemble +0.3; a Conv1D over the frames (no augmentation) 45 vs 51 for the
     pooled MLP.  Without ``dstd`` (logistic regression probe) 43 vs 48.
+    Prosody block (``mean_std_dstd_prosody``), inner folds of all 4 outer folds, seeds 0/1:
+    see ``report.TRIED`` (+2 points over ``mean_std_dstd``).
     """
 
-    pooling: str = "mean_std_dstd"
+    pooling: str = "mean_std_dstd_prosody"
     window_s: float = 2.0
     hop_s: float = 0.25
     augment: Augment = field(default_factory=Augment)
@@ -254,7 +258,8 @@ def run(folders: list[str], out: str, name: str, recipe: Recipe, cache_dir: str 
     plots.training_curves(history, artifacts / "curves.png", f"{name}: {ARCH}, all data (no validation side)")
     rng = np.random.default_rng(recipe.seed)
     extra = {
-        "description": "session-normalised MFCC mean/std/delta-std of 2 s streaming windows -> MLP; "
+        "description": "session-normalised MFCC mean/std/delta-std + prosody (pitch, centroid, level) of 2 s "
+                       "streaming windows -> MLP; "
                        "see voxstream.train.quality",
         "training": {"recipe": _recipe_dict(recipe), "data": [str(f) for f in folders],
                      "n_clips": int(len(data.y)), "n_windows": int(len(x)),
