@@ -44,8 +44,18 @@ fi
 [ -n "$PY" ] || { say "need Python >= 3.11"; exit 1; }
 
 if [ ! -x .venv/bin/python ]; then
+  if ! "$PY" -c 'import ensurepip, venv' 2>/dev/null; then
+    # Debian's system Python ships venv/ensurepip separately
+    ver="$("$PY" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
+    say "installing python${ver}-venv"
+    SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "python${ver}-venv" >/dev/null \
+      || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+  fi
   say "creating .venv with $PY"
-  "$PY" -m venv .venv || { say "python venv module missing: apt-get install python3-venv"; exit 1; }
+  rm -rf .venv
+  "$PY" -m venv .venv || { say "could not create .venv with $PY (apt-get install python3-venv)"; exit 1; }
 fi
 STAMP=".venv/.voxstream-$MODE"
 WANT="$(sha256sum pyproject.toml | cut -c1-16)"
