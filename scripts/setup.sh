@@ -10,7 +10,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 APT_RUN=(libportaudio2 libsndfile1 espeak-ng mosquitto mosquitto-clients)
-APT_TEST=("${APT_RUN[@]}" pulseaudio pulseaudio-utils libasound2-plugins alsa-utils sox chromium openssl procps)
+APT_TEST=("${APT_RUN[@]}" pulseaudio pulseaudio-utils libasound2-plugins alsa-utils sox chromium openssl procps
+          libatomic1)  # libatomic1: the node driver inside the playwright wheel needs it
 
 case "$MODE" in
   run) PKGS=("${APT_RUN[@]}"); EXTRAS="" ;;
