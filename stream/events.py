@@ -6,6 +6,7 @@ labels and scores, never audio samples.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -57,6 +58,11 @@ class EmotionEvent:
         return data
 
     def to_json(self) -> str:
+        """The wire format; serialised once per event however many publishers send it."""
+        return self._json
+
+    @functools.cached_property
+    def _json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
     @classmethod

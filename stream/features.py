@@ -109,7 +109,7 @@ class FeatureParams:
 def _hann_periodic(n: int) -> np.ndarray:
     """``scipy.signal.get_window("hann", n, fftbins=True)``."""
     fac = np.linspace(-np.pi, np.pi, n + 1)
-    return (0.5 * np.cos(0.0 * fac) + 0.5 * np.cos(fac))[:n]
+    return (0.5 + 0.5 * np.cos(fac))[:n]
 
 
 def _hz_to_mel(hz: np.ndarray) -> np.ndarray:

@@ -69,8 +69,7 @@ def offline_events(model, path) -> list[dict]:
 @pytest.mark.parametrize("model", MODELS, ids=lambda p: p.stem)
 def test_run_file_fast_agrees_with_offline_path(model, clip):
     """Every window of `voxstream run --file --fast --json` has the offline path's speech flag, labels and scores."""
-    if not model.is_file():
-        pytest.skip(f"{model} not built (voxstream train)")
+    assert model.is_file() and model.with_suffix(".json").is_file(), f"{model}: shipped model or card missing"
     proc = run_cli("run", "--file", str(clip), "--fast", "--json", "--no-ws", "--no-mqtt", "--model", str(model))
     assert proc.returncode == 0, proc.stderr[-2000:]
     live = [json.loads(line) for line in proc.stdout.splitlines()]

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from engine_support import need_espeak, need_model
+from mqtt_broker import free_port
 
 from voxstream.stream.card import LABELS, ModelCard
 from voxstream.stream.config import WebsocketConfig
@@ -141,25 +140,14 @@ async def test_page_shows_live_label_bars_level_and_reconnects(tmp_path):
             await asyncio.wait_for(feeder, T)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def test_end_to_end_voxstream_run_file_feeds_the_page(tmp_path):
     """`voxstream run --file speech.wav` streams events that the page in Chromium shows."""
-    if importlib.util.find_spec("voxstream.stream.cmd_run") is None:
-        pytest.skip("voxstream.stream.cmd_run (the `voxstream run` command) is not written yet")
-    model = Path(__file__).resolve().parent.parent / "models" / "voxstream.tflite"
-    if not model.exists():
-        pytest.skip(f"no trained model at {model}")
-    if not shutil.which("espeak-ng"):
-        pytest.skip("espeak-ng not installed")
+    need_model()
+    need_espeak()
     wav = tmp_path / "speech.wav"
     text = "I am so happy today. This is wonderful news. " * 3
     subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, timeout=30, capture_output=True)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "voxstream.stream.cli", "run", "--file", str(wav), "--loop",
                              "--ws-host", "127.0.0.1", "--ws-port", str(port), "--no-mqtt"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from voxstream.stream.card import LABELS, ModelCard, sha256_file
+from voxstream.stream.card import LABELS
 from voxstream.stream.config import GateConfig
 from voxstream.stream.features import FeatureParams
 
@@ -178,7 +178,7 @@ def splits(data: Data, seed: int) -> dict[str, list[tuple[str, np.ndarray, np.nd
 def export(model, template: dict, recipe: Recipe, out: str | Path, name: str, extra: dict,
            check_x: np.ndarray, start: float) -> Path:
     """Float32 ``.tflite`` (builtin ops, batch 1) + card; checks LiteRT against Keras first."""
-    from .export import convert, latency_us, tflite_predict
+    from .export import convert, latency_us, tflite_predict, write_model
     from .models import export_twin
 
     twin = export_twin(model, ARCH, batch_size=1)
@@ -189,19 +189,11 @@ def export(model, template: dict, recipe: Recipe, out: str | Path, name: str, ex
                              "max_abs_diff_vs_keras": float(np.abs(lite_p - keras_p).max()),
                              "argmax_agreement_vs_keras": float((lite_p.argmax(1) == keras_p.argmax(1)).mean()),
                              "n_compared": int(len(check_x))}
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.tflite"
-    tmp = path.with_suffix(".tflite.tmp")
-    tmp.write_bytes(blob)
-    tmp.replace(path)
     params = FeatureParams(pooling=recipe.pooling)
     extra["training"]["wall_seconds"] = round(time.perf_counter() - start, 1)
     extra["reproduce"]["wall_seconds"] = extra["training"]["wall_seconds"]
-    card = ModelCard(name=name, arch=ARCH, labels=LABELS, features=params, input_shape=(1, params.dim),
-                     tflite_file=path.name, tflite_sha256=sha256_file(path), window_s=recipe.window_s,
-                     hop_s=recipe.hop_s, normalization=template, extra=extra)
-    card.save(out / f"{name}.json")
+    path = write_model(out, name, blob, ARCH, params, (1, params.dim), extra, window_s=recipe.window_s,
+                       hop_s=recipe.hop_s, normalization=template)
     _LOGGER.info("wrote %s (%d bytes, %.0f us per call) and its card", path, len(blob),
                  extra["tflite_check"]["latency_us_median"])
     return path
