@@ -30,5 +30,10 @@ echo "+ $PY -m voxstream.stream.cli bench $*" >&2
 "$PY" -m voxstream.stream.cli bench "$@" > "$tmp/unpinned.json"
 echo "+ taskset -c 0 $PY -m voxstream.stream.cli bench $*" >&2
 taskset -c 0 "$PY" -m voxstream.stream.cli bench "$@" > "$tmp/pinned.json"
+if "$PY" -c 'import tensorflow, librosa' 2>/dev/null; then
+    for f in "$tmp/unpinned.json" "$tmp/pinned.json"; do "$PY" bench/seed_way.py "$f"; done
+else
+    echo "no TensorFlow/librosa (train extra): seed-way rows are n/a" >&2
+fi
 "$PY" bench/report.py "unpinned (2 cores)=$tmp/unpinned.json" "taskset -c 0 (1 core)=$tmp/pinned.json" --out "$OUT"
 echo "wrote $OUT" >&2

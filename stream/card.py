@@ -19,7 +19,8 @@ from .features import FeatureParams
 LABELS = ("angry", "disgust", "fear", "happy", "neutral", "ps", "sad")
 """The seven product labels, in the order every model of voxstream uses."""
 
-CARD_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: one trainer (evaluations per split and protocol, ``holdout``, ``goals``); 1: the two trainers before it."""
 
 
 def sha256_file(path: str | Path) -> str:
@@ -50,7 +51,7 @@ class ModelCard:
     def to_dict(self) -> dict:
         data = dict(self.extra)
         data.update({
-            "card_version": CARD_VERSION,
+            "schema_version": SCHEMA_VERSION,
             "name": self.name,
             "arch": self.arch,
             "labels": list(self.labels),
@@ -64,9 +65,13 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "card") -> "ModelCard":
+        version = data.get("schema_version", data.get("card_version", 1))
+        if not isinstance(version, int) or version > SCHEMA_VERSION:
+            raise ModelError(f"{where}: card schema_version {version!r} is newer than this voxstream reads "
+                             f"(<= {SCHEMA_VERSION}); upgrade voxstream")
         try:
             extra = {k: v for k, v in data.items() if k not in {
-                "card_version", "name", "arch", "labels", "features", "input", "streaming",
+                "schema_version", "card_version", "name", "arch", "labels", "features", "input", "streaming",
                 "normalization", "tflite"}}
             return cls(
                 name=str(data["name"]),

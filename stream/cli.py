@@ -1,8 +1,8 @@
 """The ``voxstream`` command line: parses flags and hands over to one module per command.
 
-Each command module has ``register(subparsers)``; modules are imported only
-when listed here, and the training commands import TensorFlow only inside
-their handlers, so ``voxstream run`` never loads it.
+Each command module has ``register(subparsers)``; only the module of the
+command being run is imported, so ``voxstream run`` loads neither
+``voxstream.train`` nor TensorFlow.
 """
 
 from __future__ import annotations
@@ -15,20 +15,35 @@ import sys
 
 from .errors import VoxstreamError
 
-COMMANDS = [
-    "voxstream.stream.cmd_run",       # run
-    "voxstream.stream.cmd_devices",   # devices
-    "voxstream.stream.cmd_classify",  # classify
-    "voxstream.stream.cmd_bench",     # bench
-    "voxstream.train.cli",            # train, eval, plot
-]
+COMMANDS = {
+    "run": "voxstream.stream.cmd_run",
+    "devices": "voxstream.stream.cmd_devices",
+    "classify": "voxstream.stream.cmd_classify",
+    "bench": "voxstream.stream.cmd_bench",
+    "fleet": "voxstream.stream.cmd_fleet",
+    "train": "voxstream.train.cli",
+    "eval": "voxstream.train.cli",
+    "plot": "voxstream.train.cli",
+}
+"""Command name -> the module whose ``register(subparsers)`` adds it.  Only the module of the command
+being run is imported (``voxstream run`` never imports ``voxstream.train``); help imports them all."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: list[str]) -> str | None:
+    """The command named on the command line (the first word that is not an option), if known."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="voxstream", description="Real-time speech-emotion classifier for the edge.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
+    chosen = _chosen(sys.argv[1:] if argv is None else argv)
+    modules = [COMMANDS[chosen]] if chosen else list(dict.fromkeys(COMMANDS.values()))
+    for name in modules:
         importlib.import_module(name).register(sub)
     return parser
 
@@ -41,7 +56,7 @@ def _terminate(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _terminate)
     try:
-        parser = build_parser()
+        parser = build_parser(argv)
         args = parser.parse_args(argv)
     except KeyboardInterrupt:  # a signal while the commands were still being imported
         return 0

@@ -1,60 +1,116 @@
-"""Whole-clip scores, the same way the model was evaluated: through the streaming windows.
+"""The one clip score: how a clip (a file, a test utterance) gets its label.
 
-A clip is streamed through :class:`~voxstream.stream.pipeline.Engine` as a
-session of its own (the card's normaliser starts from its prior), and its
-probabilities are the mean of the raw (unsmoothed) probabilities of its speech
-windows, or of all its windows when the gate passes none.  This is the
-protocol of the model card's evaluations (``train/sessions.py``), so
-``voxstream classify`` and ``voxstream eval`` give the numbers the card
-reports.  Memory does not grow with the clip's length: blocks are streamed.
+Used by ``voxstream classify``, ``voxstream eval`` and every evaluation of
+``voxstream train``, so they all give the numbers of the model card:
+
+1. The clip is cut into the engine's streaming windows (``window_s`` every
+   ``hop_s``; a clip shorter than one window is one window), the MFCC frames
+   computed once and every window pooled from them (:func:`window_rows`) —
+   the features the streaming engine computes hop by hop, and the gate's
+   verdict on each window.
+2. A **session** carries the card's normaliser from window to window:
+   ``per-file`` starts a fresh session (the card's prior) for every clip,
+   ``per-speaker`` streams all clips of one speaker, in order, through one
+   session (:func:`normalise_session`), as a live microphone would hear them.
+3. The clip's probabilities are the mean of the probabilities of its speech
+   windows, or of all its windows when the gate passes none
+   (:func:`clip_probabilities`); such a clip is *unlabelled* live.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Callable, Iterable
 
 import numpy as np
 
-from .config import Config
-from .model import Classifier
-from .pipeline import Engine
+from .features import FeatureParams, MfccFrames, pool, windows
+from .gate import SpeechGate
+from .normalize import Normalizer
+from .window import WindowSpec
+
+SESSION_POLICIES = ("per-file", "per-speaker")
 
 
 @dataclass
-class ClipScore:
-    """Running sums of one clip's window probabilities."""
+class ClipRows:
+    """Window features and gate verdicts of one clip."""
 
-    n_labels: int
-    speech_sum: np.ndarray = field(init=False)
-    all_sum: np.ndarray = field(init=False)
-    speech_windows: int = 0
-    windows: int = 0
-
-    def __post_init__(self) -> None:
-        self.speech_sum = np.zeros(self.n_labels)
-        self.all_sum = np.zeros(self.n_labels)
-
-    def add(self, probs: np.ndarray, speech: bool) -> None:
-        self.windows += 1
-        self.all_sum += probs
-        if speech:
-            self.speech_windows += 1
-            self.speech_sum += probs
-
-    def probabilities(self) -> np.ndarray:
-        if self.speech_windows:
-            return self.speech_sum / self.speech_windows
-        if self.windows:
-            return self.all_sum / self.windows
-        raise ValueError("no window: the audio is shorter than one FFT frame")
+    x: np.ndarray
+    """(n_windows, *feature shape) float32."""
+    speech: np.ndarray
+    """(n_windows,) bool."""
+    samples: int
 
 
-def score_clip(blocks: Iterable[np.ndarray], classifier: Classifier, cfg: Config | None = None) -> tuple[ClipScore, int]:
-    """Stream mono blocks at the model rate; returns the clip's scores and its length in samples."""
-    score = ClipScore(len(classifier.labels))
-    engine = Engine(classifier.card, classifier.predict, cfg or Config(), on_window=score.add)
+def window_rows(samples: np.ndarray, params: FeatureParams, spec: WindowSpec, gate: SpeechGate,
+                extractor: MfccFrames | None = None) -> ClipRows:
+    """Features and gate verdicts of every streaming window of one clip (frames computed once)."""
+    if spec.hop % params.hop_length or spec.window % params.hop_length:
+        raise ValueError(f"window {spec.window} / hop {spec.hop} samples: must be multiples of hop_length "
+                         f"{params.hop_length}")
+    extractor = extractor or MfccFrames(params)
+    frames = extractor(samples)
+    rows, speech = [], []
+    for start, end in windows(len(samples), spec.window, spec.hop):
+        first = start // params.hop_length
+        rows.append(pool(frames[first:first + params.n_frames(end - start)], params.pooling, params))
+        speech.append(gate(samples[start:end]).speech)
+    return ClipRows(np.array(rows, dtype=np.float32), np.array(speech, dtype=bool), len(samples))
+
+
+def stream_rows(blocks: Iterable[np.ndarray], params: FeatureParams, spec: WindowSpec, gate: SpeechGate,
+                chunk_windows: int = 240) -> ClipRows:
+    """:func:`window_rows` of a long stream of blocks, in chunks of ``chunk_windows`` windows (bounded memory)."""
+    extractor = MfccFrames(params)
+    step = chunk_windows * spec.hop
+    buf, parts, total = np.zeros(0, dtype=np.float32), [], 0
     for block in blocks:
-        engine.push(block)
-    engine.finish()
-    return score, engine.samples
+        buf = np.concatenate([buf, np.asarray(block, dtype=np.float32)])
+        total += len(block)
+        while len(buf) >= spec.window + step:
+            part = window_rows(buf[: spec.window + step - spec.hop], params, spec, gate, extractor)
+            parts.append(part)
+            buf = buf[step:]
+    if not parts or len(buf) >= spec.window:
+        parts.append(window_rows(buf, params, spec, gate, extractor))
+    if total == 0:
+        return ClipRows(np.zeros((0,) + params.shape, dtype=np.float32), np.zeros(0, dtype=bool), 0)
+    return ClipRows(np.concatenate([p.x for p in parts]), np.concatenate([p.speech for p in parts]), total)
+
+
+def normalise_session(clips: list[ClipRows], normalizer: Normalizer) -> list[np.ndarray]:
+    """The clips' features after one session's normaliser, streamed in the given order (as the engine does)."""
+    return [normalizer.run(c.x, c.speech) for c in clips]
+
+
+def clip_probabilities(probs: np.ndarray, speech: np.ndarray) -> np.ndarray:
+    """Mean probability of the speech windows (of all windows when none is speech)."""
+    if len(probs) == 0:
+        raise ValueError("no window: the audio is shorter than one FFT frame")
+    use = speech if speech.any() else np.ones(len(probs), dtype=bool)
+    return probs[use].mean(axis=0)
+
+
+def score_clips(clips: list[ClipRows], normalizer_factory: Callable[[], Normalizer],
+                predict: Callable[[np.ndarray], np.ndarray], sessions: list[int] | None = None) -> np.ndarray:
+    """Probabilities of every clip, (n_clips, n_labels).
+
+    ``sessions[i]`` names the session of clip ``i`` (clips of one session are
+    streamed in list order through one normaliser); None: every clip its own
+    session (``per-file``).  ``predict`` maps a batch of normalised windows to
+    probabilities.
+    """
+    sessions = list(range(len(clips))) if sessions is None else list(sessions)
+    out: list[np.ndarray | None] = [None] * len(clips)
+    for session in dict.fromkeys(sessions):
+        members = [i for i, s in enumerate(sessions) if s == session]
+        normalised = normalise_session([clips[i] for i in members], normalizer_factory())
+        for i, x in zip(members, normalised):
+            out[i] = clip_probabilities(predict(x), clips[i].speech)
+    return np.stack(out)
+
+
+def batched(predict_one: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """A batch ``predict`` from a one-window one (e.g. ``Classifier.predict``)."""
+    return lambda x: np.stack([predict_one(row) for row in x])

@@ -12,10 +12,9 @@
 * ``fast_x_realtime``: audio seconds per wall second of ``run --file --fast``
   on a 44.1 kHz file (reading, resampling and the whole pipeline, no
   printing), median of ``--repeats`` runs.
-* ``seed_way``: the seed notebook's way of doing one hop (librosa MFCC of the
-  whole window, mean, Keras ``predict``; :mod:`.bench_seed`), timed in a child
-  process so TensorFlow never enters this one; ``null`` with a reason without
-  TensorFlow, or with ``--no-seed``.
+
+The seed notebook's way of doing one hop (librosa + Keras) is timed by
+``bench/seed_way.py``, which adds it to this JSON (``bench/run_bench.sh`` runs both).
 
 Peak RSS is the child's own ``VmHWM`` (polled from ``/proc``): ``ru_maxrss``
 of a child also counts the parent's memory at fork time.
@@ -45,11 +44,10 @@ import soundfile as sf
 
 from .app import RunStats, run_stream
 from .audio_io import find_audio_files, load_audio
-from .bench_seed import compare_seed, seed_way_available
-from .cmd_run import add_config_flags, config_from_args, load_classifier
+from .cli_common import add_config_flags, config_from_args, load_classifier
 from .errors import ConfigError
 from .features import IncrementalMfcc
-from .pipeline import Engine
+from .stages import build_engine
 from .sources import FileSource
 
 TARGETS = {"per_hop_ms_p50": 0.5, "rss_peak_mb": 120.0, "first_label_beyond_window_s": 1.5, "fast_x_realtime": 500.0}
@@ -66,10 +64,6 @@ def register(sub) -> None:
     p.add_argument("--fast-seconds", type=float, default=600.0, help="seconds of audio for the --fast throughput")
     p.add_argument("--repeats", type=int, default=3, help="start-up and throughput runs (median reported)")
     p.add_argument("--pin-core", type=int, metavar="N", help="run on CPU N only, children included (like taskset -c N)")
-    p.add_argument("--compare-seed", dest="seed", action="store_true", default=None,
-                   help="also time the seed notebook's way (librosa + Keras; default: when TensorFlow is installed)")
-    p.add_argument("--no-seed", dest="seed", action="store_false", help="skip the seed-way comparison")
-    p.add_argument("--seed-hops", type=int, default=100, help="hops timed for the seed way")
     p.set_defaults(func=cmd_bench)
 
 
@@ -81,7 +75,7 @@ def _speech(workdir: Path, rate: int, data: str | None) -> np.ndarray:
     return load_audio(make_speech_clip(workdir / "speech.wav", rate, pause_s=0.3), rate)
 
 
-def _ms_stats(seconds: list[float]) -> dict:
+def ms_stats(seconds: list[float]) -> dict:
     ms = np.asarray(seconds, dtype=np.float64) * 1e3
     return {"p50": round(float(np.percentile(ms, 50)), 4), "p99": round(float(np.percentile(ms, 99)), 4),
             "mean": round(float(ms.mean()), 4), "n": len(ms)}
@@ -95,7 +89,7 @@ def _hop_blocks(audio: np.ndarray, start: int, hop: int, count: int) -> list[np.
 
 def per_hop_costs(classifier, cfg, audio: np.ndarray, hops: int, warm: int = 10) -> dict:
     """Time Engine.push of one hop at a time (the whole per-hop path), and features and model alone."""
-    engine = Engine(classifier.card, classifier.predict, cfg)
+    engine = build_engine(classifier.card, classifier.predict, cfg)
     mfcc = IncrementalMfcc(classifier.card.features, engine.spec.window)
     head = np.resize(audio, engine.spec.window - engine.spec.hop)  # the first window, less one hop
     engine.push(head)
@@ -113,8 +107,8 @@ def per_hop_costs(classifier, cfg, audio: np.ndarray, hops: int, warm: int = 10)
         t3 = pc()
         total.append(t1 - t0), feats.append(t2 - t1), model.append(t3 - t2)
         speech += sum(e.speech for e in events)
-    return {"per_hop_ms": {**_ms_stats(total[warm:]), "hop_s": engine.spec.hop_s},
-            "features_ms": _ms_stats(feats[warm:]), "model_ms": _ms_stats(model[warm:]),
+    return {"per_hop_ms": {**ms_stats(total[warm:]), "hop_s": engine.spec.hop_s},
+            "features_ms": ms_stats(feats[warm:]), "model_ms": ms_stats(model[warm:]),
             "speech_hop_fraction": round(speech / (hops + warm), 3)}
 
 
@@ -122,7 +116,7 @@ def fast_throughput(classifier, cfg, path: Path, repeats: int) -> dict:
     """``run --file --fast`` in process (no publishers): audio seconds per wall (and CPU) second."""
     walls, cpus, audio_s = [], [], 0.0
     for _ in range(max(1, repeats)):
-        engine = Engine(classifier.card, classifier.predict, cfg)
+        engine = build_engine(classifier.card, classifier.predict, cfg)
         stats = RunStats()
         rate = engine.spec.sample_rate
         source = FileSource(path, rate, rate, realtime=False, stats=stats)  # the block `run --fast` uses
@@ -243,10 +237,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     cfg = config_from_args(args).replace("log", level="WARNING")
     classifier = load_classifier(cfg)
     rate = classifier.card.features.sample_rate
-    spec = Engine(classifier.card, classifier.predict, cfg).spec
-    reason = seed_way_available() if args.seed is not False else "skipped (--no-seed)"
-    if args.seed and reason:
-        raise ConfigError(f"--compare-seed: {reason}")
+    spec = build_engine(classifier.card, classifier.predict, cfg).spec
     with tempfile.TemporaryDirectory(prefix="voxstream-bench-") as tmp:
         work = Path(tmp)
         audio = _speech(work, rate, args.data)
@@ -265,10 +256,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         sf.write(str(long_clip), np.resize(soxr.resample(audio, rate, FAST_FILE_RATE),
                                            int(args.fast_seconds * FAST_FILE_RATE)), FAST_FILE_RATE, subtype="PCM_16")
         result.update(fast_throughput(classifier, cfg, long_clip, args.repeats))
-        if reason is None:
-            result.update(compare_seed(audio, spec, args.seed_hops, result, work))
-        else:
-            result.update({"seed_way": None, "seed_way_reason": reason})
     result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     result["targets"] = TARGETS
     result["meets_targets"] = _verdict(result)

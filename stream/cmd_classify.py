@@ -1,8 +1,8 @@
 """``voxstream classify PATH...``: one label per audio file (folders are searched recursively).
 
-A file is scored the way the model card's evaluations score a clip: streamed
-through the engine's windows as a session of its own, its probabilities the
-mean over its speech windows (:mod:`voxstream.stream.clips`).  Bad files are
+A file is scored by the one clip score (:mod:`voxstream.stream.clips`), the
+rule of the model card's evaluations: its streaming windows, each file a
+session of its own (``per-file``), the mean over its speech windows.  Bad files are
 reported on stderr by name and counted; the others still succeed.
 """
 
@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from .audio_io import find_audio_files, iter_blocks
-from .cmd_run import add_config_flags, config_from_args, load_classifier
+from .cli_common import add_config_flags, config_from_args, load_classifier
 from .errors import AudioError, VoxstreamError
-from .clips import score_clip
+from .clips import batched, score_clips, stream_rows
 from .config import Config
+from .stages import make_gate, make_normalizer, window_spec
 from .model import Classifier
 
 _LOGGER = logging.getLogger(__name__)
@@ -55,21 +56,21 @@ CHUNK_S = 10.0
 
 
 def classify_file(path: Path, classifier: Classifier, cfg: Config | None = None) -> FileResult:
-    """Stream the file through the engine as one session (:func:`~voxstream.stream.clips.score_clip`)."""
-    card = classifier.card
+    """The file's label and scores by the one clip score, the file a session of its own."""
+    card, cfg = classifier.card, cfg or Config()
     rate = card.features.sample_rate
-    score, samples = score_clip(iter_blocks(path, rate, int(CHUNK_S * rate)), classifier, cfg)
-    if samples == 0:
+    spec = window_spec(card, cfg)
+    rows = stream_rows(iter_blocks(path, rate, int(CHUNK_S * rate)), card.features, spec, make_gate(card, cfg))
+    if rows.samples == 0:
         raise AudioError(f"{path}: contains no audio samples; expected at least one frame")
     try:
-        probs = score.probabilities()
+        probs = score_clips([rows], lambda: make_normalizer(card), batched(classifier.predict))[0]
     except ValueError as exc:
         raise AudioError(f"{path}: too short for features ({exc})") from None
     labels = card.labels
     best = int(np.argmax(probs))
     return FileResult(str(path), labels[best], float(probs[best]),
-                      {k: float(v) for k, v in zip(labels, probs)}, samples / rate)
-
+                      {k: float(v) for k, v in zip(labels, probs)}, rows.samples / rate)
 
 
 class _Writer:

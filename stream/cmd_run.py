@@ -9,31 +9,17 @@ import signal
 import sys
 
 from .app import RunStats, build_publishers, run_stream
-from .config import Config, default_config_path, load_config, resolve_path
+from .cli_common import add_config_flags, config_from_args, load_classifier
+from .config import Config
 from .console import ConsolePrinter
 from .devices import input_devices
-from .model import Classifier
-from .pipeline import Engine
+from .stages import build_engine
 from .sources import FileSource, MicSource
 
 _LOGGER = logging.getLogger(__name__)
 
 FAST_BLOCK_S = 1.0
 """Block length when a file is read as fast as possible (larger blocks, fewer loop turns)."""
-
-# flag -> (section, key, converter); None values are not overrides
-_FLAG_KEYS = {
-    "device": ("audio", "device", str), "model": ("model", "path", str), "node": ("node", "name", str),
-    "window": ("window", "window_s", float), "hop": ("window", "hop_s", float),
-    "ws_host": ("websocket", "host", str), "ws_port": ("websocket", "port", int),
-    "mqtt_host": ("mqtt", "host", str), "mqtt_port": ("mqtt", "port", int),
-}
-
-
-def add_config_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="PATH", help="config file (default: $VOXSTREAM_CONFIG or ./config.toml)")
-    p.add_argument("--model", metavar="PATH", help="model .tflite (its .json card beside it)")
-
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="stream a microphone (or a file) to the console, WebSocket page and MQTT",
@@ -63,31 +49,6 @@ def register(sub) -> None:
     p.set_defaults(func=cmd_run)
 
 
-def overrides_from_args(args: argparse.Namespace) -> dict:
-    """Command-line flags as config overrides (flags not given are left out)."""
-    out: dict[str, dict] = {}
-    for flag, (section, key, conv) in _FLAG_KEYS.items():
-        value = getattr(args, flag, None)
-        if value is not None:
-            out.setdefault(section, {})[key] = conv(value)
-    if getattr(args, "no_ws", False):
-        out.setdefault("websocket", {})["enabled"] = False
-    if getattr(args, "no_mqtt", False):
-        out.setdefault("mqtt", {})["enabled"] = False
-    return out
-
-
-def config_from_args(args: argparse.Namespace) -> Config:
-    cfg = load_config(args.config or default_config_path(), overrides_from_args(args))
-    if not getattr(args, "debug", False):
-        logging.getLogger().setLevel(cfg.log.level.upper())
-    return cfg
-
-
-def load_classifier(cfg: Config) -> Classifier:
-    return Classifier.load(resolve_path(cfg.model.path), num_threads=cfg.model.num_threads)
-
-
 def make_source(args: argparse.Namespace, cfg: Config, rate: int, stats: RunStats):
     """File, demo clip or microphone, as the flags ask."""
     demo = args.demo or (args.demo_if_no_mic and not args.file and not args.device and not input_devices())
@@ -107,7 +68,7 @@ def make_source(args: argparse.Namespace, cfg: Config, rate: int, stats: RunStat
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     classifier = load_classifier(cfg)
-    engine = Engine(classifier.card, classifier.predict, cfg)
+    engine = build_engine(classifier.card, classifier.predict, cfg)
     stats = RunStats(model=classifier.card.name, node=cfg.node.name)
     source = make_source(args, cfg, engine.spec.sample_rate, stats)
     publishers = [ConsolePrinter(json=args.json)]

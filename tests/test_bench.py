@@ -11,7 +11,7 @@ from engine_support import need_espeak, need_model, run_cli
 TOP_KEYS = {"model", "model_arch", "model_sha256", "machine", "python", "audio", "window_s", "per_hop_ms", "features_ms", "model_ms",
             "speech_hop_fraction", "rss_peak_mb", "run_exit_code", "first_event_s", "first_label_beyond_window_s",
             "run_wall_s", "startup_s", "startup_runs_s", "fast_x_realtime", "fast_x_realtime_runs",
-            "fast_x_realtime_cpu", "fast_audio_s", "fast_file_rate_hz", "seed_way", "seed_way_reason",
+            "fast_x_realtime_cpu", "fast_audio_s", "fast_file_rate_hz",
             "targets", "meets_targets"}
 
 
@@ -29,15 +29,14 @@ def tiny_bench():
     need_model()
     need_espeak()
     out = run_cli("bench", "--hops", "20", "--run-seconds", "3", "--fast-seconds", "5", "--repeats", "2",
-                  "--no-seed", "--pin-core", "0", timeout=120)
+                  "--pin-core", "0", timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout)
 
 
 def test_tiny_bench_reports_every_key(tiny_bench):
-    """The JSON holds every documented key, nothing else on stdout, and the seed way is null with a reason."""
+    """The JSON holds every documented key and nothing else on stdout (the seed way is bench/seed_way.py's)."""
     assert set(tiny_bench) == TOP_KEYS
-    assert tiny_bench["seed_way"] is None and "--no-seed" in tiny_bench["seed_way_reason"]
     assert set(tiny_bench["meets_targets"]) == set(tiny_bench["targets"])
     assert all(isinstance(v, bool) for v in tiny_bench["meets_targets"].values())
 
@@ -69,40 +68,40 @@ def test_pin_core_is_recorded(tiny_bench):
 def test_bad_pin_core_is_one_line_error():
     """A CPU number the machine does not have is one error line, exit 2."""
     need_model()
-    out = run_cli("bench", "--pin-core", "4096", "--no-seed")
+    out = run_cli("bench", "--pin-core", "4096")
     lines = [ln for ln in out.stderr.splitlines() if ln.startswith("voxstream: error:")]
     assert out.returncode == 2 and len(lines) == 1 and "--pin-core 4096" in lines[0], out.stderr
 
 
-@pytest.mark.slow
-@pytest.mark.needs_tf
-def test_seed_way_runs_in_a_child_and_gives_ratios(tmp_path):
-    """The seed way (librosa + Keras) is timed in a child process and compared as ratios to given numbers."""
-    from voxstream.stream import bench_seed as cmd_bench
-    from voxstream.stream.window import WindowSpec
-
-    if cmd_bench.seed_way_available():
-        pytest.skip(cmd_bench.seed_way_available())
-    audio = (0.1 * np.sin(2 * np.pi * 220 * np.arange(40000) / 16000)).astype(np.float32)
-    ours = {"per_hop_ms": {"p50": 0.5, "p99": 1.0}, "rss_peak_mb": 80.0}
-    out = cmd_bench.compare_seed(audio, WindowSpec(32000, 4000, 16000), 3, ours, tmp_path)
-    seed = out["seed_way"]
-    assert seed is not None, out
-    check_ms_stats(seed["per_hop_ms"])
-    assert seed["per_hop_ms"]["n"] == 3 and positive(seed["rss_peak_mb"])
-    assert seed["ratio_per_hop_p50"] == pytest.approx(seed["per_hop_ms"]["p50"] / 0.5, rel=0.01)
-    assert seed["ratio_rss"] == pytest.approx(seed["rss_peak_mb"] / 80.0, rel=0.01)
-
-
-def test_report_renders_a_markdown_row_per_measure(tiny_bench):
-    """bench/report.py turns bench JSON into a Markdown table with the measured values (n/a for a missing seed way)."""
+def _load(path: str, name: str):
     import importlib.util
 
     from engine_support import ROOT
 
-    spec = importlib.util.spec_from_file_location("bench_report", ROOT / "bench" / "report.py")
-    report = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(report)
+    spec = importlib.util.spec_from_file_location(name, ROOT / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+@pytest.mark.needs_tf
+def test_seed_way_times_librosa_and_keras_and_gives_ratios():
+    """bench/seed_way.py times the seed's hop (librosa + Keras) and compares it as ratios to a bench result."""
+    pytest.importorskip("tensorflow")
+    seed_way = _load("bench/seed_way.py", "seed_way")
+    audio = (0.1 * np.sin(2 * np.pi * 220 * np.arange(40000) / 16000)).astype(np.float32)
+    seed = seed_way.seed_way(audio, 32000, 4000, 3)
+    check_ms_stats(seed["per_hop_ms"])
+    assert seed["per_hop_ms"]["n"] == 3 and positive(seed["rss_peak_mb"])
+    out = seed_way.with_ratios(seed, {"per_hop_ms": {"p50": 0.5, "p99": 1.0}, "rss_peak_mb": 80.0})
+    assert out["ratio_per_hop_p50"] == pytest.approx(seed["per_hop_ms"]["p50"] / 0.5, rel=0.01)
+    assert out["ratio_rss"] == pytest.approx(seed["rss_peak_mb"] / 80.0, rel=0.01)
+
+
+def test_report_renders_a_markdown_row_per_measure(tiny_bench):
+    """bench/report.py turns bench JSON into a Markdown table with the measured values (n/a for a missing seed way)."""
+    report = _load("bench/report.py", "bench_report")
     table = report.markdown({"unpinned": tiny_bench, "pinned": tiny_bench}).splitlines()
     assert len(table) == 2 + len(report.ROWS) and table[0].startswith("| measure | unpinned | pinned |")
     p50 = f"{tiny_bench['per_hop_ms']['p50']:.3f} ms"

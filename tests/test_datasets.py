@@ -12,7 +12,6 @@ import soundfile as sf
 from voxstream.stream.audio_io import load_audio
 from voxstream.stream.features import FeatureParams, window_features
 from voxstream.train.datasets import Parsed, map_label, parse_name, regex_parser, scan_folder, scan_folders
-from voxstream.train.featurize import Windowing, clip_features, featurize
 
 RATE = 16000
 
@@ -137,54 +136,61 @@ def test_scan_several_folders_and_missing_folder(mixed_folder, tmp_path):
         scan_folder(tmp_path / "nowhere")
 
 
+def _rows(paths, params, windowing=None, cache=None, workers=1, variant="orig"):
+    from voxstream.train.rows import Windowing, dataset_rows
+
+    return dataset_rows([str(p) for p in paths], params, windowing or Windowing(None), variant, cache_dir=cache,
+                        workers=workers)
+
+
 def test_features_match_the_streaming_extractor(tmp_path):
-    """Whole-clip and windowed features equal window_features of the same samples."""
+    """Whole-clip and windowed rows equal window_features of the same samples."""
+    from voxstream.train.rows import Windowing
+
     path = tone(tmp_path / "OAF_a_happy.wav", 440, seconds=2.6)
     params = FeatureParams()
     samples = load_audio(path, params.sample_rate)
-    whole = clip_features(samples, params, Windowing(None))
-    np.testing.assert_array_equal(whole[0], window_features(samples, params))
-    win = clip_features(samples, params, Windowing(2.0, 0.25))
-    assert win.shape == (3, 40)
-    np.testing.assert_allclose(win[2], window_features(samples[8000:40000], params), rtol=0, atol=1e-5)
+    whole = _rows([path], params)
+    np.testing.assert_array_equal(whole.x[0], window_features(samples, params))
+    win = _rows([path], params, Windowing(2.0, 0.25))
+    assert win.x.shape == (3, 40) and list(win.offs) == [0, 3]
+    np.testing.assert_allclose(win.x[2], window_features(samples[8000:40000], params), rtol=0, atol=1e-5)
 
 
 def test_cache_is_keyed_by_content_and_parameters(tmp_path):
-    """Second run hits; a renamed copy hits; changed bytes or parameters miss; files are pickle-free npz."""
+    """Second run reads the cache; a renamed copy hits; changed bytes or parameters miss; files are pickle-free npz."""
     src = tmp_path / "src"
     src.mkdir()
     a = tone(src / "OAF_a_angry.wav", 220)
     b = tone(src / "OAF_b_sad.wav", 330)
     cache = tmp_path / "cache"
     params = FeatureParams()
-    first = featurize([a, b], params, cache_dir=cache, workers=1, progress=False)
-    assert (first.hits, first.misses) == (0, 2)
-    second = featurize([a, b], params, cache_dir=cache, workers=1, progress=False)
-    assert (second.hits, second.misses) == (2, 0)
-    np.testing.assert_array_equal(first.clip_matrix(), second.clip_matrix())
-    copy = shutil.copy(a, tmp_path / "renamed_x_angry.wav")
-    assert featurize([copy], params, cache_dir=cache, workers=1, progress=False).hits == 1
+    first = _rows([a, b], params, cache=cache)
+    assert len(list(cache.rglob("*.npz"))) == 2
+    second = _rows([a, b], params, cache=cache)
+    np.testing.assert_array_equal(first.x, second.x)
+    assert len(list(cache.rglob("*.npz"))) == 2
+    _rows([shutil.copy(a, tmp_path / "renamed_x_angry.wav")], params, cache=cache)
+    assert len(list(cache.rglob("*.npz"))) == 2  # same bytes, another name: a hit
     tone(a, 230)  # new content under the old name
-    assert featurize([a], params, cache_dir=cache, workers=1, progress=False).misses == 1
-    assert featurize([b], FeatureParams(pooling="mean_std"), cache_dir=cache, workers=1, progress=False).misses == 1
+    _rows([a], params, cache=cache)
+    _rows([b], FeatureParams(pooling="mean_std"), cache=cache)
     files = list(cache.rglob("*.npz"))
     assert len(files) == 4
     with np.load(files[0], allow_pickle=False) as data:
         assert data["x"].dtype == np.float32
 
 
-def test_featurize_in_parallel_skips_bad_files(tmp_path, caplog):
-    """Two worker processes give the same vectors as one; an undecodable file is None and counted."""
-    paths = [tone(tmp_path / f"OAF_w{i}_angry.wav", 150 + 40 * i) for i in range(9)]
-    bad = tmp_path / "OAF_bad_sad.wav"
-    bad.write_bytes(b"RIFF\x00\x00")
+def test_rows_in_parallel_equal_rows_in_process(tmp_path):
+    """Two worker processes give the same rows as one, clip by clip."""
+    from voxstream.train.rows import Windowing
+
+    paths = [tone(tmp_path / f"OAF_w{i}_angry.wav", 150 + 40 * i, seconds=2.5) for i in range(20)]
     params = FeatureParams()
-    with caplog.at_level(logging.WARNING):
-        par = featurize(paths + [bad], params, cache_dir=None, workers=2, progress=False)
-    seq = featurize(paths, params, cache_dir=None, workers=1, progress=False)
-    assert par.ok.tolist() == [True] * 9 + [False]
-    assert len(par.errors) == 1 and "OAF_bad_sad.wav" in caplog.text
-    np.testing.assert_array_equal(par.clip_matrix(), seq.clip_matrix())
+    par = _rows(paths, params, Windowing(2.0, 0.25), workers=2)
+    seq = _rows(paths, params, Windowing(2.0, 0.25), workers=1)
+    np.testing.assert_array_equal(par.x, seq.x)
+    np.testing.assert_array_equal(par.offs, seq.offs)
 
 
 def _table(speakers_per_corpus: dict[str, list[str]], per_speaker: int = 14):
@@ -199,46 +205,63 @@ def _table(speakers_per_corpus: dict[str, list[str]], per_speaker: int = 14):
 
 def test_random_split_is_stratified_and_seeded():
     """The random split holds out 20 % of every label, the same rows for the same seed."""
-    from voxstream.train.fit import split_random
+    from voxstream.train.splits import make_splits
 
     table = _table({"tess": ["OAF", "YAF"]}, per_speaker=70)
-    a, b = split_random(table["label"], seed=0), split_random(table["label"], seed=0)
+    a, b = make_splits(table, "random", 0)[0], make_splits(table, "random", 0)[0]
     assert np.array_equal(a.test, b.test) and len(np.intersect1d(a.train, a.test)) == 0
     assert set(table.label[a.test].value_counts()) == {4}
-    assert not np.array_equal(a.test, split_random(table["label"], seed=1).test)
+    assert not np.array_equal(a.test, make_splits(table, "random", 1)[0].test)
 
 
 def test_speaker_split_holds_out_named_speakers():
-    """--test-speakers takes raw or corpus-qualified names; unknown speakers are an error naming them."""
-    from voxstream.train.fit import split_speakers
+    """speaker=A+B takes raw or corpus-qualified names; unknown speakers are an error naming them."""
+    from voxstream.train.splits import make_splits
 
     table = _table({"tess": ["OAF", "YAF"], "ravdess": ["01", "02"]})
-    split = split_speakers(table, ["OAF", "ravdess:02"])
+    split = make_splits(table, "speaker=OAF+ravdess:02")[0]
     assert set(table.speaker[split.test]) == {"OAF", "02"} and set(table.speaker[split.train]) == {"YAF", "01"}
     with pytest.raises(ValueError, match="XYZ"):
-        split_speakers(table, ["XYZ"])
+        make_splits(table, "speaker=XYZ")
 
 
 def test_leave_speakers_out_folds_partition_the_speakers():
     """k folds of speakers: each speaker is tested exactly once and never trained on in its fold."""
-    from voxstream.train.fit import lso_folds
+    from voxstream.train.splits import make_splits
 
     table = _table({"ravdess": [f"{i:02d}" for i in range(1, 17)]})
-    folds = lso_folds(table, 4, seed=0)
+    folds = make_splits(table, "lso=4")
     tested = [set(table.speaker[f.test]) for f in folds]
     assert [len(t) for t in tested] == [4, 4, 4, 4] and set().union(*tested) == set(table.speaker)
     for fold, held in zip(folds, tested):
         assert not held & set(table.speaker[fold.train])
     with pytest.raises(ValueError):
-        lso_folds(table, 17)
+        make_splits(table, "lso=17")
 
 
-def test_evaluation_specs_parse():
-    """--evaluate specs name a corpus (or all) and a split; malformed ones are refused."""
-    from voxstream.train.pipeline import parse_evaluation
+def test_named_splits_follow_the_protocol():
+    """lao: 4 folds of 4 RAVDESS actors with TESS in training; tess-cross: OAF<->YAF; :N picks one fold."""
+    from voxstream.train.splits import available, make_splits
 
-    assert parse_evaluation("tess/random") == ("tess", "random", [], 4)
-    assert parse_evaluation("tess/speaker=OAF+YAF") == ("tess", "speaker", ["OAF", "YAF"], 4)
-    assert parse_evaluation("all/lso=5") == (None, "lso", [], 5)
-    with pytest.raises(ValueError):
-        parse_evaluation("tess")
+    table = _table({"tess": ["OAF", "YAF"], "ravdess": [f"{i:02d}" for i in range(1, 17)]})
+    lao = make_splits(table, "lao")
+    assert len(lao) == 4 and set(table.speaker[lao[1].test]) == {"05", "06", "07", "08"}
+    assert {"OAF", "YAF"} <= set(table.speaker[lao[1].train]) and "05" not in set(table.speaker[lao[1].train])
+    assert not {"OAF", "YAF"} & set(table.speaker[make_splits(table, "lao-without-tess")[0].train])
+    cross = make_splits(table, "tess-cross")
+    assert [set(table.speaker[s.test]) for s in cross] == [{"YAF"}, {"OAF"}]
+    assert set(table.speaker[cross[0].train]) == {"OAF"}
+    one = make_splits(table, "lao:3")
+    assert len(one) == 1 and np.array_equal(one[0].test, lao[2].test)
+    assert list(available(table, ["standard"])) == ["tess-random", "tess-cross", "lao"]
+    assert list(available(_table({"tess": ["OAF", "YAF"]}), ["standard"])) == ["tess-random", "tess-cross"]
+
+
+@pytest.mark.parametrize("spec", ["tess", "lao:9", "lso=x", "speaker="])
+def test_bad_split_specs_are_one_clear_error(spec):
+    """A malformed or impossible spec is a ValueError naming it."""
+    from voxstream.train.splits import make_splits
+
+    table = _table({"tess": ["OAF", "YAF"], "ravdess": ["01", "02"]})
+    with pytest.raises(ValueError, match="split"):
+        make_splits(table, spec)

@@ -1,10 +1,10 @@
 """Issue 5 rule: `voxstream run --file --fast` gives the windowed labels of the offline (training) path.
 
 The CLI runs in a subprocess with the shipped models; the offline path is the
-training code: :func:`voxstream.train.sessions.window_rows` (MFCC frames of the
-whole clip sliced per window, the gate per window) and
-:func:`~voxstream.train.sessions.simulate_sessions` (one session through the
-card's normaliser), then the same :class:`Classifier` and smoother.
+one clip score's rows, :func:`voxstream.stream.clips.window_rows` (MFCC frames of the
+whole clip sliced per window, the gate per window), and training's
+:func:`~voxstream.train.sessions.simulate` (one session through the card's
+normaliser), then the same :class:`Classifier` and smoother.
 Tolerance: every window's speech flag, raw label and smoothed label must be
 equal; scores within 1e-3 (streaming MFCC sums vs batch frames differ by ~1e-5).
 """
@@ -17,11 +17,12 @@ import soundfile as sf
 
 from voxstream.stream.audio_io import load_audio
 from voxstream.stream.config import load_config
-from voxstream.stream.features import MfccFrames
-from voxstream.stream.gate import SpeechGate
+from voxstream.stream.clips import window_rows
+from voxstream.stream.stages import make_gate, window_spec
 from voxstream.stream.model import Classifier
 from voxstream.stream.smoother import Smoother
-from voxstream.train.sessions import ClipRows, simulate_sessions, window_rows
+from voxstream.train.rows import DatasetRows
+from voxstream.train.sessions import simulate
 from engine_support import ROOT, espeak_wav, run_cli
 
 SR = 16000
@@ -49,12 +50,12 @@ def offline_events(model, path) -> list[dict]:
     cfg = load_config(ROOT / "config.toml")
     clf = Classifier.load(model)
     card = clf.card
-    window, hop = int(round(card.window_s * SR)), int(round(card.hop_s * SR))
-    x = load_audio(path, SR)
-    rows, speech = window_rows(x, card.features, window, hop, MfccFrames(card.features),
-                               SpeechGate(SR, cfg.gate.min_dbfs, cfg.gate.active_fraction))
-    session = ClipRows(rows, speech, np.array([0, len(rows)]))
-    z, _, flags = simulate_sessions(session, np.array([0]), np.array(["speaker"]), card.normalization, seed=0)
+    spec = window_spec(card, cfg)
+    window, hop = spec.window, spec.hop
+    rows = window_rows(load_audio(path, SR), card.features, spec, make_gate(card, cfg))
+    z, _ = simulate(DatasetRows(rows.x, rows.speech, np.array([0, len(rows.x)])), [np.array([0])],
+                    card.normalization)
+    flags = rows.speech
     smoother = Smoother.from_config(card.labels, cfg.smoother)
     out = []
     for k, (vec, sp) in enumerate(zip(z, flags)):

@@ -1,4 +1,4 @@
-"""Training's simulated sessions (train/sessions.py) equal what the streaming engine computes."""
+"""The one clip score's rows and training's simulated sessions equal what the streaming engine computes."""
 
 import subprocess
 
@@ -7,13 +7,21 @@ import pytest
 import soundfile as sf
 
 from voxstream.stream.card import LABELS, ModelCard
-from voxstream.stream.config import Config
+from voxstream.stream.clips import ClipRows, clip_probabilities, stream_rows, window_rows
+from voxstream.stream.config import Config, GateConfig
 from voxstream.stream.features import FeatureParams, MfccFrames, window_features
 from voxstream.stream.gate import SpeechGate
-from voxstream.stream.pipeline import Engine, make_normalizer
-from voxstream.train.sessions import ClipRows, clip_rows, session_template, simulate_sessions, window_rows
+from voxstream.stream.stages import build_engine, make_normalizer
+from voxstream.stream.window import WindowSpec
+from voxstream.train.rows import Windowing, dataset_rows
+from voxstream.train.sessions import simulate, template
 
 PARAMS = FeatureParams(pooling="mean_std_dstd")
+SPEC = WindowSpec(32000, 4000, 16000)
+
+
+def gate() -> SpeechGate:
+    return SpeechGate.from_config(GateConfig(), 16000)
 
 
 @pytest.fixture(scope="module")
@@ -38,56 +46,96 @@ def speech_files(tmp_path_factory):
 def test_window_rows_equal_window_features_and_gate(speech_files):
     """Each row is window_features of that window's samples and each flag the gate's verdict on it."""
     x = sf.read(speech_files[0], dtype="float32")[0]
-    rows, speech = window_rows(x, PARAMS, 32000, 4000, MfccFrames(PARAMS), SpeechGate(16000))
-    assert len(rows) == 1 + (len(x) - 32000) // 4000 and len(rows) >= 3
-    for k in (0, len(rows) - 1):
-        np.testing.assert_allclose(rows[k], window_features(x[k * 4000:k * 4000 + 32000], PARAMS), rtol=1e-6, atol=1e-5)
-        assert speech[k] == SpeechGate(16000)(x[k * 4000:k * 4000 + 32000]).speech
-    assert speech.any()
+    rows = window_rows(x, PARAMS, SPEC, gate(), MfccFrames(PARAMS))
+    assert len(rows.x) == 1 + (len(x) - 32000) // 4000 and len(rows.x) >= 3
+    for k in (0, len(rows.x) - 1):
+        np.testing.assert_allclose(rows.x[k], window_features(x[k * 4000:k * 4000 + 32000], PARAMS), rtol=1e-6,
+                                   atol=1e-5)
+        assert rows.speech[k] == gate()(x[k * 4000:k * 4000 + 32000]).speech
+    assert rows.speech.any()
+
+
+@pytest.mark.parametrize("block", [777, 16000])
+def test_chunked_rows_equal_whole_clip_rows(speech_files, block):
+    """stream_rows over blocks (chunks of a few windows) gives exactly the rows of the whole clip."""
+    x = sf.read(speech_files[0], dtype="float32")[0]
+    whole = window_rows(x, PARAMS, SPEC, gate())
+    chunked = stream_rows((x[i:i + block] for i in range(0, len(x), block)), PARAMS, SPEC, gate(), chunk_windows=3)
+    assert chunked.samples == len(x)
+    np.testing.assert_allclose(chunked.x, whole.x, rtol=1e-6, atol=1e-5)
+    np.testing.assert_array_equal(chunked.speech, whole.speech)
+
+
+def test_clip_probabilities_use_speech_windows_else_all():
+    """The one clip score: mean of the speech windows; every window when the gate passed none."""
+    probs = np.array([[0.8, 0.2], [0.2, 0.8], [0.4, 0.6]])
+    np.testing.assert_allclose(clip_probabilities(probs, np.array([True, False, True])), [0.6, 0.4])
+    np.testing.assert_allclose(clip_probabilities(probs, np.zeros(3, dtype=bool)), probs.mean(axis=0))
+    with pytest.raises(ValueError):
+        clip_probabilities(probs[:0], np.zeros(0, dtype=bool))
 
 
 def test_simulated_session_equals_the_streaming_engine(speech_files):
-    """The normalised vectors the engine feeds the model equal training's simulate_sessions rows, hop for hop."""
-    rows = clip_rows(speech_files, PARAMS, 2.0, 0.25)
-    template = session_template(rows, np.array([0, 1]), prior_windows=4, memory_windows=20, scale=True)
-    template.update(post_mean=[0.1] * PARAMS.dim, post_std=[2.0] * PARAMS.dim)
-    speakers = np.array(["a", "a"])
-    sim_x, sim_clip, sim_speech = simulate_sessions(rows, np.array([0, 1]), speakers, template, seed=3)
-    order = list(dict.fromkeys(sim_clip))  # the clip order the simulation streamed
+    """The normalised vectors the engine feeds the model equal training's simulated-session rows, hop for hop."""
+    rows = dataset_rows(speech_files, PARAMS, Windowing(2.0, 0.25), workers=1)
+    norm = template(rows, np.array([0, 1]), {"kind": "session", "prior_windows": 4, "memory_windows": 20,
+                                              "scale": True})
+    norm.update(post_mean=[0.1] * PARAMS.dim, post_std=[2.0] * PARAMS.dim)
+    order = [1, 0]
+    sim_x, sim_clip = simulate(rows, [np.array(order)], norm)
+    speech = np.concatenate([rows.clip(c).speech for c in order])
 
     seen = []
-    card = ModelCard("t", "session_mlp", LABELS, PARAMS, (1, PARAMS.dim), "t.tflite", "0" * 64, normalization=template)
+    card = ModelCard("t", "session_mlp", LABELS, PARAMS, (1, PARAMS.dim), "t.tflite", "0" * 64, normalization=norm)
     session = make_normalizer(card)  # one session: the normaliser carries over from clip to clip
     for c in order:
-        engine = Engine(card, lambda v: (seen.append(np.array(v)), np.full(len(LABELS), 1 / len(LABELS)))[1], Config())
-        engine.normalizer = session
+        engine = build_engine(card, lambda v: (seen.append(np.array(v)), np.full(len(LABELS), 1 / len(LABELS)))[1],
+                              Config())
+        engine.stages.normalizer = session
         x = sf.read(speech_files[c], dtype="float32")[0]
         for start in range(0, len(x), 1234):
             engine.push(x[start:start + 1234])
-    assert len(seen) == int(sim_speech.sum()) >= 3
-    np.testing.assert_allclose(np.stack(seen), sim_x[sim_speech], rtol=1e-4, atol=2e-4)
+    assert len(seen) == int(speech.sum()) >= 3
+    np.testing.assert_allclose(np.stack(seen), sim_x[speech], rtol=1e-4, atol=2e-4)
+    assert list(dict.fromkeys(sim_clip)) == order
 
 
 def test_augmented_copies_are_deterministic_and_different(speech_files, tmp_path):
     """Variants are seeded (same rows twice, also through the .npz cache) and differ from the original."""
-    a = clip_rows(speech_files, PARAMS, 2.0, 0.25, "noise", seed=1, cache_dir=tmp_path)
-    b = clip_rows(speech_files, PARAMS, 2.0, 0.25, "noise", seed=1, cache_dir=tmp_path)
-    c = clip_rows(speech_files, PARAMS, 2.0, 0.25, "noise", seed=1)
-    orig = clip_rows(speech_files, PARAMS, 2.0, 0.25, "orig")
-    slow = clip_rows(speech_files, PARAMS, 2.0, 0.25, "speed0.9")
+    w = Windowing(2.0, 0.25)
+    a = dataset_rows(speech_files, PARAMS, w, "noise", seed=1, cache_dir=tmp_path, workers=1)
+    b = dataset_rows(speech_files, PARAMS, w, "noise", seed=1, cache_dir=tmp_path, workers=1)
+    c = dataset_rows(speech_files, PARAMS, w, "noise", seed=1, workers=1)
+    orig = dataset_rows(speech_files, PARAMS, w, "orig", workers=1)
+    slow = dataset_rows(speech_files, PARAMS, w, "speed0.9", workers=1)
     np.testing.assert_array_equal(a.x, b.x)
     np.testing.assert_array_equal(a.x, c.x)
     assert a.x.shape == orig.x.shape and not np.allclose(a.x, orig.x)
     assert len(slow.x) > len(orig.x)  # slower speech is longer: more windows
-    assert isinstance(a, ClipRows) and list((tmp_path / "sessions").glob("*.npz"))
+    assert list((tmp_path / "rows").rglob("*.npz"))
 
 
-def test_recipe_gate_marks_the_speech_windows(speech_files):
-    """clip_rows uses the gate it is given: a stricter threshold marks fewer windows as speech, same features."""
-    from voxstream.stream.config import GateConfig
+def test_test_conditions_change_the_level_only_as_named(speech_files):
+    """gain-20 is the clip at -20 dB, gain+20 peaks at -0.1 dBFS, noise20 adds pink noise at 20 dB SNR."""
+    from voxstream.train.variants import transform
 
-    default = clip_rows(speech_files, PARAMS, 2.0, 0.25)
-    strict = clip_rows(speech_files, PARAMS, 2.0, 0.25, gate=GateConfig(min_dbfs=-12.0))
-    np.testing.assert_array_equal(default.x, strict.x)
-    assert default.speech.sum() > strict.speech.sum()
-    assert np.array_equal(default.speech, clip_rows(speech_files, PARAMS, 2.0, 0.25, gate=GateConfig()).speech)
+    x = sf.read(speech_files[1], dtype="float32")[0]
+    rng = np.random.default_rng(0)
+    np.testing.assert_allclose(transform(x, "gain-20", 16000, rng), x * 0.1, rtol=1e-6)
+    assert np.max(np.abs(transform(x, "gain+20", 16000, rng))) == pytest.approx(10 ** (-0.1 / 20), rel=1e-5)
+    noisy = transform(x, "noise20", 16000, rng)
+    snr = 10 * np.log10(np.mean(x.astype(np.float64) ** 2) / np.mean((noisy - x).astype(np.float64) ** 2))
+    assert snr == pytest.approx(20.0, abs=0.01)
+    with pytest.raises(ValueError, match="variant"):
+        transform(x, "louder", 16000, rng)
+
+
+def test_rows_keep_clips_apart(speech_files):
+    """DatasetRows.clip(i) is clip i's rows; rows_of keeps the order asked for."""
+    rows = dataset_rows(speech_files, PARAMS, Windowing(2.0, 0.25), workers=1)
+    for i, path in enumerate(speech_files):
+        x = sf.read(path, dtype="float32")[0]
+        np.testing.assert_array_equal(rows.clip(i).x, window_rows(x, PARAMS, SPEC, gate()).x)
+    assert isinstance(rows.clip(0), ClipRows)
+    n0 = len(rows.clip(0).x)
+    assert rows.rows_of(np.array([1, 0]))[-n0:].tolist() == list(range(n0))

@@ -1,22 +1,26 @@
-"""Train the seed on synthetic tones, convert to TFLite, and check the card and the runtime agree with Keras."""
+"""The one trainer on a tiny espeak-ng corpus: .tflite + card, LiteRT = Keras, determinism, and `eval` = card."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from voxstream.stream.card import LABELS, load_card
-from voxstream.stream.errors import ModelError
-from voxstream.stream.features import FeatureParams
+from voxstream.stream.card import LABELS, SCHEMA_VERSION, load_card
+from voxstream.stream.errors import ConfigError, ModelError
 from voxstream.stream.model import Classifier
+
+from engine_support import need_espeak
 
 pytestmark = pytest.mark.needs_tf
 RATE = 16000
+WORDS = ("back", "bite", "chair", "dime")
 
 
 @pytest.fixture(scope="module")
@@ -26,16 +30,21 @@ def tf():
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    """56 TESS-named clips: a tone per class (pitch by label), two speakers."""
+    """56 TESS-named espeak-ng clips: pitch and speed by label, two voices as the speakers OAF and YAF."""
+    need_espeak()
+    import soxr
+
     root = tmp_path_factory.mktemp("tiny")
-    rng = np.random.default_rng(0)
-    t = np.arange(int(0.6 * RATE)) / RATE
     for c, label in enumerate(LABELS):
-        for i in range(8):
-            speaker = "OAF" if i % 2 else "YAF"
-            freq = 150 * (c + 1) * (1.05 if speaker == "OAF" else 1.0)
-            x = 0.3 * np.sin(2 * np.pi * freq * t) + 0.02 * rng.standard_normal(len(t))
-            sf.write(str(root / f"{speaker}_w{i}_{label}.wav"), x, RATE, subtype="PCM_16")
+        for speaker, voice in (("OAF", "en+f3"), ("YAF", "en+f4")):
+            for word in WORDS:
+                wav = root / "tmp.wav"
+                subprocess.run(["espeak-ng", "-v", voice, "-p", str(10 + 12 * c), "-s", str(120 + 15 * c),
+                                "-w", str(wav), f"Say the word {word}"], check=True, capture_output=True, timeout=60)
+                x, sr = sf.read(wav, dtype="float32")
+                x = np.concatenate([np.zeros(4000, np.float32), soxr.resample(x, sr, RATE).astype(np.float32)])
+                sf.write(str(root / f"{speaker}_{word}_{label}.wav"), x, RATE, subtype="PCM_16")
+        (root / "tmp.wav").unlink()
     return root
 
 
@@ -48,42 +57,99 @@ def _cli(argv):
     return args.func(args)
 
 
+def _train(data, out, *extra):
+    argv = ["train", "--data", str(data), "--epochs", "2", "--out", str(out), "--no-cache", "--workers", "1", *extra]
+    saved, sys.argv = sys.argv, ["voxstream", *argv]  # the card records the command line as typed
+    try:
+        assert _cli(argv) == 0
+    finally:
+        sys.argv = saved
+
+
 @pytest.fixture(scope="module")
-def trained(tf, tiny_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("models")
-    assert _cli(["train", "--arch", "seed", "--data", str(tiny_data), "--split", "random", "--epochs", "2",
-                 "--name", "tiny", "--out", str(out), "--no-cache", "--workers", "1"]) == 0
+def seed_model(tf, tiny_data, tmp_path_factory):
+    """The seed arch, shipped model trained on the random split's training side."""
+    out = tmp_path_factory.mktemp("seed")
+    _train(tiny_data, out, "--arch", "seed", "--split", "random", "--name", "tiny")
     return out / "tiny.tflite"
 
 
 @pytest.fixture(scope="module")
-def tiny_features(tiny_data):
-    from voxstream.train.pipeline import load_dataset
+def default_model(tf, tiny_data, tmp_path_factory):
+    """The default arch with one evaluation spec (two folds)."""
+    out = tmp_path_factory.mktemp("default")
+    _train(tiny_data, out, "--evaluate", "tess-cross", "--name", "tiny")
+    return out / "tiny.tflite"
 
-    return load_dataset([str(tiny_data)], FeatureParams(), cache_dir=None, workers=1)
 
-
-def test_train_writes_a_loadable_model_and_card(trained):
-    """`voxstream train` writes .tflite + card; the card's hash verifies and the runtime loads it."""
-    card, tflite = load_card(trained)
-    assert tflite == trained and card.labels == LABELS and card.input_shape == (1, 40, 1)
-    assert (card.window_s, card.hop_s) == (2.0, 0.25)
-    clf = Classifier.load(trained)
-    probs = clf.predict(np.zeros(40, np.float32))
+def test_seed_writes_a_loadable_model_and_card(seed_model):
+    """The seed's .tflite + card load in the runtime; the card carries schema, holdout protocols and command."""
+    card, tflite = load_card(seed_model)
+    assert tflite == seed_model and card.labels == LABELS and card.input_shape == (1, 40, 1)
+    assert card.arch == "seed" and card.normalization == {"kind": "none"} and card.features.pooling == "mean"
+    probs = Classifier.load(seed_model).predict(np.zeros(40, np.float32))
     assert probs.shape == (7,) and abs(float(probs.sum()) - 1) < 1e-5
-    extra = json.loads(trained.with_suffix(".json").read_text())
-    metrics = extra["metrics"]["split"][0]["metrics"]
-    assert metrics["n"] == 12 and set(metrics["per_class"]) == set(LABELS)
-    assert np.array(metrics["confusion"]).sum() == 12
-    assert extra["conversion"]["variants"]["float32"]["max_abs_diff_vs_keras"] < 1e-4
-    assert extra["command"].startswith("voxstream") and extra["versions"]["numpy"]
-    assert (trained.parent / "tiny_artifacts" / "curves.png").stat().st_size > 1000
+    data = json.loads(seed_model.with_suffix(".json").read_text())
+    assert data["schema_version"] == SCHEMA_VERSION
+    stream = data["holdout"]["protocols"]["stream"]
+    assert stream["n"] == data["holdout"]["n_test_clips"] == 14 and np.array(stream["confusion"]).sum() == 14
+    assert set(data["holdout"]["protocols"]) == {"stream", "calm-speaker", "cold", "gain-20", "gain+20", "noise20"}
+    assert data["reproduce"]["command"].startswith("voxstream train") and data["versions"]["numpy"]
+    assert (seed_model.parent / "tiny_artifacts" / "curves.png").stat().st_size > 1000
 
 
-def test_tampered_model_is_refused(trained, tmp_path):
+def test_tflite_agrees_with_keras(seed_model, default_model):
+    """The converted model equals Keras on training rows (the card's own check, both archs)."""
+    for model in (seed_model, default_model):
+        check = json.loads(model.with_suffix(".json").read_text())["tflite_check"]
+        assert check["max_abs_diff_vs_keras"] < 1e-4 and check["argmax_agreement_vs_keras"] == 1.0
+        assert check["n_compared"] > 10
+
+
+def test_eval_reproduces_the_cards_holdout_exactly(seed_model, tiny_data, tmp_path, capsys):
+    """`voxstream eval` on the shipped model's held-out side gives the card's holdout figures, exactly."""
+    card = json.loads(seed_model.with_suffix(".json").read_text())
+    assert _cli(["eval", "--data", str(tiny_data), "--model", str(seed_model), "--split", "random", "--json",
+                 "--protocol", "stream", "--protocol", "cold", "--protocol", "noise20", "--no-cache",
+                 "--workers", "1"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    for protocol in ("stream", "cold", "noise20"):
+        want = card["holdout"]["protocols"][protocol]
+        assert got["protocols"][protocol]["accuracy"] == want["accuracy"]
+        assert got["protocols"][protocol]["confusion"] == want["confusion"]
+
+
+def test_retraining_gives_the_same_bytes(tf, tiny_data, seed_model, tmp_path):
+    """Same command, data and versions -> the same .tflite bytes."""
+    _train(tiny_data, tmp_path, "--arch", "seed", "--split", "random", "--name", "tiny")
+    assert (tmp_path / "tiny.tflite").read_bytes() == seed_model.read_bytes()
+
+
+def test_default_arch_card_reports_every_protocol_per_fold(default_model):
+    """The default arch: session normaliser in the card, per-fold protocols, their mean and the goals."""
+    card, _ = load_card(default_model)
+    from voxstream.train.models import DEFAULT_ARCH
+
+    assert card.arch == DEFAULT_ARCH and card.normalization["kind"] == "session"
+    data = json.loads(default_model.with_suffix(".json").read_text())
+    ev = data["evaluations"]["tess-cross"]
+    assert [s["split"] for s in ev["splits"]] == ["TESS train OAF -> test YAF", "TESS train YAF -> test OAF"]
+    for s in ev["splits"]:
+        assert s["n_test_clips"] == 28 and s["protocols"]["cold"]["n"] == 28
+    mean = ev["mean"]["stream"]["accuracy_mean"]
+    assert mean == pytest.approx(np.mean([s["protocols"]["stream"]["accuracy"] for s in ev["splits"]]), abs=1e-4)
+    goal = next(g for g in data["goals"] if g["goal"] == "tess-cross stream")
+    assert goal["measured"] == mean and goal["reached"] == (mean >= 0.80)
+    assert data["holdout"] is None and data["training"]["split"] == "all"
+    art = default_model.parent / data["artifacts"]
+    assert {p.name for p in art.glob("*.png")} == {"curves.png", "confusion_tess-cross_fold1.png",
+                                                   "confusion_tess-cross_fold2.png"}
+
+
+def test_tampered_model_is_refused(seed_model, tmp_path):
     """One flipped byte in the .tflite makes the card's sha256 check refuse the model."""
-    shutil.copy(trained, tmp_path / "tiny.tflite")
-    shutil.copy(trained.with_suffix(".json"), tmp_path / "tiny.json")
+    shutil.copy(seed_model, tmp_path / "tiny.tflite")
+    shutil.copy(seed_model.with_suffix(".json"), tmp_path / "tiny.json")
     data = bytearray((tmp_path / "tiny.tflite").read_bytes())
     data[len(data) // 2] ^= 0xFF
     (tmp_path / "tiny.tflite").write_bytes(bytes(data))
@@ -91,103 +157,26 @@ def test_tampered_model_is_refused(trained, tmp_path):
         Classifier.load(tmp_path / "tiny.tflite")
 
 
-def test_keras_and_tflite_agree(tf, tiny_features, tmp_path):
-    """The batch-1 twin equals the trained model, and the float .tflite equals Keras to 1e-4 through Classifier."""
-    from voxstream.train.export import convert, write_model
-    from voxstream.train.fit import fit
-    from voxstream.train.models import export_twin
-
-    ds = tiny_features
-    result = fit("seed", ds.x, ds.y, seed=1, epochs=1)
-    twin = export_twin(result.model, "seed")
-    x = ds.x[:20].reshape(-1, 40, 1)
-    keras_probs = twin.predict(x, batch_size=1, verbose=0)
-    np.testing.assert_allclose(keras_probs, result.model.predict(x, verbose=0), atol=1e-5)
-    path = write_model(tmp_path, "agree", convert(twin, "float32"), "seed", FeatureParams(), (1, 40, 1), {})
-    clf = Classifier.load(path)
-    lite = np.array([clf.predict(row) for row in ds.x[:20]])
-    assert np.abs(lite - keras_probs).max() < 1e-4
-
-
-def test_same_seed_same_weights(tf, tiny_features):
-    """Two fits with the same seed give identical weights; another seed does not."""
-    from voxstream.train.fit import fit
-
-    ds = tiny_features
-    a, b, c = (fit("seed", ds.x, ds.y, seed=s, epochs=1).model.get_weights() for s in (3, 3, 4))
-    assert all(np.array_equal(u, v) for u, v in zip(a, b))
-    assert not all(np.array_equal(u, v) for u, v in zip(a, c))
-
-
-def test_eval_runs_the_tflite(trained, tiny_data, tmp_path, capsys):
-    """`voxstream eval --json` scores the model with LiteRT and writes a confusion PNG."""
-    assert _cli(["eval", "--data", str(tiny_data), "--model", str(trained), "--json", "--out", str(tmp_path),
-                 "--no-cache", "--workers", "1"]) == 0
-    metrics = json.loads(capsys.readouterr().out)
-    assert metrics["n"] == 56 and 0 <= metrics["accuracy"] <= 1
-    assert np.array(metrics["confusion"]).sum() == 56
-    assert (tmp_path / "tiny_eval_confusion.png").is_file()
-
-
 def test_train_help_lists_the_archs_and_the_default(capsys):
-    """`voxstream train --help` lists every arch with a one-line summary and names session_mlp the default."""
+    """`voxstream train --help` lists every arch with a one-line summary and marks the default."""
+    from voxstream.train.models import ARCHS, DEFAULT_ARCH
+
     with pytest.raises(SystemExit):
         _cli(["train", "--help"])
     text = capsys.readouterr().out
-    assert "seed " in text and "session_mlp " in text and "[default]" in text
+    for name in ARCHS:
+        assert f"  {name} " in text
     default_line = next(line for line in text.splitlines() if "[default]" in line)
-    assert default_line.split()[0] == "session_mlp"
-
-
-SESSION_ARGV = ["train", "--data", "{data}", "--epochs", "2", "--name", "tiny", "--out", "{out}", "--no-cache",
-                "--evaluate", "tess_random", "--evaluate", "tess_OAF_to_YAF"]
-
-
-@pytest.fixture(scope="module")
-def trained_session(tf, tiny_data, tmp_path_factory):
-    import sys
-
-    out = tmp_path_factory.mktemp("quality")
-    argv = [a.format(data=tiny_data, out=out) for a in SESSION_ARGV]
-    saved, sys.argv = sys.argv, ["voxstream", *argv]  # the card records the command line as typed
-    try:
-        assert _cli(argv) == 0
-    finally:
-        sys.argv = saved
-    return out / "tiny.tflite"
-
-
-def test_default_arch_runs_the_quality_recipe(trained_session, tiny_data):
-    """Without --arch, `voxstream train` runs the session_mlp recipe: session card, goals, gate, figures."""
-    card, _ = load_card(trained_session)
-    data = json.loads(trained_session.with_suffix(".json").read_text())
-    assert card.arch == "session_mlp" and card.normalization["kind"] == "session" and card.input_shape == (1, 128)
-    assert set(data["evaluations"]) == {"tess_random", "tess_OAF_to_YAF"}
-    goals = {g["goal"]: g for g in data["goals"]["list"]}
-    random_goal = goals["TESS random 80/20"]
-    assert random_goal["measured"] == data["evaluations"]["tess_random"]["splits"][0]["metrics"]["accuracy"]
-    assert random_goal["reached"] == (random_goal["measured"] >= 0.995) and random_goal["gap"] >= 0
-    assert data["training"]["recipe"]["gate"] == {"min_dbfs": -45.0, "active_fraction": 0.2}
-    import shlex
-
-    typed = shlex.join(["voxstream", *(a.format(data=tiny_data, out=trained_session.parent) for a in SESSION_ARGV)])
-    assert data["reproduce"]["command"] == typed and data["training"]["wall_seconds"] > 0
-    art = trained_session.parent / data["artifacts"]
-    assert {p.name for p in art.glob("*.png")} == {"curves.png", "confusion_tess_random.png",
-                                                   "confusion_tess_OAF_to_YAF.png"}
-    probs = Classifier.load(trained_session).predict(np.zeros(128, np.float32))
-    assert probs.shape == (7,) and abs(float(probs.sum()) - 1) < 1e-5
+    assert default_line.split()[0] == DEFAULT_ARCH
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--split", "random"], "fitted on all data"),
-    (["--evaluate", "tess/random"], "expected standard or some of"),
-    (["--variant", "int8"], "float32 only"),
+    (["--split", "lao"], "the data has no clips for it"),
+    (["--split", "tess-cross"], "names 2 folds"),
+    (["--evaluate", "tess/random"], "expected standard"),
 ])
-def test_session_mlp_refuses_options_it_cannot_honour(tiny_data, tmp_path, argv, message):
-    """session_mlp with a seed-only option fails with one ConfigError line naming the option."""
-    from voxstream.stream.errors import ConfigError
-
+def test_bad_splits_are_one_clear_error(tf, tiny_data, tmp_path, argv, message):
+    """A split the data cannot serve, or a malformed one, is one ConfigError naming it."""
     with pytest.raises(ConfigError, match=message):
-        _cli(["train", "--arch", "session_mlp", "--data", str(tiny_data), "--out", str(tmp_path), "--no-cache",
-              "--epochs", "1", *argv])
+        _cli(["train", "--arch", "seed", "--data", str(tiny_data), "--out", str(tmp_path), "--no-cache",
+              "--workers", "1", "--epochs", "1", *argv])

@@ -11,34 +11,38 @@ convert to TFLite builtin ops only with a fixed batch of 1); training uses
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 
 @dataclass(frozen=True)
 class Arch:
-    """An architecture and its training recipe."""
+    """An architecture and its training recipe: a plug-in of the one pipeline of :mod:`.trainer`."""
 
     name: str
     build: Callable
     """build(input_shape, n_classes, batch_size) -> compiled keras.Model."""
+    pooling: str = "mean"
+    """FeatureParams.pooling the architecture is trained on (the runtime reads it from the card)."""
+    whole_clip: bool = False
+    """Train on one vector pooled over each whole clip (the seed notebook) instead of streaming windows.
+    Evaluation always scores streaming windows, as the runtime does."""
+    normalization: dict = field(default_factory=lambda: {"kind": "none"})
+    """The card's normalisation recipe (:mod:`voxstream.stream.normalize`); a ``session`` prior is fitted
+    on the training side (:func:`.sessions.template`)."""
+    variants: tuple[str, ...] = ("orig",)
+    """Copies of every training clip (:mod:`.variants`); each copy is a further speaker."""
+    train_hop: int = 1
+    """Keep every n-th window of a training session (neighbouring windows overlap by 7/8)."""
     epochs: int = 10
     batch_size: int = 51
-    input_shape: Callable[[int], tuple[int, ...]] = lambda dim: (dim, 1)
-    """Shape of one example (no batch) for a pooled feature vector of length dim."""
-    pooling: str = "mean"
-    """FeatureParams.pooling the architecture is trained on."""
-    adapt: Callable | None = None
-    """adapt(model, x_train) before fitting, e.g. to set a Normalization layer
-    inside the graph (its weights travel to the export twin and the .tflite)."""
-    callbacks: Callable[[], list] | None = None
-    """Fresh Keras callbacks per fit (e.g. EarlyStopping); None: fixed epochs."""
+    val_fraction: float = 0.0
+    """A shuffled stratified slice of the training rows, watched only (never used to select)."""
+    input_shape: Callable[[tuple[int, ...]], tuple[int, ...]] = lambda shape: shape
+    """Shape of one model input (no batch) for one feature array of ``shape``."""
     description: str = ""
     summary: str = ""
     """One line for ``voxstream train --help``."""
-    trainer: str = "pipeline"
-    """Which recipe trains it: "pipeline" (one pooled vector per clip, :mod:`.pipeline`) or
-    "quality" (streaming windows through simulated sessions, :mod:`.quality`)."""
 
 
 ARCHS: dict[str, Arch] = {}
@@ -86,7 +90,8 @@ def _build_seed(input_shape, n_classes, batch_size):
     return model
 
 
-register(Arch("seed", _build_seed, epochs=10, batch_size=51,
+register(Arch("seed", _build_seed, pooling="mean", whole_clip=True, epochs=10, batch_size=51, val_fraction=0.1,
+              input_shape=lambda shape: (shape[0], 1),
               description="the seed notebook: 40 mean MFCCs as a length-40 sequence -> LSTM(123) -> "
                           "Dense 64 -> Dense 32 -> softmax, dropout 0.2, Adam, 10 epochs, batch 51",
               summary="the seed notebook: whole-clip mean MFCCs -> LSTM(123) -> Dense 64/32; models/seed.tflite"))
@@ -107,13 +112,12 @@ def _build_session_mlp(input_shape, n_classes, batch_size):
     return model
 
 
-register(Arch("session_mlp", _build_session_mlp, epochs=20, batch_size=256, input_shape=lambda dim: (dim,),
-              pooling="mean_std_dstd_prosody",
-              trainer="quality",
-              summary="session-normalised MFCC mean/std/delta-std + prosody of 2 s windows -> MLP 256-128; "
-                      "models/voxstream.tflite",
-              description="issue 5 quality recipe (voxstream.train.quality): 128 session-normalised window "
-                          "statistics (MFCC mean, std, std of frame differences; voiced fraction, mean/std of "
-                          "log F0, autocorrelation peak, mean/std of centroid and level) -> GaussianNoise 0.1 -> "
-                          "Dense 256 -> Dense 128 (ReLU, dropout 0.4, L2 1e-4) -> softmax; Adam 1e-3, 20 epochs, "
-                          "batch 256, on 2 s / 0.25 s streaming windows of original + speed 0.9/1.1 + noisy copies"))
+register(Arch("session_mlp", _build_session_mlp, pooling="mean_std_dstd_prosody", epochs=20, batch_size=256,
+              normalization={"kind": "session", "prior_windows": 40.0, "memory_windows": 480.0, "scale": True},
+              variants=("orig", "speed0.9", "speed1.1", "noise"),
+              summary="session-normalised MFCC mean/std/delta-std + prosody of 2 s windows -> MLP 256-128",
+              description="128 session-normalised window statistics (MFCC mean, std, std of frame differences; "
+                          "voiced fraction, mean/std of log F0, autocorrelation peak, mean/std of centroid and "
+                          "level) -> GaussianNoise 0.1 -> Dense 256 -> Dense 128 (ReLU, dropout 0.4, L2 1e-4) -> "
+                          "softmax; Adam 1e-3, 20 epochs, batch 256, on 2 s / 0.25 s streaming windows of original "
+                          "+ speed 0.9/1.1 + noisy copies"))

@@ -1,0 +1,57 @@
+"""The factory of the engine's stages: model card + configuration -> :class:`~voxstream.stream.pipeline.Stages`.
+
+The one place that reads the whole :class:`~voxstream.stream.config.Config`
+for the engine; the engine itself only receives its stages.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .card import ModelCard
+from .config import Config
+from .errors import ModelError
+from .features import IncrementalMfcc
+from .gate import SpeechGate
+from .normalize import Normalizer
+from .pipeline import Engine, Stages
+from .smoother import Smoother
+from .window import WindowSpec
+
+
+def make_normalizer(card: ModelCard) -> Normalizer:
+    """The card's per-session normaliser, starting from its prior."""
+    try:
+        return Normalizer.from_dict(card.normalization)
+    except ValueError as exc:
+        raise ModelError(f"model {card.name}: {exc}") from None
+
+
+def window_spec(card: ModelCard, cfg: Config | None = None) -> WindowSpec:
+    """Window and hop from the config, 0 (or no config) meaning the card's values."""
+    p = card.features
+    window_s = (cfg.window.window_s if cfg else 0) or card.window_s
+    hop_s = (cfg.window.hop_s if cfg else 0) or card.hop_s
+    try:
+        return WindowSpec.from_seconds(window_s, hop_s, p.sample_rate, p.hop_length)
+    except ValueError as exc:
+        raise ModelError(f"window: {exc}") from None
+
+
+def make_gate(card: ModelCard, cfg: Config) -> SpeechGate:
+    return SpeechGate.from_config(cfg.gate, card.features.sample_rate)
+
+
+def make_stages(card: ModelCard, predict: Callable[[np.ndarray], np.ndarray], cfg: Config) -> Stages:
+    spec = window_spec(card, cfg)
+    return Stages(spec=spec, mfcc=IncrementalMfcc(card.features, spec.window), gate=make_gate(card, cfg),
+                  normalizer=make_normalizer(card), predict=predict,
+                  smoother=Smoother.from_config(card.labels, cfg.smoother),
+                  labels=tuple(card.labels), node=cfg.node.name, model=card.name)
+
+
+def build_engine(card: ModelCard, predict: Callable[[np.ndarray], np.ndarray], cfg: Config | None = None) -> Engine:
+    """An engine for ``card`` whose model is ``predict`` (e.g. ``Classifier.predict``)."""
+    return Engine(make_stages(card, predict, cfg or Config()))

@@ -1,0 +1,112 @@
+"""The LSTM over the ``seq`` sub-window sequence: ``build(input_shape, n_classes, batch_size)``.
+
+Input ``(K, D)``: K sub-window vectors of level-free statistics (``FeatureParams(pooling="seq")``,
+8 x 125 by default).  Graph::
+
+    GaussianNoise(noise) -> LSTM(units, dropout, recurrent_dropout) --------------\\
+                         -> [pooled branch] mean and std over the K steps -> Dense --> concat
+    -> Dropout -> Dense(dense, relu) -> Dropout -> Dense(n_classes, softmax)
+
+``batch_size=1`` builds the export graph: Keras 3 converts an LSTM with a fixed batch of 1 to the
+builtin fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` op (no Flex); training uses ``batch_size=None`` and
+the weights are copied over (:func:`export_twin`).  TensorFlow and Keras are imported inside.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class LstmConfig:
+    units: int = 64
+    """LSTM cells."""
+    dropout: float = 0.2
+    """Input dropout of the LSTM."""
+    recurrent_dropout: float = 0.1
+    pooled_branch: bool = True
+    """Add a second branch on the mean and std of the steps (the MLP's view of the window)."""
+    branch_units: int = 64
+    dense: int = 64
+    head_dropout: float = 0.4
+    noise: float = 0.1
+    """Std of the Gaussian input noise (training only; inputs are normalised to unit scale)."""
+    l2: float = 1e-4
+    learning_rate: float = 1e-3
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build(input_shape: tuple[int, int], n_classes: int, batch_size: int | None = None,
+          config: LstmConfig = LstmConfig()):
+    """A compiled Keras 3 model over (K, D) sequences (``batch_size=1``: the TFLite export graph)."""
+    import keras
+    from keras import layers, ops
+
+    c = config
+    reg = keras.regularizers.l2(c.l2) if c.l2 else None
+    inputs = keras.Input(shape=tuple(input_shape), batch_size=batch_size, name="seq")
+    x = layers.GaussianNoise(c.noise)(inputs) if c.noise else inputs
+    h = layers.LSTM(c.units, dropout=c.dropout, recurrent_dropout=c.recurrent_dropout, kernel_regularizer=reg,
+                    name="lstm")(x)
+    if c.pooled_branch:
+        mean = layers.Lambda(lambda t: ops.mean(t, axis=1), name="step_mean")(x)
+        std = layers.Lambda(lambda t: ops.std(t, axis=1), name="step_std")(x)
+        p = layers.Dense(c.branch_units, activation="relu", kernel_regularizer=reg, name="pooled")(
+            layers.Concatenate()([mean, std]))
+        h = layers.Concatenate()([h, p])
+    h = layers.Dropout(c.head_dropout)(h)
+    h = layers.Dense(c.dense, activation="relu", kernel_regularizer=reg)(h)
+    h = layers.Dropout(c.head_dropout)(h)
+    outputs = layers.Dense(n_classes, activation="softmax")(h)
+    model = keras.Model(inputs, outputs, name="seq_lstm")
+    model.compile(optimizer=keras.optimizers.Adam(c.learning_rate), loss="categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def export_twin(model, config: LstmConfig = LstmConfig(), batch_size: int = 1):
+    """The same network with a fixed batch (for conversion), weights copied from ``model``."""
+    twin = build(model.input_shape[1:], model.output_shape[-1], batch_size=batch_size, config=config)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+def to_tflite(model, config: LstmConfig = LstmConfig()) -> bytes:
+    """Float32 ``.tflite`` of a trained model (batch 1, TFLITE_BUILTINS only)."""
+    import contextlib
+    import sys
+
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(export_twin(model, config))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    with contextlib.redirect_stdout(sys.stderr):
+        return conv.convert()
+
+
+def litert_latency_us(blob: bytes, x, repeats: int = 2000) -> tuple[float, "object"]:
+    """Median LiteRT time per call (us, one thread, batch 1) and the outputs for every row of ``x``."""
+    import time
+
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=blob, num_threads=1)
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
+    outputs = []
+    for row in np.asarray(x, dtype=np.float32):
+        interp.set_tensor(inp, row[None])
+        interp.invoke()
+        outputs.append(interp.get_tensor(out)[0].copy())
+    row = np.asarray(x[:1], dtype=np.float32)
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        interp.set_tensor(inp, row)
+        interp.invoke()
+        interp.get_tensor(out)
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times) * 1e6), np.array(outputs)
