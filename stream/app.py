@@ -2,7 +2,8 @@
 
 Publishers plug in here.  A publisher is an async context manager with
 ``async def publish(event)`` that must never block (it queues or drops);
-:func:`build_publishers` makes them from the config.
+:func:`build_publishers` makes them from the config.  A publisher whose output
+is gone for good raises :class:`StopStream` and the run ends quietly.
 """
 
 from __future__ import annotations
@@ -10,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from dataclasses import dataclass, field
+from dataclasses import replace
 from pathlib import Path
 from typing import AsyncIterator, Protocol, runtime_checkable
 
@@ -19,13 +19,19 @@ import numpy as np
 
 from .card import ModelCard
 from .config import Config
-from .events import EmotionEvent
+from .events import EmotionEvent, utc_now_iso
 from .pipeline import Engine
+from .status import RunStats, RunStatus  # noqa: F401  (re-exported: callers build RunStats here)
 
 _LOGGER = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_S = 0.8
 """Longest a publisher may take to flush and close when the stream stops."""
+
+
+class StopStream(Exception):
+    """Raised by a publisher whose output is gone for good (e.g. stdout closed by ``| head``): the run ends
+    normally, every publisher is still flushed and closed, and the command exits 0."""
 
 
 @runtime_checkable
@@ -38,39 +44,6 @@ class Publisher(Protocol):
 
     async def publish(self, event: EmotionEvent) -> None:
         """Hand over one event; must return at once (queue or drop, never wait on the network)."""
-
-
-@dataclass
-class RunStats:
-    """Live counters of one run, shared with publishers (e.g. for /healthz)."""
-
-    model: str = ""
-    node: str = ""
-    source: str = ""
-    started_at: float = field(default_factory=time.monotonic)
-    """``time.monotonic()`` when the run started (uptime = now - started_at)."""
-    started_unix: float = field(default_factory=time.time)
-    """Wall clock (Unix seconds) when the run started."""
-    events: int = 0
-    speech_events: int = 0
-    audio_s: float = 0.0
-    """Seconds of audio processed."""
-    dropped_blocks: int = 0
-    """Captured blocks dropped because the queue was full."""
-    overflows: int = 0
-    """Blocks PortAudio flagged as input overflow."""
-    reopens: int = 0
-    nonfinite: int = 0
-    """NaN/Inf samples replaced by 0."""
-    last_event: EmotionEvent | None = None
-
-    def to_dict(self) -> dict:
-        return {"model": self.model, "node": self.node, "source": self.source, "started_unix": self.started_unix,
-                "uptime_s": round(time.monotonic() - self.started_at, 3), "events": self.events,
-                "speech_events": self.speech_events, "audio_s": round(self.audio_s, 3),
-                "dropped_blocks": self.dropped_blocks, "overflows": self.overflows, "reopens": self.reopens,
-                "nonfinite": self.nonfinite,
-                "last_label": self.last_event.label if self.last_event else None}
 
 
 def build_publishers(cfg: Config, card: ModelCard, stats: RunStats,
@@ -101,6 +74,8 @@ class Fanout:
         for i, pub in enumerate(self.publishers):
             try:
                 await pub.publish(event)
+            except StopStream:
+                raise
             except Exception as exc:  # noqa: BLE001 - a publisher bug must not stop the audio
                 if i not in self._failed:
                     _LOGGER.error("publisher %s failed: %s (further errors logged at debug)",
@@ -153,21 +128,30 @@ async def run_stream(source, engine: Engine, publishers: list[Publisher], stats:
         fan = Fanout(pubs)
         await stack.enter_async_context(source)
         stats.source = getattr(source, "description", type(source).__name__)
-        async for block in source:
-            if limit is not None:
-                block = block[: max(0, limit - engine.samples)]
-            if recorder is not None:
-                recorder.write(block)
-            await _emit(fan, engine.push(block), stats)
-            stats.audio_s = engine.stream_time_s
-            if limit is not None and engine.samples >= limit:
-                break
-        await _emit(fan, engine.finish(), stats)
+        try:
+            await _stream(source, engine, fan, stats, limit, recorder)
+        except StopStream as stop:
+            _LOGGER.debug("stopping: %s", stop)
     return stats
+
+
+async def _stream(source, engine: Engine, fan: Fanout, stats: RunStats, limit: int | None,
+                  recorder: Recorder | None) -> None:
+    async for block in source:
+        if limit is not None:
+            block = block[: max(0, limit - engine.samples)]
+        if recorder is not None:
+            recorder.write(block)
+        await _emit(fan, engine.push(block), stats)
+        stats.audio_s = engine.stream_time_s
+        if limit is not None and engine.samples >= limit:
+            break
+    await _emit(fan, engine.finish(), stats)
 
 
 async def _emit(fan: Fanout, events: list[EmotionEvent], stats: RunStats) -> None:
     for event in events:
+        event = replace(event, timestamp=utc_now_iso())  # the clock is read here, outside the engine
         stats.events += 1
         stats.speech_events += int(event.speech)
         stats.last_event = event

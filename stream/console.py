@@ -5,13 +5,19 @@
 * On a terminal: one compact line rewritten in place with ``\\r`` (label,
   confidence bar, level meter, speech flag).
 * Otherwise (a pipe or a service log): one plain line each time the label changes.
+
+When the reader goes away (``voxstream run --json | head -3``) the printer
+raises :class:`~voxstream.stream.app.StopStream`: the run ends quietly and the
+command exits 0, with no "Broken pipe" on stderr.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TextIO
 
+from .app import StopStream
 from .events import EmotionEvent
 
 BAR = 10
@@ -44,19 +50,42 @@ class ConsolePrinter:
         return self
 
     async def __aexit__(self, *exc) -> None:
-        if self._wrote_live:
-            self.stream.write("\n")
-        self.stream.flush()
+        try:
+            if self._wrote_live:
+                self.stream.write("\n")
+            self.stream.flush()
+        except BrokenPipeError:
+            self._silence()
 
     async def publish(self, event: EmotionEvent) -> None:
+        try:
+            self._print(event)
+        except BrokenPipeError:
+            self._silence()
+            raise StopStream("stdout was closed by its reader") from None
+        self._last_label = event.label
+
+    def _print(self, event: EmotionEvent) -> None:
         if self.json:
             self.stream.write(event.to_json() + "\n")
-            self.stream.flush()
         elif self.live:
             self.stream.write("\r" + status_line(event) + "\x1b[K")
-            self.stream.flush()
             self._wrote_live = True
         elif event.label != self._last_label:
             self.stream.write(status_line(event).rstrip() + "\n")
-            self.stream.flush()
-        self._last_label = event.label
+        else:
+            return
+        self.stream.flush()
+
+    def _silence(self) -> None:
+        """Point the closed stream at /dev/null, so the interpreter's last flush at exit does not fail again."""
+        self._wrote_live = False
+        try:
+            fd = self.stream.fileno()
+        except (AttributeError, OSError, ValueError):  # not a real file (a test's StringIO)
+            return
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)

@@ -1,6 +1,10 @@
-"""The one output event: what every publisher (console, WebSocket, MQTT) sends.
+"""What goes on the wire: the one output event and the two messages around it.
 
-Publishers only serialise it; no other dict goes on the wire.  It carries
+* :class:`EmotionEvent`: one per hop; every publisher (console, WebSocket, MQTT) sends it.
+* :class:`Hello`: the first WebSocket message, what the page needs to draw itself.
+* :class:`LabelChange`: the MQTT event-topic payload when the smoothed label changes.
+
+Publishers only serialise these; no other dict goes on the wire.  They carry
 labels and scores, never audio samples.
 """
 
@@ -10,6 +14,7 @@ import functools
 import json
 import math
 from dataclasses import asdict, dataclass, field
+from typing import Any, TypeVar
 from datetime import datetime, timezone
 
 UNCERTAIN = "uncertain"
@@ -44,8 +49,9 @@ class EmotionEvent:
     """RMS level of the window in dB relative to full scale (-120 for digital silence)."""
     node: str
     model: str
-    timestamp: str = field(default_factory=utc_now_iso)
-    """Wall clock when the event was made, ISO 8601 UTC."""
+    timestamp: str = ""
+    """Wall clock when the event was published, ISO 8601 UTC: stamped by the app
+    (:func:`voxstream.stream.app.run_stream`), never by the pure engine."""
     type: str = "emotion"
 
     def to_dict(self) -> dict:
@@ -72,3 +78,60 @@ class EmotionEvent:
     @classmethod
     def from_json(cls, text: str) -> "EmotionEvent":
         return cls.from_dict(json.loads(text))
+
+
+_M = TypeVar("_M", bound="_Message")
+
+
+class _Message:
+    """JSON round trip for the small wire messages (plain dataclass fields)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)  # type: ignore[call-overload]
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls: type[_M], data: dict) -> _M:
+        return cls(**data)
+
+    @classmethod
+    def from_json(cls: type[_M], text: str) -> _M:
+        return cls.from_dict(json.loads(text))
+
+
+@dataclass(frozen=True)
+class Hello(_Message):
+    """The first message on every WebSocket connection: the model and timing the events will follow."""
+
+    node: str
+    model: str
+    arch: str
+    labels: list[str]
+    """The model's labels, in score order."""
+    extra_labels: list[str]
+    """Labels the smoother adds: "uncertain" and "silence"."""
+    window_s: float
+    hop_s: float
+    sample_rate: int
+    type: str = "hello"
+
+
+@dataclass(frozen=True)
+class LabelChange(_Message):
+    """Sent once when the smoothed label changes (Home Assistant's ``event`` entity fires on it)."""
+
+    event_type: str
+    """The new label."""
+    previous: str | None
+    """The label before, None for the first event of a run."""
+    confidence: float
+    seq: int
+    node: str
+    timestamp: str
+
+    @classmethod
+    def of(cls, event: EmotionEvent, previous: str | None) -> "LabelChange":
+        return cls(event_type=event.label, previous=previous, confidence=round(float(event.confidence), 4),
+                   seq=event.seq, node=event.node, timestamp=event.timestamp)

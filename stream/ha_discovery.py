@@ -10,20 +10,27 @@ One device per node with three entities:
   label change on its own topic.
 
 All three use the status topic for availability (``online``/``offline``, the
-last will).  ``unique_id``s derive from the node name only, so they are stable
-across restarts; the configs are published retained and again whenever Home
-Assistant's birth message (``<discovery_prefix>/status`` = ``online``) arrives.
+last will).  Topics, ``unique_id``s and the client id use :func:`node_slug` of
+the node name (``Living Room`` -> ``living_room``), so they are stable across
+restarts, while the device keeps the display name; the configs are published
+retained and again whenever Home Assistant's birth message
+(``<discovery_prefix>/status`` = ``online``) arrives.
+
+The enum sensor's ``options`` (the label drop-down in the automation editor)
+need Home Assistant 2024.9 or newer; older versions drop the key silently.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from importlib import metadata
 
 from .card import ModelCard
 from .config import MqttConfig
-from .events import SILENCE, UNCERTAIN, EmotionEvent
+from .events import SILENCE, UNCERTAIN
 
 HA_ONLINE = "online"
 ONLINE = "online"
@@ -38,8 +45,20 @@ def package_version() -> str:
 
 
 def node_slug(node: str) -> str:
-    """The node name reduced to Home Assistant's ID characters ``[a-zA-Z0-9_-]``."""
-    return re.sub(r"[^a-zA-Z0-9_-]", "_", node.strip()) or "voxstream"
+    """The node name as an MQTT topic level and Home Assistant ID: ``[a-z0-9_]`` only.
+
+    ``Living Room`` -> ``living_room``.  A name with non-ASCII letters is folded
+    to ASCII and gets 6 hex digits of its SHA-256, so different names never
+    share a slug (``Küche`` -> ``kuche_<hash>``, ``客厅`` -> ``node_<hash>``).
+    Names that differ only in case, spaces or punctuation are the same node.
+    """
+    name = node.strip()
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")
+    if name.isascii():
+        return slug or "voxstream"
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
+    return f"{slug or 'node'}_{digest}"
 
 
 @dataclass(frozen=True)
@@ -55,7 +74,7 @@ class Topics:
 
     @classmethod
     def for_node(cls, cfg: MqttConfig, node: str) -> "Topics":
-        base = f"{cfg.prefix.rstrip('/')}/{node}"
+        base = f"{cfg.prefix.rstrip('/')}/{node_slug(node)}"
         return cls(emotion=f"{base}/emotion", status=f"{base}/status", event=f"{base}/event",
                    ha_status=f"{cfg.discovery_prefix.rstrip('/')}/status")
 
@@ -116,15 +135,3 @@ def discovery_configs(cfg: MqttConfig, card: ModelCard, node: str) -> list[tuple
     prefix = cfg.discovery_prefix.rstrip("/")
     return [(f"{prefix}/{component}/{payload['unique_id']}/config", payload)
             for component, payload in (("sensor", emotion), ("sensor", confidence), ("event", change))]
-
-
-def event_fire(event: EmotionEvent, previous: str | None) -> dict:
-    """The payload on the event topic when the label changes."""
-    return {
-        "event_type": event.label,
-        "previous": previous,
-        "confidence": round(float(event.confidence), 4),
-        "seq": event.seq,
-        "node": event.node,
-        "timestamp": event.timestamp,
-    }

@@ -1,34 +1,43 @@
 """MQTT publisher (aiomqtt 2.x) with its own reconnect loop and Home Assistant discovery.
 
-:meth:`MqttPublisher.publish` never touches the network: it stores the latest
-event, decides whether it is due (label change, or ``min_interval_s`` since the
-last state) and wakes the connection task.  The connection task connects,
-announces (status ``online`` retained, discovery configs, the current state),
-then sends whatever is due; on any :class:`aiomqtt.MqttError` it backs off
-exponentially with jitter and tries again, logging a rate-limited WARNING.
+Two parts:
+
+* :class:`MqttState` (pure, synchronous, time is an argument) decides what is
+  due: the latest event as state (on a label change, or ``min_interval_s``
+  after the last state) and the pending label-change messages.
+* :class:`MqttPublisher` is the connection loop around it.  ``publish`` only
+  pushes into the state and wakes the loop, never touching the network.  The
+  loop connects, announces the discovery configs, sends this run's state and
+  only then status ``online`` (so ``online`` never stands beside the previous
+  run's retained state: until the first event the node stays ``offline``),
+  then sends whatever is due; on any :class:`aiomqtt.MqttError` it backs off
+  (:mod:`~voxstream.stream.backoff`, with jitter) and tries again, logging a
+  rate-limited WARNING.
+
 While the broker is away only the latest state is kept (plus at most a few
-pending label-change events, dropped on reconnect), so memory stays bounded.
+pending label-change messages, dropped on reconnect), so memory stays bounded.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import json
 import logging
-import random
 import ssl
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import aiomqtt
 
+from .backoff import Backoff
 from .card import ModelCard
 from .config import MqttConfig
 from .errors import ConfigError
 from .events import EmotionEvent
-from .ha_discovery import OFFLINE, ONLINE, HA_ONLINE, Topics, discovery_configs, event_fire
+from .ha_discovery import OFFLINE, ONLINE, HA_ONLINE, Topics, discovery_configs, node_slug
+from .mqtt_state import MqttState
+from .status import RunStats
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -36,7 +45,6 @@ WARN_EVERY_S = 60.0
 """At most one WARNING per this many seconds while the broker stays unreachable."""
 PUBLISH_TIMEOUT_S = 5.0
 SHUTDOWN_TIMEOUT_S = 3.0
-MAX_PENDING_FIRES = 8
 CONNECT_GRACE_S = 0.4
 """At shutdown, how long a connect in progress may take to finish (to publish offline) before it is cut."""
 
@@ -52,12 +60,6 @@ class _Quiet(logging.Filter):
 
 _CLIENT_LOGGER = logging.getLogger(f"{__name__}.client")
 _CLIENT_LOGGER.addFilter(_Quiet())
-
-
-def backoff_delay(attempt: int, min_s: float, max_s: float, rand: Callable[[], float] = random.random) -> float:
-    """Delay before reconnect ``attempt`` (0, 1, ...): doubling from min_s, capped at max_s, jittered to 50-100 %."""
-    base = min(max_s, min_s * (2 ** min(attempt, 30)))
-    return base * (0.5 + 0.5 * rand())
 
 
 def _abandon(client: aiomqtt.Client) -> None:
@@ -79,21 +81,6 @@ def _abandon(client: aiomqtt.Client) -> None:
         misc.cancel()
 
 
-class Throttle:
-    """Is the state due? On every label change, else at most every ``min_interval_s`` (pure: time is an argument)."""
-
-    def __init__(self, min_interval_s: float) -> None:
-        self.min_interval_s = min_interval_s
-        self._label: str | None = None
-        self._at: float | None = None
-
-    def due(self, label: str, t: float) -> bool:
-        if label != self._label or self._at is None or t - self._at >= self.min_interval_s:
-            self._label, self._at = label, t
-            return True
-        return False
-
-
 def tls_parameters(cfg: MqttConfig) -> aiomqtt.TLSParameters | None:
     """aiomqtt TLS settings from config; missing files are a ConfigError naming the key."""
     if not cfg.tls:
@@ -109,31 +96,28 @@ def tls_parameters(cfg: MqttConfig) -> aiomqtt.TLSParameters | None:
 
 
 class MqttPublisher:
-    """Publishes events to ``<prefix>/<node>/...`` and announces the node to Home Assistant.
+    """Publishes events to ``<prefix>/<node slug>/...`` and announces the node to Home Assistant.
 
-    Use as ``async with MqttPublisher(cfg.mqtt, cfg.node.name, card, stats) as mqtt: await mqtt.publish(event)``
-    (``stats`` is accepted for symmetry with the WebSocket publisher and not used).
+    Use as ``async with MqttPublisher(cfg.mqtt, cfg.node.name, card) as mqtt: await mqtt.publish(event)``.
     Entering never fails because the broker is down (it only starts the
     background task); it raises :class:`ConfigError` for missing TLS files.
     """
 
-    def __init__(self, cfg: MqttConfig, node: str, card: ModelCard, stats: Any = None,
+    def __init__(self, cfg: MqttConfig, node: str, card: ModelCard, stats: RunStats | None = None,
                  *, clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
         self.card = card
         self.stats = stats
+        """Accepted like every publisher's; MQTT reports no run status."""
         self.node = node
         self.topics = Topics.for_node(cfg, node)
-        self.client_id = cfg.client_id or f"voxstream-{node}"
+        self.client_id = cfg.client_id or f"voxstream-{node_slug(node)}"
         self._clock = clock
-        self._throttle = Throttle(cfg.min_interval_s)
+        self.state = MqttState(cfg.min_interval_s)
         self._tls = tls_parameters(cfg)
-        self._latest: EmotionEvent | None = None
-        self._sent_event: EmotionEvent | None = None
-        self._dirty = False
-        self._fires: collections.deque[dict] = collections.deque(maxlen=MAX_PENDING_FIRES)
-        self._last_label: str | None = None
         self._announce = False
+        self._online = False
+        """Status online was sent on this connection (after this run's first state)."""
         self._stopping = False
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -169,12 +153,7 @@ class MqttPublisher:
     async def publish(self, event: EmotionEvent) -> None:
         """Keep the event as the latest state and wake the connection task if it is due; never blocks or raises."""
         try:
-            self._latest = event
-            if event.label != self._last_label:
-                self._fires.append(event_fire(event, self._last_label))
-                self._last_label = event.label
-            if self._throttle.due(event.label, self._clock()):
-                self._dirty = True
+            if self.state.push(event, self._clock()):
                 self._wake.set()
         except Exception:  # noqa: BLE001 - the pipeline must keep running
             self.publish_errors += 1
@@ -194,13 +173,13 @@ class MqttPublisher:
         )
 
     async def _run(self) -> None:
-        attempt = 0
+        backoff = Backoff(self.cfg.reconnect_min_s, self.cfg.reconnect_max_s, jitter=True)
         while not self._stopping:
             client = self._client()
             try:
                 try:
                     async with client:
-                        attempt = 0
+                        backoff.reset()
                         await self._session(client)
                 except asyncio.CancelledError:
                     _abandon(client)
@@ -213,8 +192,7 @@ class MqttPublisher:
                 self.connected = False
             if self._stopping:
                 break
-            await self._sleep(backoff_delay(attempt, self.cfg.reconnect_min_s, self.cfg.reconnect_max_s))
-            attempt += 1
+            await self._sleep(backoff.next())
 
     async def _sleep(self, delay: float) -> None:
         """Wait before the next attempt; a shutdown request cuts it short."""
@@ -244,7 +222,7 @@ class MqttPublisher:
         self.connections += 1
         self._next_warn = 0.0
         _LOGGER.info("MQTT connected to %s:%s as %s", self.cfg.host, self.cfg.port, self.client_id)
-        self._fires.clear()
+        self.state.reconnected()
         listener = asyncio.create_task(self._listen(client))
         try:
             await self._announce_all(client)
@@ -254,20 +232,22 @@ class MqttPublisher:
             await asyncio.gather(listener, return_exceptions=True)
 
     async def _announce_all(self, client: aiomqtt.Client) -> None:
-        """Status online, discovery configs, then the current state (all retained)."""
-        await client.publish(self.topics.status, ONLINE, qos=1, retain=True)
+        """The discovery configs, then (once this run has a state) the state and status online; all retained."""
+        self._online = False
         if self.cfg.discovery:
             for topic, payload in discovery_configs(self.cfg, self.card, self.node):
                 await client.publish(topic, json.dumps(payload, separators=(",", ":")), qos=1, retain=True)
-        if self._latest is not None:
-            await self._send_state(client)
+        if (state := self.state.current()) is not None:
+            await self._send_state(client, state)
 
-    async def _send_state(self, client: aiomqtt.Client) -> None:
-        self._dirty = False
-        event = self._latest
+    async def _send_state(self, client: aiomqtt.Client, event: EmotionEvent, go_online: bool = True) -> None:
+        """Send a state; the first of a connection is followed by status online, so online never stands
+        beside the previous run's retained state."""
         await client.publish(self.topics.emotion, event.to_json(), qos=1, retain=True)
-        self._sent_event = event
         self.sent += 1
+        if go_online and not self._online:
+            await client.publish(self.topics.status, ONLINE, qos=1, retain=True)
+            self._online = True
 
     async def _send_loop(self, client: aiomqtt.Client, listener: asyncio.Task) -> None:
         while True:
@@ -279,17 +259,17 @@ class MqttPublisher:
                 return
             self._wake.clear()
             if self._stopping:  # leave the true last state retained, then say offline
-                if self._latest is not None and self._latest is not self._sent_event:
-                    await self._send_state(client)
+                if (last := self.state.unsent()) is not None:
+                    await self._send_state(client, last, go_online=False)
                 await client.publish(self.topics.status, OFFLINE, qos=1, retain=True)
                 return
             if self._announce:
                 self._announce = False
                 await self._announce_all(client)
-            if self._dirty and self._latest is not None:
-                await self._send_state(client)
-            while self._fires:
-                await client.publish(self.topics.event, json.dumps(self._fires.popleft(), separators=(",", ":")), qos=1)
+            if (state := self.state.due_state()) is not None:
+                await self._send_state(client, state)
+            for change in self.state.take_changes():
+                await client.publish(self.topics.event, change.to_json(), qos=1)
 
     async def _listen(self, client: aiomqtt.Client) -> None:
         """Re-announce when Home Assistant says it is (back) online; ends with MqttError on disconnect."""

@@ -2,7 +2,7 @@
 
 ``GET /`` serves the self-contained page (``web/index.html``), ``GET /healthz``
 a small JSON status, and ``/ws`` is the WebSocket: on connect it sends one
-``hello`` message (the model card summary), then every :class:`EmotionEvent`
+:class:`~voxstream.stream.events.Hello` message (the model card summary), then every :class:`EmotionEvent`
 as JSON text.
 
 Each client has its own bounded queue and its own writer task: a slow or
@@ -27,7 +27,6 @@ import http
 import json
 import logging
 import socket
-import time
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -41,7 +40,8 @@ from websockets.http11 import Request, Response
 from .card import ModelCard
 from .config import WebsocketConfig
 from .errors import VoxstreamError
-from .events import SILENCE, UNCERTAIN, EmotionEvent
+from .events import SILENCE, UNCERTAIN, EmotionEvent, Hello
+from .status import RunStats
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,19 +62,11 @@ def load_page() -> str:
     return resources.files(__package__).joinpath("web/index.html").read_text(encoding="utf-8")
 
 
-def hello_message(card: ModelCard, node: str, window_s: float | None = None, hop_s: float | None = None) -> dict:
+def hello_message(card: ModelCard, node: str, window_s: float | None = None, hop_s: float | None = None) -> Hello:
     """The first message on every connection: what the page needs to draw itself."""
-    return {
-        "type": "hello",
-        "node": node,
-        "model": card.name,
-        "arch": card.arch,
-        "labels": list(card.labels),
-        "extra_labels": [UNCERTAIN, SILENCE],
-        "window_s": float(window_s or card.window_s),
-        "hop_s": float(hop_s or card.hop_s),
-        "sample_rate": card.features.sample_rate,
-    }
+    return Hello(node=node, model=card.name, arch=card.arch, labels=list(card.labels),
+                 extra_labels=[UNCERTAIN, SILENCE], window_s=float(window_s or card.window_s),
+                 hop_s=float(hop_s or card.hop_s), sample_rate=card.features.sample_rate)
 
 
 class _Client:
@@ -114,22 +106,21 @@ class _TrackedConnection(ServerConnection):
 class WebSocketPublisher:
     """Serves the page, ``/healthz`` and ``/ws``; ``await publish(event)`` fans out to every client.
 
-    ``stats`` is any object with ``events``, ``dropped_blocks``, ``started_at``
-    (``time.monotonic()``) and ``model`` attributes; missing ones get defaults.
+    ``/healthz`` reports ``stats.snapshot()`` (a fresh :class:`RunStats` of its own when none is given).
     """
 
-    def __init__(self, cfg: WebsocketConfig, card: ModelCard, stats: Any = None, node: str = "voxstream",
+    def __init__(self, cfg: WebsocketConfig, card: ModelCard, stats: RunStats | None = None,
+                 node: str = "voxstream",
                  *, window_s: float | None = None, hop_s: float | None = None) -> None:
         self.cfg = cfg
         self.card = card
-        self.stats = stats
+        self.stats = stats if stats is not None else RunStats(model=card.name, node=node)
         self.node = node
-        self._hello = json.dumps(hello_message(card, node, window_s, hop_s), separators=(",", ":"))
+        self._hello = hello_message(card, node, window_s, hop_s).to_json()
         self._page = load_page().encode("utf-8")
         self._clients: set[_Client] = set()
         self._server: Server | None = None
         self._tcp: set[ServerConnection] = set()
-        self._started_at = time.monotonic()
         self.published = 0
         """Events handed to publish() since start."""
         self.dropped_messages = 0
@@ -268,21 +259,9 @@ class WebSocketPublisher:
         return same or origin in self.cfg.allowed_origins
 
     def health(self) -> dict:
-        """The ``/healthz`` body."""
-        stats = self.stats
-        started = getattr(stats, "started_at", None) or self._started_at
-        return {
-            "up": True,
-            "node": self.node,
-            "model": getattr(stats, "model", None) or self.card.name,
-            "uptime_s": round(time.monotonic() - started, 1),
-            "events": int(getattr(stats, "events", self.published) or 0),
-            "dropped_frames": int(getattr(stats, "dropped_blocks", 0) or 0),
-            "dropped_blocks": int(getattr(stats, "dropped_blocks", 0) or 0),
-            "audio_s": float(getattr(stats, "audio_s", 0.0) or 0.0),
-            "clients": len(self._clients),
-            "dropped_messages": self.dropped_messages,
-        }
+        """The ``/healthz`` body: the run's status and this publisher's client counters (no emotion data)."""
+        return {"up": True, **self.stats.snapshot().to_dict(), "clients": len(self._clients),
+                "dropped_messages": self.dropped_messages}
 
 
 def _limit_kernel_buffer(ws: ServerConnection) -> None:

@@ -18,6 +18,7 @@ from typing import AsyncIterator
 import numpy as np
 
 from .audio_io import ReadStats, Resampler, audio_info, iter_blocks, to_mono
+from .backoff import Backoff
 from .config import AudioConfig
 from .devices import _sd, resolve_device
 from .errors import AudioError
@@ -28,7 +29,7 @@ _LOST = object()
 
 
 class SourceCounters:
-    """Counters a source updates; :class:`~voxstream.stream.app.RunStats` is one."""
+    """Counters a source updates; :class:`~voxstream.stream.status.RunStats` is one."""
 
     dropped_blocks: int = 0
     overflows: int = 0
@@ -150,24 +151,25 @@ class MicSource:
         return max(2.0, 20 * self.cfg.block_s)
 
     async def __aiter__(self) -> AsyncIterator[np.ndarray]:
-        backoff, rescan = self.cfg.reopen_min_s, False
+        backoff, rescan = Backoff(self.cfg.reopen_min_s, self.cfg.reopen_max_s), False
         while True:
             try:
                 resample = self._open(rescan)
                 async for block in self._blocks(resample):
-                    backoff = self.cfg.reopen_min_s
+                    backoff.reset()
                     yield block
             except (AudioError, OSError, TimeoutError) as exc:
-                _LOGGER.warning("input device: %s; reopening in %.1f s", exc, backoff)
+                reason = exc
             except Exception as exc:
                 if type(exc).__name__ != "PortAudioError":
                     raise
-                _LOGGER.warning("input device: %s; reopening in %.1f s", exc, backoff)
+                reason = exc
+            delay = backoff.next()
+            _LOGGER.warning("input device: %s; reopening in %.1f s", reason, delay)
             self._close()
             self.stats.reopens += 1
             rescan = True
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, self.cfg.reopen_max_s)
+            await asyncio.sleep(delay)
 
     async def _blocks(self, resample: Resampler) -> AsyncIterator[np.ndarray]:
         while True:

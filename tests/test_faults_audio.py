@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine_support import ROOT, espeak_wav, need_model, run_cli
-from fault_support import VoxProc
+from fault_support import VoxProc, healthz
 
 SCRIPT = ROOT / "scripts" / "virtual-mic.sh"
 
@@ -77,38 +76,44 @@ def _speech_after(proc: VoxProc, t: float) -> bool:
     return any(line.startswith("{") and '"speech":true' in line for when, line in list(proc.out) if when > t)
 
 
+def _events_after(proc: VoxProc, t: float) -> bool:
+    return any(line.startswith("{") for when, line in list(proc.out) if when > t)
+
+
+def _reopens(port: int) -> int:
+    try:
+        return healthz(port, timeout=2)["reopens"]
+    except OSError:  # a busy machine: ask again on the next poll
+        return -1
+
+
 @pytest.mark.slow
 def test_device_disappears_and_comes_back(mic, tmp_path):
-    """PulseAudio stopped mid-stream: the engine logs it, retries with growing delays, and classifies speech again."""
+    """PulseAudio stopped mid-stream: voxstream keeps retrying (the reopen count in /healthz rises), and once the
+    device is back events flow again and speech is classified; no traceback, clean exit."""
     need_model()
     speech = espeak_wav(tmp_path / "speech.wav", "I am so angry about this, it is really terrible! Stop it now.")
-    with VoxProc("run", "--device", "pulse", "--json", "--no-ws", "--no-mqtt", env=mic.env) as proc:
-        proc.wait_stderr(r"capturing from device \d+ 'pulse'", 30)
-        proc.wait_events(2, 20)
+    env = dict(mic.env, VOXSTREAM_AUDIO_REOPEN_MAX_S="2.0")
+    with VoxProc("run", "--device", "pulse", "--json", "--ws-port", "0", "--no-mqtt", env=env) as proc:
+        port = proc.ws_port()
+        proc.wait_events(2, 30)
         t_play = time.monotonic()
         mic.play(speech).wait(30)
-        proc.wait_until(lambda: _speech_after(proc, t_play), 10, "speech before the fault")
+        proc.wait_until(lambda: _speech_after(proc, t_play), 30, "speech before the fault")
+        assert _reopens(port) == 0
 
         mic.stop()
-        t_gone = time.monotonic()
-        proc.wait_stderr(r"WARNING voxstream\.stream\.sources: input device: .*reopening in", 15)
-        time.sleep(3.0)  # several failed reopen attempts
-        delays = [float(m.group(1)) for _, line in list(proc.err)
-                  if (m := re.search(r"input device: .*reopening in ([\d.]+) s", line))]
-        assert len(delays) >= 3 and delays == sorted(delays) and delays[-1] >= 2 * delays[0], delays
+        proc.wait_until(lambda: _reopens(port) >= 3, 60, "three reopen attempts while the device is gone")
         assert proc.proc.poll() is None, "voxstream died with the device"
 
         mic.start()
         t_back = time.monotonic()
-        proc.wait_until(lambda: sum("capturing from" in line for _, line in list(proc.err)) >= 2, 20, "reopen")
-        reopen_s = time.monotonic() - t_back
-        time.sleep(0.5)
+        proc.wait_until(lambda: _events_after(proc, t_back), 60, "events after the device came back")
         t_play2 = time.monotonic()
         mic.play(speech).wait(30)
-        proc.wait_until(lambda: _speech_after(proc, t_play2), 10, "speech after the device came back")
+        proc.wait_until(lambda: _speech_after(proc, t_play2), 30, "speech after the device came back")
+        assert healthz(port)["dropped_blocks"] == 0
 
         elapsed = proc.signal_and_wait(signal.SIGTERM)
         assert proc.proc.returncode == 0 and elapsed < 1.5
         assert "Traceback" not in proc.stderr
-        assert re.search(r"stopped: \d+ events, .* 0 dropped blocks", proc.stderr), proc.stderr[-1000:]
-        assert t_gone < t_back and reopen_s < 12

@@ -16,6 +16,7 @@ from mqtt_broker import MOSQUITTO, Broker
 from voxstream.stream.card import LABELS, ModelCard
 from voxstream.stream.config import MqttConfig
 from voxstream.stream.errors import ConfigError
+from voxstream.stream.events import EmotionEvent
 from voxstream.stream.features import FeatureParams
 from voxstream.stream.ha_discovery import Topics
 from voxstream.stream.publish_mqtt import MqttPublisher
@@ -86,6 +87,9 @@ async def test_tls_with_password_connects_and_publishes(tls_broker, caplog):
     assert PASSWORD not in repr(cfg)
     async with MqttPublisher(cfg, NODE, card()) as pub:
         await _until(lambda: pub.connected)
+        await pub.publish(EmotionEvent(seq=0, stream_time_s=2.0, label="happy", confidence=0.9, raw_label="happy",
+                                       scores={k: 0.9 if k == "happy" else 0.02 for k in LABELS}, speech=True,
+                                       level_dbfs=-20.0, node=NODE, model="m"))  # online follows the first state
         tls = aiomqtt.TLSParameters(ca_certs=cfg.ca_file, cert_reqs=ssl.CERT_REQUIRED)
         async with aiomqtt.Client("localhost", tls_broker.port, username=USER, password=PASSWORD,
                                   tls_params=tls) as sub:

@@ -18,8 +18,9 @@ from voxstream.stream.card import LABELS, ModelCard
 from voxstream.stream.config import MqttConfig
 from voxstream.stream.events import EmotionEvent
 from voxstream.stream.features import FeatureParams
-from voxstream.stream.ha_discovery import Topics, discovery_configs
-from voxstream.stream.publish_mqtt import MqttPublisher, Throttle, backoff_delay
+from voxstream.stream.ha_discovery import Topics, device_info, discovery_configs, node_slug
+from voxstream.stream.mqtt_state import MqttState, Throttle
+from voxstream.stream.publish_mqtt import MqttPublisher
 
 T = 5.0
 NODE = "kitchen pi"
@@ -83,14 +84,50 @@ async def _until(predicate, timeout: float = T) -> None:
     await asyncio.wait_for(poll(), timeout)
 
 
-def test_backoff_and_throttle_are_pure_and_bounded():
-    """Backoff doubles from min to the cap with 50-100 % jitter; the throttle passes changes and spaced repeats."""
-    assert [backoff_delay(a, 1, 60, lambda: 1.0) for a in range(8)] == [1, 2, 4, 8, 16, 32, 60, 60]
-    assert backoff_delay(3, 1, 60, lambda: 0.0) == 4.0
+def test_throttle_passes_changes_and_spaced_repeats():
+    """The throttle passes every label change and an unchanged label at most every min_interval_s."""
     throttle = Throttle(2.0)
     got = [throttle.due(label, t) for label, t in [("happy", 0), ("happy", 1), ("sad", 1.2), ("sad", 3.1),
                                                     ("sad", 3.3), ("sad", 5.2), ("sad", 5.4)]]
     assert got == [True, False, True, False, True, False, True]
+
+
+def test_mqtt_state_decides_what_is_due_without_a_clock():
+    """MqttState: changes are due at once and queued as LabelChange; repeats are held back, then flushed as unsent."""
+    state = MqttState(min_interval_s=1.0, max_changes=2)
+    assert state.due_state() is None and state.unsent() is None and state.current() is None
+    assert state.push(make_event(0, "happy"), t=0.0)
+    assert state.due_state().seq == 0 and state.due_state() is None  # sent once
+    assert not state.push(make_event(1, "happy"), t=0.5)  # same label within 1 s: held back
+    assert state.due_state() is None and state.unsent().seq == 1 and state.unsent() is None
+    assert state.push(make_event(2, "happy"), t=1.2)  # a repeat after min_interval_s
+    assert state.push(make_event(3, "sad"), t=1.3)  # a change: due at once
+    assert state.due_state().seq == 3
+    changes = state.take_changes()
+    assert [(c.event_type, c.previous, c.seq) for c in changes] == [("happy", None, 0), ("sad", "happy", 3)]
+    assert state.take_changes() == []
+    for seq, label in enumerate(["angry", "fear", "neutral"], start=4):
+        state.push(make_event(seq, label), t=2.0 + seq)
+    assert [c.event_type for c in state.take_changes()] == ["fear", "neutral"]  # bounded: the oldest dropped
+    state.push(make_event(7, "happy"), t=9.0)
+    state.reconnected()
+    assert state.take_changes() == [] and state.current().seq == 7
+
+
+def test_node_names_become_distinct_slugs_and_the_device_keeps_the_name():
+    """Spaces and non-ASCII names give [a-z0-9_] slugs for topics and unique_ids; different names never collide."""
+    assert node_slug("Living Room") == "living_room" and node_slug("  kitchen pi ") == "kitchen_pi"
+    assert node_slug("") == "voxstream"
+    names = ["Küche", "Kuche", "客厅", "卧室", "Living Room", "Wohnzimmer Ü", "Wohnzimmer U"]
+    slugs = [node_slug(n) for n in names]
+    assert len(set(slugs)) == len(names), slugs
+    assert all(slug.isascii() and slug.replace("_", "").isalnum() for slug in slugs), slugs
+    assert slugs[0].startswith("kuche_") and slugs[2].startswith("node_")
+    cfg = MqttConfig()
+    assert Topics.for_node(cfg, "Living Room").emotion == "voxstream/living_room/emotion"
+    assert device_info(make_card(), "Living Room")["name"] == "voxstream Living Room"
+    ids = [{p["unique_id"] for _, p in discovery_configs(cfg, make_card(), n)} for n in names]
+    assert len(set().union(*ids)) == 3 * len(names)
 
 
 def test_discovery_ids_are_stable_and_complete():
@@ -138,6 +175,27 @@ async def test_state_status_discovery_and_offline_on_shutdown(mqtt_broker):
         assert after.messages == [(topics.status, "offline", True)]
 
 
+async def test_online_never_stands_beside_a_stale_state(mqtt_broker):
+    """After a restart `online` comes only after this run's first state: a subscriber joining right after the
+    start sees the previous run's state only beside `offline`, and `online` only beside the new state."""
+    cfg = mqtt_config(mqtt_broker)
+    topics = Topics.for_node(cfg, NODE)
+    async with MqttPublisher(cfg, NODE, make_card()) as first:
+        await asyncio.wait_for(first.publish(make_event(0, "angry")), T)
+        await _until(lambda: first.sent == 1)
+    async with MqttPublisher(cfg, NODE, make_card()) as second:
+        async with Subscriber(mqtt_broker, topics.emotion, topics.status) as sub:  # joins right after the start
+            await _until(lambda: second.connected)  # connected, no state yet: an `online` now would be caught below
+            await asyncio.wait_for(second.publish(make_event(0, "happy")), T)
+            await sub.until(lambda: "online" in sub.on(topics.status))
+            label = None
+            for topic, payload, _ in list(sub.messages):
+                if topic == topics.emotion:
+                    label = json.loads(payload)["label"]
+                elif payload == "online":
+                    assert label == "happy", f"online announced while the retained state was {label!r}"
+
+
 async def test_rate_limit_unchanged_label_but_not_changes(mqtt_broker):
     """An unchanged label goes out at most every min_interval_s, a change at once (and fires), the last on shutdown."""
     cfg = mqtt_config(mqtt_broker, min_interval_s=0.5, discovery=False)
@@ -158,9 +216,13 @@ async def test_rate_limit_unchanged_label_but_not_changes(mqtt_broker):
             await sub.until(lambda: len(sub.on(topics.event)) == 2, timeout=0.5)
             assert [json.loads(p)["event_type"] for p in sub.on(topics.event)] == ["happy", "sad"]
             await asyncio.wait_for(pub.publish(make_event(33, "sad")), T)  # not due yet: held back
-            await asyncio.sleep(0.1)
-            assert json.loads(sub.on(topics.emotion)[-1])["seq"] == 32
-        await sub.until(lambda: json.loads(sub.on(topics.emotion)[-1])["seq"] == 33)  # flushed on shutdown
+            await asyncio.wait_for(pub.publish(make_event(34, "angry")), T)  # a change: due at once
+            await sub.until(lambda: json.loads(sub.on(topics.emotion)[-1])["seq"] == 34)
+            # one client's QoS 1 messages arrive in order: had 33 been sent, it would be here before 34
+            assert [json.loads(p)["seq"] for p in sub.on(topics.emotion)][-2:] == [32, 34]
+            await asyncio.wait_for(pub.publish(make_event(35, "angry")), T)  # held back again
+        await sub.until(lambda: json.loads(sub.on(topics.emotion)[-1])["seq"] == 35)  # flushed on shutdown
+        assert 33 not in [json.loads(p)["seq"] for p in sub.on(topics.emotion)]
 
 
 async def test_home_assistant_birth_message_triggers_reannounce(mqtt_broker):
@@ -228,6 +290,7 @@ LAST_WILL_CHILD = r"""
 import asyncio, json, sys
 from voxstream.stream.card import LABELS, ModelCard
 from voxstream.stream.config import MqttConfig
+from voxstream.stream.events import EmotionEvent
 from voxstream.stream.features import FeatureParams
 from voxstream.stream.publish_mqtt import MqttPublisher
 
@@ -237,6 +300,11 @@ async def main():
     cfg = MqttConfig(host="127.0.0.1", port=int(sys.argv[1]), discovery=False)
     async with MqttPublisher(cfg, sys.argv[2], card) as pub:
         while not pub.connected:
+            await asyncio.sleep(0.02)
+        await pub.publish(EmotionEvent(seq=0, stream_time_s=2.0, label="happy", confidence=0.9,
+                                       scores={l: 0.9 if l == "happy" else 0.02 for l in LABELS}, raw_label="happy",
+                                       speech=True, level_dbfs=-20.0, node=sys.argv[2], model="m"))
+        while pub.sent == 0:  # online follows the first state
             await asyncio.sleep(0.02)
         print("CONNECTED", flush=True)
         await asyncio.sleep(60)

@@ -8,7 +8,6 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from types import SimpleNamespace
 
 import pytest
 from websockets.asyncio.client import connect
@@ -16,9 +15,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from voxstream.stream.card import LABELS, ModelCard
 from voxstream.stream.config import WebsocketConfig
-from voxstream.stream.events import EmotionEvent
+from voxstream.stream.events import EmotionEvent, Hello
 from voxstream.stream.features import FeatureParams
 from voxstream.stream.publish_ws import WebSocketPublisher
+from voxstream.stream.status import RunStats
 
 T = 5.0  # seconds allowed for any single await
 
@@ -63,6 +63,7 @@ async def test_hello_first_then_events_in_order():
             assert hello["type"] == "hello"
             assert hello["labels"] == list(LABELS) and hello["node"] == "testnode"
             assert hello["model"] == "test-model" and hello["window_s"] == 2.0 and hello["hop_s"] == 0.25
+            assert Hello.from_dict(hello).extra_labels == ["uncertain", "silence"]
             events = [make_event(i, label) for i, label in enumerate(["happy", "sad", "uncertain", "silence"])]
             for event in events:
                 await asyncio.wait_for(pub.publish(event), T)
@@ -148,15 +149,22 @@ async def test_bad_origin_rejected_good_and_same_origin_accepted():
                 assert (await recv_json(ws))["type"] == "hello"
 
 
-async def test_healthz_reports_engine_stats():
-    """/healthz is JSON with up, model, uptime, events and dropped frames taken from the stats object."""
-    stats = SimpleNamespace(events=42, dropped_blocks=3, started_at=time.monotonic() - 10.0, model="m1")
+async def test_healthz_reports_the_run_status():
+    """/healthz is the run's typed status (uptime, events, dropped blocks, ...) plus the client counters, no labels."""
+    stats = RunStats(model="m1", node="testnode", started_at=time.monotonic() - 10.0, events=42, dropped_blocks=3,
+                     reopens=2, audio_s=12.5, last_event=make_event(41, "angry"))
     async with WebSocketPublisher(ws_config(token="t"), make_card(), stats, "testnode") as pub:
         status, ctype, body = await asyncio.wait_for(asyncio.to_thread(http_get, f"{pub.url}healthz"), T)
         assert status == 200 and ctype == "application/json"
         health = json.loads(body)
-        assert health["up"] is True and health["model"] == "m1" and health["events"] == 42
-        assert health["dropped_frames"] == 3 and 9.5 <= health["uptime_s"] < 60
+        uptime = health.pop("uptime_s")
+        assert 9.5 <= uptime < 60
+        assert health == {"up": True, "node": "testnode", "model": "m1", "events": 42, "audio_s": 12.5,
+                          "dropped_blocks": 3, "overflows": 0, "reopens": 2, "nonfinite": 0, "clients": 0,
+                          "dropped_messages": 0}
+        stats.events += 1
+        again = json.loads((await asyncio.wait_for(asyncio.to_thread(http_get, f"{pub.url}healthz"), T))[2])
+        assert again["events"] == 43, "the status is read at each request"
         missing, _, _ = await asyncio.wait_for(asyncio.to_thread(http_get, f"{pub.url}nope"), T)
         assert missing == 404
 

@@ -14,7 +14,7 @@ from voxstream.stream.app import RunStats, build_publishers, run_stream
 from voxstream.stream.audio_io import iter_blocks, load_audio
 from voxstream.stream.config import Config
 from voxstream.stream.model import Classifier
-from voxstream.stream.pipeline import Engine
+from voxstream.stream.stages import build_engine
 from voxstream.stream.sources import FileSource
 from engine_support import MODEL, VOXSTREAM, ROOT, need_model, run_cli, speech_with_pauses
 
@@ -36,7 +36,7 @@ def events_of(lines: str) -> list[dict]:
 
 
 def run_engine(classifier, path, block) -> list:
-    engine = Engine(classifier.card, classifier.predict, Config())
+    engine = build_engine(classifier.card, classifier.predict, Config())
     events = [e for b in iter_blocks(path, SR, block) for e in engine.push(b)]
     return events + engine.finish()
 
@@ -138,7 +138,7 @@ def test_model_errors_are_one_line_exit_2(tmp_path, speech):
     card["tflite"] = {"file": "junk.tflite", "sha256": hashlib.sha256(junk.read_bytes()).hexdigest()}
     (tmp_path / "junk.json").write_text(json.dumps(card))
     notflite = run_cli("run", "--model", str(junk), "--file", str(speech), "--fast")
-    for out, what in ((missing, "model card not found"), (mismatch, "does not match its card"),
+    for out, what in ((missing, "not found"), (mismatch, "does not match its card"),
                       (notflite, "not a loadable TFLite model")):
         lines = [ln for ln in out.stderr.splitlines() if ln.startswith("voxstream: error:")]
         assert out.returncode == 2 and len(lines) == 1 and what in lines[0], out.stderr
@@ -211,7 +211,7 @@ class BrokenPublisher(ListPublisher):
 async def test_fanout_reaches_every_publisher_despite_a_broken_one(classifier, speech):
     """A publisher that raises is logged, the others still get every event and all are closed."""
     good, broken = ListPublisher(), BrokenPublisher()
-    engine = Engine(classifier.card, classifier.predict, Config())
+    engine = build_engine(classifier.card, classifier.predict, Config())
     stats = RunStats(model=classifier.card.name)
     source = FileSource(speech, SR, 1600, realtime=False, stats=stats)
     await asyncio.wait_for(run_stream(source, engine, [broken, good], stats), 60)
@@ -220,8 +220,16 @@ async def test_fanout_reaches_every_publisher_despite_a_broken_one(classifier, s
 
 
 def test_factory_builds_enabled_publishers_only(classifier):
-    """The publisher factory honours enabled flags (and skips modules that are not installed)."""
-    cfg = Config().replace("websocket", enabled=False).replace("mqtt", enabled=False)
-    assert build_publishers(cfg, classifier.card, RunStats()) == []
-    names = {type(p).__name__ for p in build_publishers(Config(), classifier.card, RunStats())}
-    assert names <= {"WebSocketPublisher", "MqttPublisher"}
+    """The publisher factory builds exactly the publishers the config enables, with the node and shared stats."""
+    from voxstream.stream.publish_mqtt import MqttPublisher
+    from voxstream.stream.publish_ws import WebSocketPublisher
+    off = Config().replace("websocket", enabled=False).replace("mqtt", enabled=False)
+    assert build_publishers(off, classifier.card, RunStats()) == []
+    stats = RunStats()
+    both = build_publishers(Config().replace("node", name="Living Room"), classifier.card, stats)
+    assert [type(p) for p in both] == [WebSocketPublisher, MqttPublisher]
+    assert both[0].stats is stats and both[0].node == "Living Room"
+    assert both[1].node == "Living Room" and both[1].topics.emotion.endswith("/living_room/emotion")
+    only_ws = build_publishers(Config().replace("mqtt", enabled=False), classifier.card, RunStats())
+    only_mqtt = build_publishers(Config().replace("websocket", enabled=False), classifier.card, RunStats())
+    assert [type(p) for p in only_ws] == [WebSocketPublisher] and [type(p) for p in only_mqtt] == [MqttPublisher]

@@ -1,0 +1,100 @@
+"""Layers of the code: no import circle, and the runtime never loads the trainer or TensorFlow."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+
+import numpy as np
+import soundfile as sf
+
+from engine_support import ROOT
+
+PACKAGES = {"stream": "voxstream.stream", "train": "voxstream.train"}
+
+
+def _module_name(path) -> str:
+    rel = path.relative_to(ROOT)
+    return ".".join([PACKAGES[rel.parts[0]], *rel.with_suffix("").parts[1:]]).removesuffix(".__init__")
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the voxstream modules it imports anywhere in its file (lazy imports inside functions too)."""
+    modules = {_module_name(p): p for folder in PACKAGES for p in (ROOT / folder).rglob("*.py")}
+    graph = {}
+    for name, path in modules.items():
+        package = name.rsplit(".", 1)[0] if not path.name == "__init__.py" else name
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                    base = f"{parent}.{base}" if base else parent
+                targets = [base] + [f"{base}.{a.name}" for a in node.names]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            deps |= {t for t in targets if t in modules and t != name}
+        graph[name] = deps
+    return graph
+
+
+def test_graph_sees_the_packages():
+    """The walk finds both packages and real edges (so the circle check below cannot pass vacuously)."""
+    graph = import_graph()
+    assert "voxstream.stream.pipeline" in graph and "voxstream.train.trainer" in graph
+    assert "voxstream.stream.clips" in graph["voxstream.train.protocols"]
+    assert "voxstream.stream.pipeline" in graph["voxstream.stream.stages"]
+
+
+def test_no_import_circle():
+    """Depth-first search over the import graph of stream/ and train/ finds no cycle."""
+    graph = import_graph()
+    state: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        path.append(node)
+        for dep in sorted(graph[node]):
+            if state.get(dep) == 1:
+                raise AssertionError("import circle: " + " -> ".join(path[path.index(dep):] + [dep]))
+            if dep not in state:
+                visit(dep)
+        path.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+
+
+def test_stream_never_imports_train_or_tensorflow():
+    """No module of stream/ names voxstream.train, tensorflow or keras in any import."""
+    offenders = []
+    for path in (ROOT / "stream").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
+            offenders += [f"{path.name}: {n}" for n in names
+                          if n.split(".")[0] in ("tensorflow", "keras") or n.startswith("voxstream.train")]
+    assert offenders == []
+
+
+def test_run_fast_loads_no_trainer_and_no_tensorflow(tmp_path):
+    """`voxstream run --file … --fast` leaves no voxstream.train*, tensorflow* or keras* module in sys.modules."""
+    clip = tmp_path / "tone.wav"
+    t = np.arange(3 * 16000) / 16000
+    sf.write(str(clip), (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    code = ("import json, sys; from voxstream.stream.cli import main; "
+            f"rc = main(['run', '--file', {str(clip)!r}, '--fast', '--no-ws', '--no-mqtt', '--json']); "
+            "print(json.dumps({'rc': rc, 'mods': sorted(m for m in sys.modules "
+            "if m.startswith(('voxstream.train', 'tensorflow', 'keras')))}), file=sys.stderr)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    result = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert result["rc"] == 0 and proc.stdout.count("\n") >= 2, proc.stderr[-1500:]
+    assert result["mods"] == []
