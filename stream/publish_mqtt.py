@@ -62,7 +62,7 @@ _CLIENT_LOGGER = logging.getLogger(f"{__name__}.client")
 _CLIENT_LOGGER.addFilter(_Quiet())
 
 
-def _abandon(client: aiomqtt.Client) -> None:
+def abandon(client: aiomqtt.Client) -> None:
     """Detach a connection attempt cut short by cancellation from the event loop (aiomqtt leaves its socket
     and helper task behind; paho would call into the closed loop later and print a traceback)."""
     paho = getattr(client, "_client", None)
@@ -182,7 +182,7 @@ class MqttPublisher:
                         backoff.reset()
                         await self._session(client)
                 except asyncio.CancelledError:
-                    _abandon(client)
+                    abandon(client)
                     raise
             except* aiomqtt.MqttError as group:
                 self._connection_failed(group.exceptions[0])

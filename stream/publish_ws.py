@@ -53,7 +53,7 @@ _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-_PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+PAGE_CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
              "connect-src 'self' ws: wss:; img-src data:; base-uri 'none'; form-action 'none'")
 
 
@@ -87,7 +87,7 @@ class _Client:
         return not full
 
 
-class _TrackedConnection(ServerConnection):
+class TrackedConnection(ServerConnection):
     """A ServerConnection that keeps itself in ``registry`` while its TCP connection is up."""
 
     def __init__(self, *args: Any, registry: set, **kwargs: Any) -> None:
@@ -141,7 +141,7 @@ class WebSocketPublisher:
         return await serve(
             self._handle, self.cfg.host, self.cfg.port,
             process_request=self._process_request,
-            create_connection=functools.partial(_TrackedConnection, registry=self._tcp),
+            create_connection=functools.partial(TrackedConnection, registry=self._tcp),
             max_size=self.cfg.max_message_bytes,
             max_queue=4,
             compression=None,
@@ -191,7 +191,7 @@ class WebSocketPublisher:
 
     # -- connections -----------------------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:
-        _limit_kernel_buffer(ws)
+        limit_kernel_buffer(ws)
         client = _Client(self.cfg.client_queue)
         self._clients.add(client)
         _LOGGER.info("WebSocket client %s connected (%d now)", ws.remote_address, len(self._clients))
@@ -231,32 +231,18 @@ class WebSocketPublisher:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
         if url.path == "/healthz":
-            return _respond(connection, 200, json.dumps(self.health()), "application/json")
+            return respond(connection, 200, json.dumps(self.health()), "application/json")
         if url.path not in ("/", "/index.html", WS_PATH):
-            return _respond(connection, 404, "not found\n")
-        if not self._token_ok(url.query):
-            return _respond(connection, 401, "missing or wrong token (add ?token=...)\n")
+            return respond(connection, 404, "not found\n")
+        if not token_ok(self.cfg, url.query):
+            return respond(connection, 401, "missing or wrong token (add ?token=...)\n")
         if url.path != WS_PATH:
-            return _respond(connection, 200, self._page, "text/html; charset=utf-8",
-                            {"Content-Security-Policy": _PAGE_CSP})
-        if not self._origin_ok(request):
+            return respond(connection, 200, self._page, "text/html; charset=utf-8",
+                            {"Content-Security-Policy": PAGE_CSP})
+        if not origin_ok(self.cfg, request):
             _LOGGER.warning("WebSocket from origin %r refused", request.headers.get("Origin"))
-            return _respond(connection, 403, "origin not allowed\n")
+            return respond(connection, 403, "origin not allowed\n")
         return None
-
-    def _token_ok(self, query: str) -> bool:
-        if not self.cfg.token:
-            return True
-        given = parse_qs(query).get("token", [""])[0]
-        return hmac.compare_digest(given.encode("utf-8"), self.cfg.token.encode("utf-8"))
-
-    def _origin_ok(self, request: Request) -> bool:
-        origin = request.headers.get("Origin")
-        if not self.cfg.allowed_origins or origin is None:
-            return True
-        host = request.headers.get("Host", "")
-        same = origin in (f"http://{host}", f"https://{host}")
-        return same or origin in self.cfg.allowed_origins
 
     def health(self) -> dict:
         """The ``/healthz`` body: the run's status and this publisher's client counters (no emotion data)."""
@@ -264,7 +250,24 @@ class WebSocketPublisher:
                 "dropped_messages": self.dropped_messages}
 
 
-def _limit_kernel_buffer(ws: ServerConnection) -> None:
+def token_ok(cfg: WebsocketConfig, query: str) -> bool:
+    """True without a configured token, else when ``?token=`` matches (constant time)."""
+    if not cfg.token:
+        return True
+    given = parse_qs(query).get("token", [""])[0]
+    return hmac.compare_digest(given.encode("utf-8"), cfg.token.encode("utf-8"))
+
+
+def origin_ok(cfg: WebsocketConfig, request: Request) -> bool:
+    """A browser's Origin must be the page's own or listed; no Origin (not a browser) passes."""
+    origin = request.headers.get("Origin")
+    if not cfg.allowed_origins or origin is None:
+        return True
+    host = request.headers.get("Host", "")
+    return origin in (f"http://{host}", f"https://{host}") or origin in cfg.allowed_origins
+
+
+def limit_kernel_buffer(ws: ServerConnection) -> None:
     """Cap the kernel send buffer so a stalled client shows up as drops, not as megabytes of memory."""
     sock = ws.transport.get_extra_info("socket")
     if sock is not None:
@@ -274,7 +277,7 @@ def _limit_kernel_buffer(ws: ServerConnection) -> None:
             pass
 
 
-def _respond(connection: ServerConnection, status: int, body: str | bytes,
+def respond(connection: ServerConnection, status: int, body: str | bytes,
              content_type: str = "text/plain; charset=utf-8", extra: dict[str, str] | None = None) -> Response:
     """An HTTP response with the right Content-Type and the security headers."""
     data = body.encode("utf-8") if isinstance(body, str) else body

@@ -16,7 +16,7 @@ from voxstream.stream.config import Config
 from voxstream.stream.model import Classifier
 from voxstream.stream.stages import build_engine
 from voxstream.stream.sources import FileSource
-from engine_support import MODEL, VOXSTREAM, ROOT, need_model, run_cli, speech_with_pauses
+from engine_support import VOXSTREAM, ROOT, need_model, run_cli, speech_with_pauses
 
 SR = 16000
 
