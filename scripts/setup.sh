@@ -4,6 +4,8 @@
 #   scripts/setup.sh test   everything `run` needs + TensorFlow (train extra), test tools,
 #                           mosquitto, PulseAudio, sox, espeak-ng, Chromium
 # Idempotent: apt runs only for missing packages, pip only when pyproject.toml changed.
+# Quiet: a few [setup] lines; apt's and pip's errors still reach stderr (nothing is filtered but the notices
+# named below).
 set -euo pipefail
 MODE="${1:-run}"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,7 +35,8 @@ if ((${#missing[@]})); then
   fi
   say "installing system packages: ${missing[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes \
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
 PY="${PYTHON:-}"
@@ -51,8 +54,9 @@ if [ ! -x .venv/bin/python ]; then
     say "installing python${ver}-venv"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "python${ver}-venv" >/dev/null \
-      || DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+    DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes $SUDO apt-get install -y -qq "python${ver}-venv" \
+      >/dev/null || DEBIAN_FRONTEND=noninteractive DEBCONF_NOWARNINGS=yes $SUDO apt-get install -y -qq \
+      python3-venv >/dev/null
   fi
   say "creating .venv with $PY"
   rm -rf .venv
@@ -62,8 +66,11 @@ STAMP=".venv/.voxstream-$MODE"
 WANT="$(sha256sum pyproject.toml | cut -c1-16)"
 if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
   say "installing voxstream$EXTRAS into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -e ".$EXTRAS"
+  PIP=(.venv/bin/python -m pip install -q --disable-pip-version-check)
+  "${PIP[@]}" --upgrade pip
+  # setuptools tells every editable install "Editable installation ... be careful with folders in your
+  # working directory" (an information notice, not a problem); that notice alone is silenced.
+  PYTHONWARNINGS="ignore:Editable installation" "${PIP[@]}" -e ".$EXTRAS"
   echo "$WANT" > "$STAMP"
 fi
 say "ready ($MODE)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import signal
 import sys
 
@@ -20,6 +21,7 @@ COMMANDS = {
     "devices": "voxstream.stream.cmd_devices",
     "classify": "voxstream.stream.cmd_classify",
     "bench": "voxstream.stream.cmd_bench",
+    "config": "voxstream.stream.cmd_config",
     "fleet": "voxstream.stream.cmd_fleet",
     "train": "voxstream.train.cli",
     "eval": "voxstream.train.cli",
@@ -71,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130 if args.debug else 0
+    except BrokenPipeError:  # `voxstream ... | head`: the reader left; stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

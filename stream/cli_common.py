@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import logging
 
-from .config import Config, default_config_path, load_config, resolve_path
+from .config import Config, default_config_path, load_config
 from .model import Classifier
+from .shipped import resolve_model
 
 # flag -> (section, key, converter); None values are not overrides
 _FLAG_KEYS = {
@@ -22,8 +23,9 @@ _FLAG_KEYS = {
 
 
 def add_config_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="PATH", help="config file (default: $VOXSTREAM_CONFIG or ./config.toml)")
-    p.add_argument("--model", metavar="PATH", help="model .tflite (its .json card beside it)")
+    p.add_argument("--config", metavar="PATH", help="config file (default: $VOXSTREAM_CONFIG, ./config.toml, "
+                                                    "$XDG_CONFIG_HOME/voxstream/config.toml, /etc/voxstream/config.toml)")
+    p.add_argument("--model", metavar="NAME|PATH", help="a shipped model (voxstream, seed) or a .tflite with its card")
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict:
@@ -48,4 +50,4 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def load_classifier(cfg: Config) -> Classifier:
-    return Classifier.load(resolve_path(cfg.model.path), num_threads=cfg.model.num_threads)
+    return Classifier.load(resolve_model(cfg.model.path), num_threads=cfg.model.num_threads)

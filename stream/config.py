@@ -1,8 +1,13 @@
 """Configuration: frozen dataclasses, one per ``config.toml`` table.
 
 Precedence, lowest first: the dataclass defaults (mirrored by the top-level
-``config.toml``), a TOML file (``--config``), command-line flags, then the
-environment (``VOXSTREAM_<SECTION>_<KEY>``, for systemd and containers).
+``config.toml``), a TOML file, command-line flags, then the environment
+(``VOXSTREAM_<SECTION>_<KEY>``, for systemd and containers).  The file is the
+first of ``--config``, ``$VOXSTREAM_CONFIG``, ``./config.toml``,
+``$XDG_CONFIG_HOME/voxstream/config.toml`` (``~/.config/...``) and
+``/etc/voxstream/config.toml`` (:func:`default_config_path`); with none, the
+defaults apply.  ``load_config(..., sources=d)`` records where each value came
+from (``voxstream config`` prints it).
 Unknown keys, wrong types and out-of-range values are rejected with the key's
 name and what was expected (:class:`ConfigError`).
 """
@@ -44,9 +49,9 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    path: str = "models/voxstream.tflite"
-    """The .tflite file; its card is the .json beside it. Relative paths are tried
-    from the working directory, then from the installed project."""
+    path: str = "voxstream"
+    """A shipped model's name (voxstream, seed) or a path to a .tflite file, its card
+    the .json beside it; relative paths are from the working directory."""
     num_threads: int = 1
     """Interpreter threads (1 is fastest for this small model)."""
 
@@ -61,10 +66,22 @@ class WindowConfig:
 
 @dataclass(frozen=True)
 class GateConfig:
-    min_dbfs: float = -45.0
-    """Windows whose speech-band level is below this (dBFS) are not classified."""
+    """The speech gate (:mod:`voxstream.stream.gate`): relative to each window's own noise floor."""
+
+    min_dbfs: float = -95.0
+    """Absolute minimum speech-band level of an active 25 ms sub-frame, dBFS (keeps dither out)."""
     active_fraction: float = 0.2
-    """Fraction of 30 ms sub-frames that must be above min_dbfs for speech."""
+    """Fraction of 25 ms sub-frames that must be active (rise above the floor) for speech."""
+    rise_db: float = 9.0
+    """How far above the window's noise floor an active sub-frame's speech-band level must be, dB."""
+    floor_percentile: float = 10.0
+    """Percentile of the window's sub-frame levels taken as its noise floor, 0-100."""
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.rise_db, (int, float)) and 0 < self.rise_db <= 60):
+            raise ConfigError(f"config: gate.rise_db must be in (0, 60] dB, got {self.rise_db!r}")
+        if not (isinstance(self.floor_percentile, (int, float)) and 0 <= self.floor_percentile <= 100):
+            raise ConfigError(f"config: gate.floor_percentile must be between 0 and 100, got {self.floor_percentile!r}")
 
 
 @dataclass(frozen=True)
@@ -222,7 +239,9 @@ def _field_types(section_cls: type) -> dict[str, Any]:
     return out
 
 
-def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str, from_text: bool = False) -> Config:
+def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str, from_text: bool = False,
+           sources: dict[str, str] | None = None) -> Config:
+    """Check and apply ``{section: {key: value}}``; ``sources`` (if given) gets ``"section.key" -> origin``."""
     for section, values in updates.items():
         if section not in SECTIONS:
             raise ConfigError(f"{origin}: unknown section [{_show(section)}]; expected one of {sorted(SECTIONS)}")
@@ -234,6 +253,8 @@ def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str, f
             if key not in types_:
                 raise ConfigError(f"{origin}: unknown key {section}.{_show(key)}; expected one of {sorted(types_)}")
             clean[key] = _coerce(f"{origin}: {section}.{key}", types_[key], value, from_text)
+            if sources is not None:
+                sources[f"{section}.{key}"] = f"{ENV_PREFIX}{section}_{key}".upper() if from_text else origin
         cfg = cfg.replace(section, **clean)
     return cfg
 
@@ -309,38 +330,40 @@ def read_toml(path: str | Path) -> dict:
 
 def load_config(path: str | Path | None = None,
                 overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                environ: Mapping[str, str] | None = None) -> Config:
-    """Defaults <- TOML file <- ``overrides`` (CLI flags) <- environment."""
+                environ: Mapping[str, str] | None = None,
+                sources: dict[str, str] | None = None) -> Config:
+    """Defaults <- TOML file <- ``overrides`` (CLI flags) <- environment.
+
+    ``sources``, if given, is filled with ``"section.key" -> origin`` for every key: ``default``,
+    the file's path, ``command line``, or the environment variable's name.
+    """
     cfg = Config()
+    if sources is not None:
+        sources.update({f"{s}.{k}": "default" for s, cls in SECTIONS.items() for k in _field_types(cls)})
     if path is not None:
-        cfg = _apply(cfg, read_toml(path), str(path))
+        cfg = _apply(cfg, read_toml(path), str(path), sources=sources)
     if overrides:
-        cfg = _apply(cfg, overrides, "command line")
-    cfg = _apply(cfg, env_overrides(os.environ if environ is None else environ), "environment", from_text=True)
+        cfg = _apply(cfg, overrides, "command line", sources=sources)
+    cfg = _apply(cfg, env_overrides(os.environ if environ is None else environ), "environment", from_text=True,
+                 sources=sources)
     _validate(cfg)
     return cfg
 
 
-def default_config_path() -> Path | None:
-    """``$VOXSTREAM_CONFIG``, else ``./config.toml``, else the project's own."""
-    env = os.environ.get("VOXSTREAM_CONFIG")
-    if env:
-        return Path(env)
-    for candidate in (Path.cwd() / "config.toml", project_root() / "config.toml"):
-        if candidate.is_file():
-            return candidate
-    return None
+def config_candidates(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> list[Path]:
+    """Where a config file is looked for when there is no ``--config``, first match wins."""
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
+    out = [Path(env["VOXSTREAM_CONFIG"])] if env.get("VOXSTREAM_CONFIG") else []
+    return out + [(cwd or Path.cwd()) / "config.toml", Path(xdg) / "voxstream" / "config.toml",
+                  Path("/etc/voxstream/config.toml")]
 
 
-def project_root() -> Path:
-    """The checkout this package was installed from (``stream/..``)."""
-    return Path(__file__).resolve().parent.parent
+def default_config_path(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path | None:
+    """``$VOXSTREAM_CONFIG`` (which must exist), else the first existing of ``./config.toml``,
+    ``$XDG_CONFIG_HOME/voxstream/config.toml`` (``~/.config/...``), ``/etc/voxstream/config.toml``; else None."""
+    env = os.environ if environ is None else environ
+    if env.get("VOXSTREAM_CONFIG"):
+        return Path(env["VOXSTREAM_CONFIG"])
+    return next((p for p in config_candidates(env, cwd) if p.is_file()), None)
 
-
-def resolve_path(path: str | Path) -> Path:
-    """A relative path from the working directory if it exists there, else from the project."""
-    p = Path(path).expanduser()
-    if p.is_absolute() or p.exists():
-        return p
-    alt = project_root() / p
-    return alt if alt.exists() else p

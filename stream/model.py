@@ -1,12 +1,20 @@
 """The classifier: LiteRT's interpreter around a ``.tflite`` file and its card.
 
 Never imports TensorFlow: the runtime uses ``ai_edge_litert`` and falls back
-to ``tflite_runtime`` only where LiteRT is not installed.
+to ``tflite_runtime`` only where LiteRT is not installed.  LiteRT's C++ code
+prints ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` straight
+to file descriptor 2 while the interpreter is built; :func:`_native_stderr`
+turns such ``INFO:`` lines into debug logs (shown with ``--debug``) and passes
+anything else through.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +36,36 @@ def _interpreter_class():
     return Interpreter
 
 
+@contextlib.contextmanager
+def _native_stderr():
+    """Capture what C++ writes to fd 2 in this block; replay it after (``INFO:`` lines as debug logs).
+
+    fd 2 is restored even when the block raises.  With debug logging on nothing is captured.
+    """
+    if _LOGGER.isEnabledFor(logging.DEBUG):
+        yield
+        return
+    sys.stderr.flush()
+    with tempfile.TemporaryFile() as capture:
+        saved = os.dup(2)
+        try:
+            os.dup2(capture.fileno(), 2)
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            _replay(capture.read().decode("utf-8", "replace"))
+
+
+def _replay(text: str) -> None:
+    for line in text.splitlines():
+        if line.startswith("INFO: "):
+            _LOGGER.debug("LiteRT: %s", line[6:])
+        elif line.strip():
+            print(line, file=sys.stderr)
+
+
 class Classifier:
     """Scores for one feature window at a time (batch of 1)."""
 
@@ -36,8 +74,9 @@ class Classifier:
         self.path = Path(tflite_path)
         Interpreter = _interpreter_class()
         try:
-            self._interp = Interpreter(model_path=str(self.path), num_threads=num_threads)
-            self._interp.allocate_tensors()
+            with _native_stderr():
+                self._interp = Interpreter(model_path=str(self.path), num_threads=num_threads)
+                self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{self.path}: not a loadable TFLite model ({first})") from None

@@ -1,10 +1,17 @@
-"""Configuration: the shipped config.toml equals the defaults, precedence, one-line errors, flag mapping."""
+"""Configuration: the shipped config.toml equals the defaults, precedence, one-line errors, flag mapping,
+where the file is looked for, and `voxstream config`."""
+
+import argparse
+import dataclasses
+import os
+import tomllib
+from pathlib import Path
 
 import pytest
 
 from voxstream.stream.cli import build_parser
-from voxstream.stream.cmd_run import overrides_from_args
-from voxstream.stream.config import Config, ConfigError, load_config
+from voxstream.stream.cli_common import overrides_from_args
+from voxstream.stream.config import SECTIONS, Config, ConfigError, load_config
 from engine_support import ROOT
 
 
@@ -67,3 +74,90 @@ def test_run_flags_map_to_config_overrides():
         "window": {"window_s": 1.5, "hop_s": 0.5}, "websocket": {"host": "0.0.0.0", "port": 9001},
         "mqtt": {"host": "broker", "port": 1999, "enabled": False}}
     assert overrides_from_args(build_parser().parse_args(["run", "--no-ws"])) == {"websocket": {"enabled": False}}
+
+
+def _write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_config_file_lookup_order(tmp_path):
+    """$VOXSTREAM_CONFIG, ./config.toml, $XDG_CONFIG_HOME/voxstream, then none: the first that exists wins."""
+    from voxstream.stream.config import default_config_path
+    cwd, xdg, home = tmp_path / "cwd", tmp_path / "xdg", tmp_path / "home"
+    cwd.mkdir()
+    env = {"XDG_CONFIG_HOME": str(xdg), "HOME": str(home)}
+    etc = Path("/etc/voxstream/config.toml")
+    assert default_config_path(env, cwd) == (etc if etc.is_file() else None)
+    in_home = _write(home / ".config" / "voxstream" / "config.toml", "")
+    assert default_config_path({"HOME": str(home)}, cwd) == in_home  # XDG_CONFIG_HOME unset: ~/.config
+    in_xdg = _write(xdg / "voxstream" / "config.toml", "")
+    assert default_config_path(env, cwd) == in_xdg
+    local = _write(cwd / "config.toml", "")
+    assert default_config_path(env, cwd) == local
+    named = tmp_path / "named.toml"
+    assert default_config_path({**env, "VOXSTREAM_CONFIG": str(named)}, cwd) == named  # must exist: load says so
+
+
+def test_sources_name_where_each_value_came_from(tmp_path):
+    """Every key has an origin: default, the file, the command line or the environment variable."""
+    f = _write(tmp_path / "c.toml", '[mqtt]\nhost = "file"\nport = 1884\n')
+    sources: dict[str, str] = {}
+    load_config(f, {"node": {"name": "flag"}}, {"VOXSTREAM_MQTT_PORT": "1999"}, sources=sources)
+    assert sources["mqtt.host"] == str(f)
+    assert sources["node.name"] == "command line"
+    assert sources["mqtt.port"] == "VOXSTREAM_MQTT_PORT"
+    assert sources["smoother.alpha"] == "default"
+    assert len(sources) == sum(len(dataclasses.fields(cls)) for cls in SECTIONS.values())
+
+
+def _config_command(argv, monkeypatch, cwd, capsys, environ=None):
+    from voxstream.stream import cmd_config
+    monkeypatch.chdir(cwd)
+    for name in [n for n in os.environ if n.startswith("VOXSTREAM_")]:
+        monkeypatch.delenv(name)
+    for name, value in (environ or {}).items():
+        monkeypatch.setenv(name, value)
+    parser = argparse.ArgumentParser()
+    cmd_config.register(parser.add_subparsers())
+    args = parser.parse_args(["config", *argv])
+    assert args.func(args) == 0
+    return capsys.readouterr().out
+
+
+def test_config_command_prints_effective_values_and_origins(tmp_path, monkeypatch, capsys):
+    """`voxstream config` prints valid TOML equal to the effective config, each value with its origin."""
+    f = _write(tmp_path / "mine.toml", '[node]\nname = "kitchen"\n[mqtt]\npassword = "s3cret"\n')
+    out = _config_command(["--config", str(f), "--model", "seed"], monkeypatch, tmp_path, capsys,
+                          {"VOXSTREAM_MQTT_PORT": "1999", "XDG_CONFIG_HOME": str(tmp_path / "none")})
+    assert f"# config file: {f} (--config)" in out
+    assert "# model: seed -> " in out and out.split("# model: seed -> ")[1].split("\n")[0].endswith("seed.tflite")
+    assert f'name = "kitchen"  # {f}' in out
+    assert 'path = "seed"  # command line' in out
+    assert "port = 1999  # VOXSTREAM_MQTT_PORT" in out
+    assert "s3cret" not in out and 'password = "***"' in out
+    parsed = tomllib.loads(out)
+    parsed["mqtt"]["password"] = "s3cret"
+    assert load_config(_write(tmp_path / "echo.toml", tomli_w_free_dump(parsed)), environ={}) == load_config(
+        f, {"model": {"path": "seed"}}, {"VOXSTREAM_MQTT_PORT": "1999"})
+
+
+def test_config_command_without_any_file_uses_defaults(tmp_path, monkeypatch, capsys):
+    """With no config file anywhere, `voxstream config` says so and every value is the default."""
+    if Path("/etc/voxstream/config.toml").is_file():
+        pytest.skip("/etc/voxstream/config.toml exists on this machine")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    out = _config_command([], monkeypatch, tmp_path, capsys, {"XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    assert "# config file: none found, built-in defaults apply" in out
+    assert f"# searched: {tmp_path / 'config.toml'}, {tmp_path / 'xdg' / 'voxstream' / 'config.toml'}" in out
+    values = [ln for ln in out.splitlines() if " = " in ln]
+    assert values and all(ln.endswith("# default") for ln in values)
+    assert tomllib.loads(out) == {s: dataclasses.asdict(getattr(Config(), s)) for s in SECTIONS}
+
+
+def tomli_w_free_dump(data: dict) -> str:
+    """A small TOML writer for the flat tables of a config (the runtime has no TOML writer)."""
+    from voxstream.stream.cmd_config import toml_value
+    return "".join(f"[{s}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in table.items())
+                   for s, table in data.items())

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_runtime_installs_on_aarch64_from_wheels_only():
-    """Every runtime dependency has an aarch64 wheel for Python 3.11 and 3.13; none is TensorFlow."""
+    """Every runtime dependency has an aarch64 wheel for Python 3.11 and 3.13; none is TensorFlow or librosa & co."""
     proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_pi_wheels.py"), "--json",
                            "--python", "3.11", "3.13"], capture_output=True, text=True, timeout=240)
     if proc.returncode != 0 and any(s in proc.stdout + proc.stderr for s in
@@ -25,4 +25,7 @@ def test_runtime_installs_on_aarch64_from_wheels_only():
         names = " ".join(r["wheels"])
         assert "ai_edge_litert" in names and "aarch64" in names
         assert all(w.endswith(".whl") for w in r["wheels"])
+        heavy = [w for w in r["wheels"] if w.split("-")[0].lower() in ("librosa", "scipy", "scikit_learn", "numba",
+                                                                        "llvmlite")]
+        assert not heavy, f"the runtime pulls in {heavy}"
     assert proc.returncode == 0

@@ -92,7 +92,7 @@ def register(subparsers) -> None:
     e.add_argument("--split", default="all", help="score the test side of this split (all: every clip)")
     e.add_argument("--protocol", action="append", metavar="NAME",
                    help="stream, calm-speaker, cold, gain-20, gain+20, noise20 (repeatable; default stream and cold)")
-    e.add_argument("--model", default="models/voxstream.tflite")
+    e.add_argument("--model", default="voxstream", help="a shipped model (voxstream, seed) or a .tflite path")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.add_argument("--out", default=".", help="folder for the confusion-matrix PNG")
     e.set_defaults(func=cmd_eval)

@@ -17,6 +17,7 @@ from voxstream.stream.card import LABELS
 from voxstream.stream.clips import batched
 from voxstream.stream.config import GateConfig
 from voxstream.stream.model import Classifier
+from voxstream.stream.shipped import resolve_model
 
 from . import plots
 from .datasets import scan_folders, speaker_keys
@@ -34,7 +35,7 @@ def evaluate_model(model_path: str | Path, folders: list[str], split: str = "all
     unknown = [p for p in protocols if p not in PROTOCOLS]
     if unknown:
         raise ValueError(f"--protocol {' '.join(unknown)}: expected some of {', '.join(PROTOCOLS)}")
-    clf = Classifier.load(model_path)
+    clf = Classifier.load(resolve_model(model_path))
     if tuple(clf.labels) != LABELS:
         raise ValueError(f"{model_path}: labels {clf.labels} are not the product labels {LABELS}")
     table = scan_folders(folders, **(scan or {})).table
