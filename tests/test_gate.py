@@ -1,49 +1,203 @@
-"""The speech gate on tones, noise, silence and sparse speech-like bursts."""
+"""The speech gate on speech at any level, steady noise at any level, silence, and speech in noise."""
 
 import numpy as np
 import pytest
-
+from engine_support import espeak_wav, need_espeak
+from voxstream.stream.config import GateConfig
+from voxstream.stream.errors import ConfigError
 from voxstream.stream.gate import FLOOR_DBFS, SpeechGate
 
 SR = 16000
+WINDOW, HOP = 2 * SR, SR // 4
+NOISE_S = 30
+
+
+def scale(x: np.ndarray, db: float) -> np.ndarray:
+    """``x`` with its RMS set to ``db`` dBFS."""
+    x = np.asarray(x, dtype=np.float64)
+    return (x / np.sqrt(np.mean(x ** 2)) * 10 ** (db / 20)).astype(np.float32)
 
 
 def tone(db: float, seconds: float = 2.0, hz: float = 440.0) -> np.ndarray:
     t = np.arange(int(seconds * SR)) / SR
-    amp = np.sqrt(2) * 10 ** (db / 20)  # RMS = db dBFS
-    return (amp * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+    return scale(np.sin(2 * np.pi * hz * t), db)
 
 
-def test_level_of_a_tone_is_its_rms_in_dbfs():
-    """A -20 dBFS (RMS) tone measures -20 dBFS and passes the gate."""
+def pink(n: int, rng: np.random.Generator) -> np.ndarray:
+    f = np.fft.rfftfreq(n, 1 / SR)
+    spec = rng.standard_normal(len(f)) + 1j * rng.standard_normal(len(f))
+    spec[1:] /= np.sqrt(f[1:])
+    spec[0] = 0
+    return np.fft.irfft(spec, n)
+
+
+def brown(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A random walk (1/f^2) with only its DC removed: the worst rumble a microphone passes."""
+    y = np.cumsum(rng.standard_normal(n))
+    return y - y.mean()
+
+
+def fan(n: int, rng: np.random.Generator) -> np.ndarray:
+    """50 Hz mains hum with harmonics, plus blade noise: pink noise modulated 30 % at 12 Hz."""
+    t = np.arange(n) / SR
+    hum = sum(np.sin(2 * np.pi * 50 * k * t + rng.uniform(0, 2 * np.pi)) / k for k in (1, 2, 3, 4))
+    blade = (1 + 0.3 * np.sin(2 * np.pi * 12 * t)) * scale(pink(n, rng), 0)
+    return scale(hum, 0) + 0.7 * blade
+
+
+def hum100(n: int, rng: np.random.Generator) -> np.ndarray:
+    """100 Hz transformer hum with harmonics over a white broadband floor."""
+    t = np.arange(n) / SR
+    return scale(sum(np.sin(2 * np.pi * 100 * k * t) / k for k in (1, 2, 3)), 0) + 0.3 * rng.standard_normal(n)
+
+
+NOISES = {"white": lambda n, rng: rng.standard_normal(n), "pink": pink, "brown": brown, "fan": fan, "hum100": hum100}
+
+
+def speechlike(seconds: float, rng: np.random.Generator) -> np.ndarray:
+    """A voice-like buzz (120 Hz with harmonics to 3.6 kHz, drifting pitch) in syllables of 120-250 ms,
+    gaps of 40-120 ms and a 0.3-0.6 s pause after every 4-7 syllables."""
+    n = int(seconds * SR)
+    t = np.arange(n) / SR
+    phase = np.cumsum(2 * np.pi * 120 * (1 + 0.1 * np.sin(2 * np.pi * 0.5 * t)) / SR)
+    buzz = sum(np.sin(k * phase) / k for k in range(1, 31))
+    env, i = np.zeros(n), int(0.1 * SR)
+    while i < n:
+        for _ in range(rng.integers(4, 8)):
+            m = min(int(rng.uniform(0.12, 0.25) * SR), max(n - i, 0))
+            env[i:i + m] = np.hanning(m) * rng.uniform(0.5, 1.0)
+            i += m + int(rng.uniform(0.04, 0.12) * SR)
+        i += int(rng.uniform(0.3, 0.6) * SR)
+    return buzz * env
+
+
+@pytest.fixture(scope="module")
+def espeak(tmp_path_factory) -> np.ndarray:
+    """About 10 s of espeak-ng speech at 16 kHz (two voices, three sentences, short silences between)."""
+    need_espeak()
+    from voxstream.stream.audio_io import load_audio
+
+    d = tmp_path_factory.mktemp("espeak")
+    texts = [("en", "The quick brown fox jumps over the lazy dog while the children play in the garden."),
+             ("en+f3", "Please turn on the lights in the kitchen and tell me the weather for tomorrow."),
+             ("en", "I am so angry about this, it is terrible! What a lovely day it is.")]
+    parts = [load_audio(espeak_wav(d / f"{i}.wav", text, voice), SR) for i, (voice, text) in enumerate(texts)]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def passing(x: np.ndarray, gate: SpeechGate | None = None) -> np.ndarray:
+    """The verdict of every 2 s / 0.25 s window of ``x``."""
+    return np.array([r.speech for r in (gate or SpeechGate(SR)).windows(x, WINDOW, HOP)])
+
+
+def test_level_of_a_tone_is_its_rms_in_dbfs_and_a_steady_tone_is_not_speech():
+    """A -20 dBFS (RMS) tone measures -20 dBFS; it has no level dynamics, so it is not speech."""
     r = SpeechGate(SR)(tone(-20))
-    assert r.level_dbfs == pytest.approx(-20, abs=0.05) and r.speech and r.active_fraction == 1.0
+    assert r.level_dbfs == pytest.approx(-20, abs=0.05)
+    assert not r.speech and r.active_fraction == 0.0
 
 
-def test_digital_silence_and_quiet_noise_do_not_pass():
-    """Zeros and -60 dBFS noise are below -45 dBFS: not speech."""
-    gate = SpeechGate(SR, min_dbfs=-45)
-    assert gate(np.zeros(2 * SR, np.float32)).level_dbfs == FLOOR_DBFS
-    assert not gate(np.zeros(2 * SR, np.float32)).speech
-    noise = np.random.default_rng(0).normal(0, 10 ** (-60 / 20), 2 * SR).astype(np.float32)
-    assert not gate(noise).speech
+@pytest.mark.parametrize("db", [-60, -10])
+def test_espeak_speech_passes_at_any_level(espeak, db):
+    """espeak-ng speech at -60 dBFS (in a quiet room, -90 dBFS hiss) and at -10 dBFS passes on most windows."""
+    room = scale(np.random.default_rng(1).standard_normal(len(espeak)), -90)
+    for x in (scale(espeak, db), scale(espeak, db) + room):
+        ok = passing(x)
+        assert ok.mean() >= 0.9, f"{ok.mean():.2f} of the windows passed"
 
 
-def test_dc_offset_is_not_speech():
-    """A constant offset (a bad ADC) has no AC energy and is not speech."""
-    assert not SpeechGate(SR)(np.full(2 * SR, 0.3, np.float32)).speech
+@pytest.mark.parametrize("db", [-60, -30, -10])
+def test_speechlike_signal_passes_at_any_level(db):
+    """The synthetic voice passes on most windows at -60, -30 and -10 dBFS."""
+    x = scale(speechlike(20, np.random.default_rng(2)), db)
+    assert passing(x).mean() >= 0.9
+
+
+@pytest.mark.parametrize("db", [-30, -60])
+@pytest.mark.parametrize("name", sorted(NOISES))
+def test_steady_noise_passes_on_at_most_5_percent_of_windows(name, db):
+    """Steady pink, brown, white noise, fan and hum at -30 and -60 dBFS pass on <= 5 % of the windows."""
+    x = scale(NOISES[name](NOISE_S * SR, np.random.default_rng(3)), db)
+    ok = passing(x)
+    assert len(ok) > 100 and ok.mean() <= 0.05, f"{name} at {db} dBFS passed on {ok.mean():.1%}"
+
+
+@pytest.mark.parametrize("name", ["pink", "white", "fan"])
+def test_speech_in_steady_noise_at_10_db_snr_passes(name):
+    """The synthetic voice over steady noise at 10 dB SNR passes on most windows."""
+    rng = np.random.default_rng(4)
+    x = scale(speechlike(20, rng), -30)
+    x = x + scale(NOISES[name](len(x), rng), -40)
+    assert passing(x).mean() >= 0.9
+
+
+def test_espeak_in_pink_noise_at_10_db_snr_passes(espeak):
+    """espeak-ng speech over pink noise at 10 dB SNR passes on most windows."""
+    x = scale(espeak, -25) + scale(pink(len(espeak), np.random.default_rng(5)), -35)
+    assert passing(x).mean() >= 0.9
+
+
+def test_digital_silence_and_dc_never_pass():
+    """Zeros report the floor level and never pass; nor does a constant offset (a bad ADC)."""
+    gate = SpeechGate(SR)
+    r = gate(np.zeros(2 * SR, np.float32))
+    assert r.level_dbfs == FLOOR_DBFS and not r.speech
+    assert not passing(np.zeros(20 * SR, np.float32)).any()
+    assert not gate(np.full(2 * SR, 0.3, np.float32)).speech
+
+
+def test_noise_starting_after_digital_silence_does_not_pass():
+    """A muted input that unmutes onto steady noise: the zeros do not count as the noise floor."""
+    x = np.concatenate([np.zeros(3 * SR), scale(pink(10 * SR, np.random.default_rng(6)), -50)])
+    assert not passing(x).any()
+
+
+def test_dither_does_not_pass():
+    """Speech-like dynamics below min_dbfs (a -110 dBFS voice) are not speech."""
+    assert not passing(scale(speechlike(10, np.random.default_rng(7)), -110)).any()
 
 
 def test_active_fraction_threshold():
-    """Loud bursts covering 10% of the window fail a 20% requirement and pass a 5% one."""
-    x = np.zeros(2 * SR, np.float32)
-    x[: int(0.2 * SR)] = tone(-20, 0.2)  # 0.2 s of 2 s
+    """Loud bursts over quiet noise covering 10 % of the window fail a 20 % requirement and pass a 5 % one."""
+    x = scale(np.random.default_rng(8).standard_normal(2 * SR), -60)
+    x[: int(0.2 * SR)] += tone(-30, 0.2)  # 0.2 s of 2 s
     assert not SpeechGate(SR, active_fraction=0.2)(x).speech
     r = SpeechGate(SR, active_fraction=0.05)(x)
     assert r.speech and r.active_fraction == pytest.approx(0.1, abs=0.02)
+    assert r.floor_dbfs < -60
 
 
-def test_empty_window():
-    """An empty window is not speech and reports the floor level."""
-    r = SpeechGate(SR)(np.zeros(0, np.float32))
-    assert not r.speech and r.level_dbfs == FLOOR_DBFS
+def test_windows_equals_one_call_per_window():
+    """The batch path (sub-frames analysed once per clip) gives each window's own verdict."""
+    rng = np.random.default_rng(9)
+    x = scale(speechlike(8, rng), -40) + scale(pink(8 * SR, rng), -60)
+    gate = SpeechGate(SR)
+    batch = gate.windows(x, WINDOW, HOP)
+    single = [gate(x[s:s + WINDOW]) for s in range(0, len(x) - WINDOW + 1, HOP)]
+    assert len(batch) == len(single) == 25
+    for b, s in zip(batch, single):
+        assert (b.speech, b.active_fraction, b.floor_dbfs) == (s.speech, s.active_fraction, s.floor_dbfs)
+        assert b.level_dbfs == pytest.approx(s.level_dbfs, abs=1e-3)
+    assert [r.speech for r in gate.windows(x, WINDOW, 4001)] == \
+        [gate(x[s:s + WINDOW]).speech for s in range(0, len(x) - WINDOW + 1, 4001)]
+    assert gate.windows(x[:SR], WINDOW, HOP) == [gate(x[:SR])]  # shorter than a window: one verdict on all of it
+
+
+def test_short_and_empty_windows():
+    """An empty or sub-frame-long window is not speech; a 1 s clip of speech (cold start) is."""
+    gate = SpeechGate(SR)
+    assert gate(np.zeros(0, np.float32)) == gate(np.zeros(0, np.float32))
+    assert not gate(np.zeros(0, np.float32)).speech and gate(np.zeros(0, np.float32)).level_dbfs == FLOOR_DBFS
+    assert not gate(scale(np.random.default_rng(10).standard_normal(100), -20)).speech
+    assert gate(scale(speechlike(1.0, np.random.default_rng(11)), -50)).speech
+
+
+def test_from_config_and_validation():
+    """from_config carries every field; a bad rise or percentile is one config error."""
+    cfg = GateConfig(min_dbfs=-70.0, active_fraction=0.3, rise_db=12.0, floor_percentile=5.0)
+    assert SpeechGate.from_config(cfg, SR) == SpeechGate(SR, -70.0, 0.3, 12.0, 5.0)
+    assert SpeechGate.from_config(GateConfig(), SR) == SpeechGate(SR)
+    with pytest.raises(ConfigError, match="gate.rise_db"):
+        GateConfig(rise_db=0.0)
+    with pytest.raises(ConfigError, match="gate.floor_percentile"):
+        GateConfig(floor_percentile=101.0)

@@ -172,7 +172,7 @@ def test_classify_scores_a_clip_like_the_offline_evaluation(tmp_path, speech, cl
     card, cfg = classifier.card, Config()
     y = load_audio(speech, SR)
     extractor, normalizer = MfccFrames(card.features), Normalizer.from_dict(card.normalization)
-    gate = SpeechGate(SR, cfg.gate.min_dbfs, cfg.gate.active_fraction)
+    gate = SpeechGate.from_config(cfg.gate, SR)
     window, hop = int(card.window_s * SR), int(card.hop_s * SR)
     speech_probs = []
     for start, end in windows(len(y), window, hop):
