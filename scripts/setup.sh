@@ -17,7 +17,7 @@ APT_TEST=("${APT_RUN[@]}" pulseaudio pulseaudio-utils libasound2-plugins alsa-ut
 
 case "$MODE" in
   run) PKGS=("${APT_RUN[@]}"); EXTRAS="" ;;
-  test) PKGS=("${APT_TEST[@]}"); EXTRAS="[train,dev]" ;;
+  test) PKGS=("${APT_TEST[@]}"); EXTRAS="[train,dev,dask]" ;;
   *) echo "usage: $0 run|test" >&2; exit 2 ;;
 esac
 

@@ -14,7 +14,8 @@ import os
 import signal
 import sys
 
-from .errors import VoxstreamError
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads: BLAS threads only slow small products
+from .errors import VoxstreamError  # noqa: E402
 
 COMMANDS = {
     "run": "voxstream.stream.cmd_run",

@@ -24,7 +24,8 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from .features import FeatureParams, MfccFrames, pool, windows
+from .batch import pool_windows
+from .features import FeatureParams, MfccFrames, windows
 from .gate import SpeechGate
 from .normalize import Normalizer
 from .window import WindowSpec
@@ -45,24 +46,24 @@ class ClipRows:
 
 def window_rows(samples: np.ndarray, params: FeatureParams, spec: WindowSpec, gate: SpeechGate,
                 extractor: MfccFrames | None = None) -> ClipRows:
-    """Features and gate verdicts of every streaming window of one clip (frames computed once)."""
+    """Features and gate verdicts of every streaming window of one clip (frames computed once, all
+    windows pooled at once by :func:`~voxstream.stream.batch.pool_windows`, the gate's sub-frames once)."""
     if spec.hop % params.hop_length or spec.window % params.hop_length:
         raise ValueError(f"window {spec.window} / hop {spec.hop} samples: must be multiples of hop_length "
                          f"{params.hop_length}")
     extractor = extractor or MfccFrames(params)
     frames = extractor(samples)
-    rows, speech = [], []
-    for start, end in windows(len(samples), spec.window, spec.hop):
-        first = start // params.hop_length
-        rows.append(pool(frames[first:first + params.n_frames(end - start)], params.pooling, params))
-        speech.append(gate(samples[start:end]).speech)
-    return ClipRows(np.array(rows, dtype=np.float32), np.array(speech, dtype=bool), len(samples))
+    bounds = windows(len(samples), spec.window, spec.hop)
+    first = np.array([start // params.hop_length for start, _ in bounds], dtype=np.int64)
+    x = pool_windows(frames, first, params.n_frames(bounds[0][1] - bounds[0][0]), params)
+    speech = np.array([g.speech for g in gate.windows(samples, spec.window, spec.hop)], dtype=bool)
+    return ClipRows(x, speech, len(samples))
 
 
 def stream_rows(blocks: Iterable[np.ndarray], params: FeatureParams, spec: WindowSpec, gate: SpeechGate,
-                chunk_windows: int = 240) -> ClipRows:
+                chunk_windows: int = 240, extractor: MfccFrames | None = None) -> ClipRows:
     """:func:`window_rows` of a long stream of blocks, in chunks of ``chunk_windows`` windows (bounded memory)."""
-    extractor = MfccFrames(params)
+    extractor = extractor or MfccFrames(params)
     step = chunk_windows * spec.hop
     buf, parts, total = np.zeros(0, dtype=np.float32), [], 0
     for block in blocks:
@@ -99,16 +100,26 @@ def score_clips(clips: list[ClipRows], normalizer_factory: Callable[[], Normaliz
     ``sessions[i]`` names the session of clip ``i`` (clips of one session are
     streamed in list order through one normaliser); None: every clip its own
     session (``per-file``).  ``predict`` maps a batch of normalised windows to
-    probabilities.
+    probabilities; it is called once, on the windows the clip means read (the
+    speech windows; all windows of a clip without speech).
     """
     sessions = list(range(len(clips))) if sessions is None else list(sessions)
-    out: list[np.ndarray | None] = [None] * len(clips)
+    normalised: list[np.ndarray | None] = [None] * len(clips)
     for session in dict.fromkeys(sessions):
         members = [i for i, s in enumerate(sessions) if s == session]
-        normalised = normalise_session([clips[i] for i in members], normalizer_factory())
-        for i, x in zip(members, normalised):
-            out[i] = clip_probabilities(predict(x), clips[i].speech)
-    return np.stack(out)
+        for i, x in zip(members, normalise_session([clips[i] for i in members], normalizer_factory())):
+            normalised[i] = x
+    used = [_used_windows(c.speech) for c in clips]
+    rows = [x[u] for x, u in zip(normalised, used)]
+    probs = predict(np.concatenate(rows)) if sum(map(len, rows)) else np.zeros((0, 0), dtype=np.float32)
+    bounds = np.cumsum([0] + [len(r) for r in rows])
+    return np.stack([clip_probabilities(probs[lo:hi], np.ones(hi - lo, dtype=bool))
+                     for lo, hi in zip(bounds[:-1], bounds[1:])])
+
+
+def _used_windows(speech: np.ndarray) -> np.ndarray:
+    """The windows a clip's mean reads: its speech windows, or all of them when none is speech."""
+    return speech if speech.any() else np.ones(len(speech), dtype=bool)
 
 
 def batched(predict_one: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:

@@ -2,109 +2,122 @@
 
 A file is scored by the one clip score (:mod:`voxstream.stream.clips`), the
 rule of the model card's evaluations: its streaming windows, each file a
-session of its own (``per-file``), the mean over its speech windows.  Bad files are
-reported on stderr by name and counted; the others still succeed.
+session of its own (``per-file``), the mean over its speech windows.  Files
+are scored in chunks on every core (``--workers``, spawned processes) or on
+a Dask cluster (``--scheduler``, :mod:`voxstream.stream.archive_dask`);
+results are written as chunks finish, always in the order of the file list,
+so the output is the same whatever runs it.  Bad files are reported on
+stderr by name and counted; the others still succeed.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
-import json
-import logging
-import sys
-from dataclasses import dataclass
-from pathlib import Path
+import os
 
-import numpy as np
+# The runtime's matrices are tiny: BLAS threads only fight over the cores (set before numpy loads).
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
-from .audio_io import find_audio_files, iter_blocks
-from .cli_common import add_config_flags, config_from_args, load_classifier
-from .errors import AudioError, VoxstreamError
-from .clips import batched, score_clips, stream_rows
-from .config import Config
-from .stages import make_gate, make_normalizer, window_spec
-from .model import Classifier
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-_LOGGER = logging.getLogger(__name__)
+from .archive import FileResult, Job, RunStats, chunks, job_for, scorer_for  # noqa: E402
+from .archive_out import Progress, ResultWriter, done_files, format_for  # noqa: E402
+from .archive_pool import run_local  # noqa: E402
+from .audio_io import find_audio_files  # noqa: E402
+from .cli_common import add_config_flags, config_from_args  # noqa: E402
+from .config import Config  # noqa: E402
+from .errors import AudioError, ConfigError  # noqa: E402
+from .model import Classifier  # noqa: E402
+
+__all__ = ["FileResult", "classify_file", "cmd_classify", "register"]
 
 
-@dataclass(frozen=True)
-class FileResult:
-    file: str
-    label: str
-    confidence: float
-    scores: dict[str, float]
-    duration_s: float
-
-    def to_dict(self) -> dict:
-        return {"file": self.file, "label": self.label, "confidence": round(self.confidence, 4),
-                "scores": {k: round(v, 4) for k, v in self.scores.items()}, "duration_s": round(self.duration_s, 3)}
+def default_workers() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
 
 
 def register(sub) -> None:
     p = sub.add_parser("classify", help="label audio files (one result per file)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")
     add_config_flags(p)
-    p.add_argument("--format", choices=("table", "json", "csv"), default="table",
-                   help="json: one object per line; csv: header + one row per file; table: aligned text")
+    p.add_argument("--format", choices=("table", "json", "csv"), default=None,
+                   help="json: one object per line; csv: header + one row per file; table: aligned text "
+                        "(default: from --out's extension, .csv or .jsonl/.json, else table)")
+    p.add_argument("--out", metavar="FILE", help="write the results to FILE (JSON lines or CSV) instead of stdout")
+    p.add_argument("--resume", action="store_true", help="with --out: skip the files already in FILE, append the rest")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help=f"worker processes (default: every core, {default_workers()} here; 1: this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a Dask cluster, e.g. tcp://HOST:8786 (pip install 'voxstream[dask]')")
+    p.add_argument("--stats", metavar="FILE",
+                   help="write a JSON summary: wall and audio seconds, seconds per stage, peak RSS per worker")
     p.set_defaults(func=cmd_classify)
-
-
-CHUNK_S = 10.0
-"""Seconds of audio read at a time by classify (bounds memory for long files)."""
 
 
 def classify_file(path: Path, classifier: Classifier, cfg: Config | None = None) -> FileResult:
     """The file's label and scores by the one clip score, the file a session of its own."""
-    card, cfg = classifier.card, cfg or Config()
-    rate = card.features.sample_rate
-    spec = window_spec(card, cfg)
-    rows = stream_rows(iter_blocks(path, rate, int(CHUNK_S * rate)), card.features, spec, make_gate(card, cfg))
-    if rows.samples == 0:
-        raise AudioError(f"{path}: contains no audio samples; expected at least one frame")
-    try:
-        probs = score_clips([rows], lambda: make_normalizer(card), batched(classifier.predict))[0]
-    except ValueError as exc:
-        raise AudioError(f"{path}: too short for features ({exc})") from None
-    labels = card.labels
-    best = int(np.argmax(probs))
-    return FileResult(str(path), labels[best], float(probs[best]),
-                      {k: float(v) for k, v in zip(labels, probs)}, rows.samples / rate)
+    job = Job(str(classifier.path), cfg or Config())
+    out = scorer_for(job).score([str(path)])
+    if out.errors[0]:
+        raise AudioError(out.errors[0])
+    return out.results[0]
 
 
-class _Writer:
-    def __init__(self, fmt: str, labels: tuple[str, ...], out=None) -> None:
-        self.fmt, self.labels, self.out = fmt, labels, out or sys.stdout
-        self._csv = csv.writer(self.out) if fmt == "csv" else None
-        if self._csv:
-            self._csv.writerow(["file", "label", "confidence", *labels])
-        elif fmt == "table":
-            self.out.write(f"{'label':<10} {'conf':>5}  {'file'}\n")
+def _chunk_results(args: argparse.Namespace, parts: list[list[str]], job: Job, workers: int):
+    if args.scheduler:
+        from .archive_dask import run_dask
 
-    def write(self, r: FileResult) -> None:
-        if self.fmt == "json":
-            self.out.write(json.dumps(r.to_dict(), separators=(",", ":")) + "\n")
-        elif self._csv:
-            self._csv.writerow([r.file, r.label, f"{r.confidence:.4f}", *(f"{r.scores[k]:.4f}" for k in self.labels)])
-        else:
-            self.out.write(f"{r.label:<10} {r.confidence:5.2f}  {r.file}\n")
-        self.out.flush()
+        return run_dask(parts, job, args.scheduler)
+    return run_local(parts, job, workers)
+
+
+def _todo(args: argparse.Namespace, fmt: str) -> tuple[list[str], int]:
+    """The files to score (those already in ``--out`` left out with ``--resume``) and how many were left out."""
+    files = [str(p) for p in find_audio_files(args.paths)]
+    if not files:
+        raise AudioError(f"{' '.join(args.paths)}: no audio files found; expected files or folders with audio")
+    done = done_files(Path(args.out), fmt) if args.resume else set()
+    todo = [f for f in files if f not in done]
+    return todo, len(files) - len(todo)
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.resume and not args.out:
+        raise ConfigError("--resume: needs --out FILE (the results to resume)")
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers: expected a positive number of processes, got {args.workers}")
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
-    classifier = load_classifier(cfg)
-    files = find_audio_files(args.paths)
-    if not files:
-        raise AudioError(f"{' '.join(args.paths)}: no audio files found; expected files or folders with audio")
-    writer = _Writer(args.format, classifier.card.labels)
-    failed = 0
-    for path in files:
-        try:
-            writer.write(classify_file(path, classifier, cfg))
-        except VoxstreamError as exc:
-            failed += 1
-            print(f"voxstream: skipped: {exc}", file=sys.stderr)
-    print(f"voxstream: classified {len(files) - failed} of {len(files)} files, {failed} failed", file=sys.stderr)
-    return 0 if failed == 0 else 1
+    _check(args)
+    job = job_for(config_from_args(args))
+    labels = Classifier.load(job.model).labels  # a broken model stops here, with one line, before any work
+    fmt = format_for(args.format, args.out)
+    todo, already = _todo(args, fmt)
+    workers = args.workers or default_workers()
+    progress, stats, t0 = Progress(len(todo), sys.stderr), RunStats(), time.perf_counter()
+    with ResultWriter(fmt, labels, args.out, append=args.resume) as writer:
+        for part in _chunk_results(args, chunks(todo, workers), job, workers):
+            for result, error in zip(part.results, part.errors):
+                if error is not None:
+                    progress.clear()
+                    print(f"voxstream: skipped: {error}", file=sys.stderr)
+                else:
+                    writer.write(result)
+            writer.flush()
+            stats.add(part)
+            progress.advance(len(part.results), part.audio_s)
+    progress.close()
+    if args.stats:
+        stats.write(Path(args.stats), wall_s=time.perf_counter() - t0)
+    resumed = f", {already} already in {args.out}" if args.resume else ""
+    print(f"voxstream: classified {len(todo) - stats.failed} of {len(todo)} files, {stats.failed} failed{resumed} "
+          f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    return 0 if stats.failed == 0 else 1

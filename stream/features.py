@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
-POOLINGS = ("mean", "mean_std", "mean_std_dstd", "mean_std_dstd_prosody")
+POOLINGS = ("mean", "mean_std", "mean_std_dstd", "mean_std_dstd_prosody", "seq")
 PROSODY = 8
 """Extra per-frame columns (and pooled values) of the ``mean_std_dstd_prosody`` pooling."""
 F0_MIN_HZ, F0_MAX_HZ = 75.0, 400.0
@@ -32,6 +32,16 @@ OCTAVE_RATIO = 0.85
 """The pitch lag is the shortest autocorrelation peak within this ratio of the highest one."""
 UNVOICED_LOG_F0 = 5.3
 """Mean log F0 reported for a window without a voiced frame (about 200 Hz)."""
+SEQ_FRAME = 4
+"""Extra per-frame columns of the ``seq`` pooling: level (dBFS), autocorrelation peak, log F0, centroid (kHz)."""
+SEQ_PROSODY = 8
+"""Level-free prosody values per sub-window of the ``seq`` pooling (see :func:`seq_pool`)."""
+SEQ_FLOOR = 1e-8
+"""``seq``: mel power floor relative to the frame's loudest band (80 dB), so the floor moves with the gain."""
+SEQ_VOICED_REL_DB = 35.0
+"""``seq``: a voiced frame is at most this far below the window's loudest frame."""
+SEQ_SILENCE_DBFS = -110.0
+"""``seq``: frames below this level (digital silence) are never voiced and do not set the window's loudest level."""
 
 
 @dataclass(frozen=True)
@@ -60,12 +70,16 @@ class FeatureParams:
     "mean_std_dstd_prosody" (those, then 8 prosody values from the same power
     spectra: voiced-frame fraction, mean and std of log F0 over voiced frames
     (autocorrelation pitch, 75-400 Hz), mean autocorrelation peak, mean and std
-    of the spectral centroid in kHz, mean and std of the frame level in dBFS)."""
+    of the spectral centroid in kHz, mean and std of the frame level in dBFS) or
+    "seq" (a sequence: the window cut into ``seq_steps`` sub-windows, each giving
+    level-free statistics, see :func:`seq_pool`; shape ``(seq_steps, 3 * (n_mfcc - 1) + 8)``)."""
+    seq_steps: int = 8
+    """``seq`` pooling only: sub-windows per window (8 = one per 0.25 s hop of a 2 s window)."""
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
             raise ValueError(f"features.pooling: expected one of {POOLINGS}, got {self.pooling!r}")
-        for name in ("sample_rate", "n_mfcc", "n_fft", "hop_length", "n_mels"):
+        for name in ("sample_rate", "n_mfcc", "n_fft", "hop_length", "n_mels", "seq_steps"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"features.{name}: expected a positive integer")
         if self.n_mfcc > self.n_mels:
@@ -73,18 +87,35 @@ class FeatureParams:
 
     @property
     def dim(self) -> int:
-        """Length of the pooled feature vector of one window."""
+        """Length of the pooled feature vector of one window (``seq``: of the flattened sequence)."""
+        if self.pooling == "seq":
+            return self.seq_steps * self.seq_dim
         if self.pooling == "mean_std_dstd_prosody":
             return 3 * self.n_mfcc + PROSODY
         return self.n_mfcc * {"mean": 1, "mean_std": 2, "mean_std_dstd": 3}[self.pooling]
 
     @property
+    def seq_dim(self) -> int:
+        """Values per sub-window of the ``seq`` pooling: MFCC c1.. mean, std, delta std, and 8 prosody values."""
+        return 3 * (self.n_mfcc - 1) + SEQ_PROSODY
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of the features of one window: ``(seq_steps, seq_dim)`` for ``seq``, else ``(dim,)``."""
+        return (self.seq_steps, self.seq_dim) if self.pooling == "seq" else (self.dim,)
+
+    @property
     def frame_width(self) -> int:
         """Columns of one frame row from :class:`MfccFrames` (the MFCCs, plus the prosody columns if pooled)."""
-        return self.n_mfcc + (PROSODY if self.pooling == "mean_std_dstd_prosody" else 0)
+        extra = {"mean_std_dstd_prosody": PROSODY, "seq": SEQ_FRAME}.get(self.pooling, 0)
+        return self.n_mfcc + extra
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """Every field; ``seq_steps`` only for the ``seq`` pooling (older cards and caches stay byte-identical)."""
+        data = asdict(self)
+        if self.pooling != "seq":
+            del data["seq_steps"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "FeatureParams":
@@ -172,7 +203,8 @@ class MfccFrames:
         self._mel_t = np.ascontiguousarray(mel.T, dtype=np.float64)
         self._dct_t = np.ascontiguousarray(basis.T, dtype=np.float64)
         self._prosody = p.pooling == "mean_std_dstd_prosody"
-        if self._prosody:
+        self._seq = p.pooling == "seq"
+        if self._prosody or self._seq:
             w_ac = np.fft.irfft(np.abs(np.fft.rfft(self._window)) ** 2, n=p.n_fft)
             self._lags = np.arange(int(p.sample_rate / F0_MAX_HZ), int(p.sample_rate / F0_MIN_HZ) + 1)
             self._lags = self._lags[self._lags < p.n_fft // 2]
@@ -196,12 +228,15 @@ class MfccFrames:
             return np.zeros((0, self.params.frame_width))
         spec = np.fft.rfft(frames * self._window, axis=1)
         power = spec.real ** 2 + spec.imag ** 2
-        logmel = 10.0 * np.log10(np.maximum(power @ self._mel_t, self.params.amin))
-        mfcc = logmel @ self._dct_t
+        mel = power @ self._mel_t
+        if self._seq:  # floor relative to the frame's loudest band: gain-free for every non-silent frame
+            floor = np.maximum(mel.max(axis=1, keepdims=True) * SEQ_FLOOR, 1e-30)
+            return np.hstack([10.0 * np.log10(np.maximum(mel, floor)) @ self._dct_t, self._seq_columns(power)])
+        mfcc = 10.0 * np.log10(np.maximum(mel, self.params.amin)) @ self._dct_t
         return np.hstack([mfcc, self._prosody_columns(power)]) if self._prosody else mfcc
 
-    def _prosody_columns(self, power: np.ndarray) -> np.ndarray:
-        """The 8 prosody columns of frames from their power spectra (autocorrelation = inverse FFT of power)."""
+    def _pitch(self, power: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per frame: autocorrelation at lag 0, normalised autocorrelation peak, pitch lag (samples)."""
         ac = np.fft.irfft(power, n=self.params.n_fft, axis=1)
         r0 = ac[:, 0]
         nac = ac[:, self._lags] / np.maximum(r0, 1e-12)[:, None] / self._w_ac
@@ -210,10 +245,21 @@ class MfccFrames:
         local[:, 1:-1] = (nac[:, 1:-1] >= nac[:, :-2]) & (nac[:, 1:-1] >= nac[:, 2:])
         candidate = local & (nac >= OCTAVE_RATIO * nac.max(axis=1, keepdims=True))
         k = np.where(candidate.any(axis=1), candidate.argmax(axis=1), nac.argmax(axis=1))
-        peak = nac[np.arange(len(k)), k]
+        return r0, nac[np.arange(len(k)), k], self._lags[k].astype(np.float64)
+
+    def _seq_columns(self, power: np.ndarray) -> np.ndarray:
+        """The 4 per-frame columns of ``seq``: level (dBFS), autocorrelation peak, log F0, centroid (kHz)."""
+        r0, peak, lag = self._pitch(power)
+        level = 10.0 * np.log10(np.maximum(r0 / self._win_power, 1e-30))  # no additive floor: gain-free
+        centroid = (power @ self._freqs_khz) / (power.sum(axis=1) + 1e-30)
+        return np.stack([level, peak, np.log(self.params.sample_rate / lag), centroid], axis=1)
+
+    def _prosody_columns(self, power: np.ndarray) -> np.ndarray:
+        """The 8 prosody columns of frames from their power spectra (autocorrelation = inverse FFT of power)."""
+        r0, peak, lag = self._pitch(power)
         level = 10.0 * np.log10(r0 / self._win_power + 1e-10)
         voiced = ((peak > VOICED_PEAK) & (level > VOICED_MIN_DB)).astype(np.float64)
-        log_f0 = np.log(self.params.sample_rate / self._lags[k].astype(np.float64))
+        log_f0 = np.log(self.params.sample_rate / lag)
         centroid = (power @ self._freqs_khz) / (power.sum(axis=1) + 1e-12)
         return np.stack([voiced, voiced * log_f0, voiced * log_f0 ** 2, peak, centroid, centroid ** 2,
                          level, level ** 2], axis=1)
@@ -232,10 +278,90 @@ def _prosody_stats(col_mean: np.ndarray) -> np.ndarray:
                      np.sqrt(max(levelsq - level * level, 0.0))])
 
 
-def pool(frames: np.ndarray, pooling: str) -> np.ndarray:
-    """Window statistics of MFCC frames (rows of :class:`MfccFrames` for this pooling), as float32."""
+def seq_index(n: int, params: FeatureParams) -> tuple[np.ndarray, np.ndarray]:
+    """Frame index (K, m) and validity mask of each sub-window of a window of ``n`` frames.
+
+    A window of ``K`` hops of ``s`` frame hops has ``n = K*s - c`` frames (``c`` frames straddle
+    its start); sub-window k takes the ``m = s - c`` frames lying wholly inside hop k, so every
+    frame of a sub-window is known once its hop has been heard.  Short windows (a clip shorter
+    than the window) are cut the same way with ``s = (n + c) // K`` (at least one frame each).
+    """
+    k_steps, h = params.seq_steps, params.hop_length
+    c = -(-params.n_fft // h) - 1
+    s = max(1, (n + c) // k_steps)
+    m = max(1, s - c)
+    start = np.minimum(np.arange(k_steps) * s, n - 1)
+    idx = start[:, None] + np.arange(m)[None, :]
+    return np.minimum(idx, n - 1), idx < n
+
+
+def _wmean(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Weighted mean over axis 1 of (K, m, d) with weights (K, m); 0 where the weights sum to 0."""
+    tot = w.sum(axis=1)
+    return np.einsum("kmd,km->kd", x, w) / np.maximum(tot, 1e-12)[:, None]
+
+
+def _wstd(x: np.ndarray, w: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.maximum(_wmean((x - mean[:, None, :]) ** 2, w), 0.0))
+
+
+def seq_pool(frames: np.ndarray, params: FeatureParams) -> np.ndarray:
+    """The ``seq`` features of one window's frames: (K, 3 * (n_mfcc - 1) + 8), float32.
+
+    Per sub-window: mean, std and std of frame-to-frame differences of MFCC c1..c(n-1) (c0, the
+    level, is left out), then voiced fraction (autocorrelation peak > 0.5 and level within
+    35 dB of the window's loudest frame), mean and std of log F0 over voiced frames (the window's
+    voiced mean, or about 200 Hz, when the sub-window has none), mean autocorrelation peak, mean and
+    std of the spectral centroid (kHz), mean level relative to the window's loudest frame (dB,
+    floored at -80) and std of the level.  Nothing depends on the input gain (the mel floor is
+    relative too), except at digital silence.
+    """
+    n_mfcc = params.n_mfcc
+    idx, valid = seq_index(len(frames), params)
+    w = valid.astype(np.float64)
+    level, peak, log_f0 = frames[:, n_mfcc], frames[:, n_mfcc + 1], frames[:, n_mfcc + 2]
+    loud = level > SEQ_SILENCE_DBFS
+    top = level[loud].max() if loud.any() else 0.0
+    voiced = (peak > VOICED_PEAK) & loud & (level > top - SEQ_VOICED_REL_DB)
+    fill = log_f0[voiced].mean() if voiced.any() else UNVOICED_LOG_F0
+    # one (n, n_mfcc - 1 + 4) table: c1.., peak, centroid, relative level, voiced; pooled in one pass
+    table = np.empty((len(frames), n_mfcc + 3))
+    table[:, : n_mfcc - 1] = frames[:, 1:n_mfcc]
+    table[:, n_mfcc - 1] = peak
+    table[:, n_mfcc] = frames[:, n_mfcc + 3]
+    table[:, n_mfcc + 1] = np.maximum(level - top, -80.0)
+    table[:, n_mfcc + 2] = voiced
+    sub = table[idx]  # (K, m, n_mfcc + 3)
+    mean = _wmean(sub, w)
+    std = _wstd(sub, w, mean)
+    c = n_mfcc - 1
+    if idx.shape[1] > 1:
+        dw = w[:, 1:] * w[:, :-1]
+        d = sub[:, 1:, :c] - sub[:, :-1, :c]
+        dstd = _wstd(d, dw, _wmean(d, dw))
+    else:
+        dstd = np.zeros((len(idx), c))
+    vw = w * sub[:, :, -1]
+    has_v = vw.sum(axis=1) > 0
+    f0s = log_f0[idx][:, :, None]
+    f0m = _wmean(f0s, vw)
+    f0 = np.where(has_v, f0m[:, 0], fill)
+    f0_std = np.where(has_v, _wstd(f0s, vw, f0m)[:, 0], 0.0)
+    prosody = np.stack([mean[:, -1], f0, f0_std, mean[:, c], mean[:, c + 1], std[:, c + 1], mean[:, c + 2],
+                        std[:, c + 2]], axis=1)
+    mean, std = mean[:, :c], std[:, :c]
+    return np.hstack([mean, std, dstd, prosody]).astype(np.float32)
+
+
+def pool(frames: np.ndarray, pooling: str, params: FeatureParams | None = None) -> np.ndarray:
+    """Window statistics of MFCC frames (rows of :class:`MfccFrames` for this pooling), as float32.
+
+    ``seq`` returns a (K, D) sequence and reads ``params`` (default: ``FeatureParams(pooling="seq")``).
+    """
     if len(frames) == 0:
         raise ValueError("no frames to pool: the audio is shorter than one FFT frame")
+    if pooling == "seq":
+        return seq_pool(frames, params or FeatureParams(pooling="seq"))
     if pooling == "mean_std_dstd_prosody":
         extra = _prosody_stats(frames[:, -PROSODY:].mean(axis=0))
         return np.concatenate([pool(frames[:, :-PROSODY], "mean_std_dstd"), extra]).astype(np.float32)
@@ -252,7 +378,7 @@ def pool(frames: np.ndarray, pooling: str) -> np.ndarray:
 def window_features(samples: np.ndarray, params: FeatureParams, extractor: MfccFrames | None = None) -> np.ndarray:
     """Pooled feature vector of one window of audio at ``params.sample_rate``."""
     extractor = extractor or MfccFrames(params)
-    return pool(extractor(samples), params.pooling)
+    return pool(extractor(samples), params.pooling, params)
 
 
 def windows(n_samples: int, window: int, hop: int) -> list[tuple[int, int]]:
@@ -294,7 +420,7 @@ class IncrementalMfcc:
         self.window_frames = p.n_frames(self.window_samples)
         if self.window_frames < 1:
             raise ValueError("window shorter than one FFT frame")
-        self._need_sq = p.pooling != "mean"  # running sums the pooling reads (the rest are skipped per hop)
+        self._need_sq = p.pooling not in ("mean", "seq")  # running sums the pooling reads (the rest are skipped)
         self._need_diff = p.pooling.startswith("mean_std_dstd")
         self.reset()
 
@@ -405,11 +531,22 @@ class IncrementalMfcc:
         self._dsum, self._dsumsq = diffs.sum(axis=0), (diffs * diffs).sum(axis=0)
         self._since_resum = 0
 
+    def frames(self) -> np.ndarray:
+        """The frames currently in the window, oldest first (a copy)."""
+        n, w = self.frames_in_window, self.window_frames
+        return self._ring[:n].copy() if self._count <= w else np.roll(self._ring, -(self._count % w), axis=0)
+
     def features(self) -> np.ndarray:
-        """Pooled vector of the frames currently in the window."""
+        """Pooled vector of the frames currently in the window (``seq``: the (K, D) sequence).
+
+        ``seq`` pools the window's frames (each computed once, when its samples arrived) with
+        :func:`seq_pool`, the very function batch features use.
+        """
         n = self.frames_in_window
         if n == 0:
             raise ValueError("no complete frame yet")
+        if self.params.pooling == "seq":
+            return seq_pool(self.frames(), self.params)
         mean = self._sum[: self.params.n_mfcc] / n
         if self.params.pooling == "mean":
             return mean.astype(np.float32)

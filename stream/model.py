@@ -3,7 +3,7 @@
 Never imports TensorFlow: the runtime uses ``ai_edge_litert`` and falls back
 to ``tflite_runtime`` only where LiteRT is not installed.  LiteRT's C++ code
 prints ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` straight
-to file descriptor 2 while the interpreter is built; :func:`_native_stderr`
+to file descriptor 2 while the interpreter is built; :func:`native_stderr`
 turns such ``INFO:`` lines into debug logs (shown with ``--debug``) and passes
 anything else through.
 """
@@ -25,7 +25,7 @@ from .errors import ModelError
 _LOGGER = logging.getLogger(__name__)
 
 
-def _interpreter_class():
+def interpreter_class():
     try:
         from ai_edge_litert.interpreter import Interpreter
     except ImportError:  # pragma: no cover - only where LiteRT is absent
@@ -37,7 +37,7 @@ def _interpreter_class():
 
 
 @contextlib.contextmanager
-def _native_stderr():
+def native_stderr():
     """Capture what C++ writes to fd 2 in this block; replay it after (``INFO:`` lines as debug logs).
 
     fd 2 is restored even when the block raises.  With debug logging on nothing is captured.
@@ -72,9 +72,9 @@ class Classifier:
     def __init__(self, card: ModelCard, tflite_path: str | Path, num_threads: int = 1) -> None:
         self.card = card
         self.path = Path(tflite_path)
-        Interpreter = _interpreter_class()
+        Interpreter = interpreter_class()
         try:
-            with _native_stderr():
+            with native_stderr():
                 self._interp = Interpreter(model_path=str(self.path), num_threads=num_threads)
                 self._interp.allocate_tensors()
         except (ValueError, RuntimeError) as exc:

@@ -21,6 +21,22 @@ streaming features.  The card's ``"normalization"`` dict is its only input:
 - ``{"kind": "session", "prior_mean": [...], "prior_std": [...],
   "prior_windows": 40, "memory_windows": 480, "scale": true,
   "post_mean": [...], "post_std": [...]}`` (``post_*`` optional).
+
+Optional keys (absent in older cards, which behave as before):
+
+- ``"baseline": "median"`` (session only; default ``"mean"``): the session centre
+  is a running *median* (sign-driven quantile tracker, steps of ``rate * scale``)
+  and the scale ``1.2533 x`` the running mean absolute deviation, so a burst of
+  loud or emotional windows moves the baseline far less than a mean would.
+- ``"center": "window"`` (default ``"none"``): for a sequence of sub-window
+  vectors (shape ``(K, D)``, the ``seq`` pooling), subtract from every step
+  the mean over the window's steps of the columns ``center_columns``
+  (``[start, stop]``; default all) first: cepstral mean normalisation per
+  window, which removes a fixed channel EQ (and the speaker's average timbre)
+  without any history, so it also works cold.
+
+Sequences ``(K, D)`` are normalised step by step with the same ``D``-long
+statistics; the session baseline is updated with the window's mean step.
 """
 
 from __future__ import annotations
@@ -30,6 +46,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 KINDS = ("none", "global", "session")
+BASELINES = ("mean", "median")
+CENTERS = ("none", "window")
+_MAD_TO_STD = 1.2533
+"""Standard deviation of a normal distribution per unit of mean absolute deviation (sqrt(pi / 2))."""
 _MIN_STD = 1e-3
 """Floor of every standard deviation, so silence or a constant input never divides by zero."""
 
@@ -63,11 +83,21 @@ class Normalizer:
     """Divide by the session standard deviation (else only subtract the session mean)."""
     post_mean: np.ndarray | None = None
     post_std: np.ndarray | None = None
+    baseline: str = "mean"
+    """Session centre: running "mean" (the original) or robust running "median"."""
+    center: str = "none"
+    """"window": subtract each window's mean step (columns ``center_columns``) before anything else."""
+    center_columns: tuple[int, int] | None = None
+    """[start, stop) of the columns centred per window; None means all."""
     _n: int = field(default=0, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"normalization.kind: expected one of {KINDS}, got {self.kind!r}")
+        if self.baseline not in BASELINES:
+            raise ValueError(f"normalization.baseline: expected one of {BASELINES}, got {self.baseline!r}")
+        if self.center not in CENTERS:
+            raise ValueError(f"normalization.center: expected one of {CENTERS}, got {self.center!r}")
         if self.kind != "none" and (self.mean is None or self.std is None):
             raise ValueError(f"normalization: kind {self.kind!r} needs a mean and a std")
         if self.prior_windows < 1 or self.memory_windows < 1:
@@ -79,11 +109,17 @@ class Normalizer:
         """Build from a card's ``normalization`` dict (``None`` means ``{"kind": "none"}``)."""
         data = dict(data or {"kind": "none"})
         kind = data.get("kind", "none")
+        opts = {"center": str(data.get("center", "none"))}
+        if data.get("center_columns") is not None:
+            cols = data["center_columns"]
+            if not (isinstance(cols, (list, tuple)) and len(cols) == 2 and all(isinstance(c, int) for c in cols)):
+                raise ValueError("normalization.center_columns: expected [start, stop] (two integers)")
+            opts["center_columns"] = (int(cols[0]), int(cols[1]))
         if kind == "none":
-            return cls()
+            return cls(**opts)
         if kind == "global":
             mean = _vector(data, "mean", None)
-            return cls("global", mean, np.maximum(_vector(data, "std", len(mean)), _MIN_STD))
+            return cls("global", mean, np.maximum(_vector(data, "std", len(mean)), _MIN_STD), **opts)
         if kind != "session":
             raise ValueError(f"normalization.kind: expected one of {KINDS}, got {kind!r}")
         mean = _vector(data, "prior_mean", None)
@@ -94,20 +130,27 @@ class Normalizer:
         return cls("session", mean, np.maximum(_vector(data, "prior_std", len(mean)), _MIN_STD),
                    prior_windows=float(data.get("prior_windows", 40.0)),
                    memory_windows=float(data.get("memory_windows", 480.0)),
-                   scale=bool(data.get("scale", True)), **post)
+                   scale=bool(data.get("scale", True)), baseline=str(data.get("baseline", "mean")), **post, **opts)
 
     def to_dict(self) -> dict:
-        """The card's ``normalization`` dict (inverse of :meth:`from_dict`)."""
+        """The card's ``normalization`` dict (inverse of :meth:`from_dict`); default options are left out."""
+        opts = {}
+        if self.center != "none":
+            opts["center"] = self.center
+            if self.center_columns is not None:
+                opts["center_columns"] = list(self.center_columns)
         if self.kind == "none":
-            return {"kind": "none"}
+            return {"kind": "none", **opts}
         if self.kind == "global":
-            return {"kind": "global", "mean": self.mean.tolist(), "std": self.std.tolist()}
+            return {"kind": "global", "mean": self.mean.tolist(), "std": self.std.tolist(), **opts}
         data = {"kind": "session", "prior_mean": self.mean.tolist(), "prior_std": self.std.tolist(),
                 "prior_windows": self.prior_windows, "memory_windows": self.memory_windows,
                 "scale": self.scale}
         if self.post_mean is not None:
             data.update(post_mean=self.post_mean.tolist(), post_std=self.post_std.tolist())
-        return data
+        if self.baseline != "mean":
+            data["baseline"] = self.baseline
+        return {**data, **opts}
 
     def reset(self) -> None:
         """Forget the session: back to the prior (call when a new speaker or stream starts)."""
@@ -121,20 +164,41 @@ class Normalizer:
         """Speech windows that have updated the session baseline since the last reset."""
         return self._n
 
+    def centred(self, features: np.ndarray) -> np.ndarray:
+        """The window's features after the per-window centring (``center``), as float64."""
+        x = np.asarray(features, dtype=np.float64)
+        if self.center == "none" or x.ndim < 2:
+            return x
+        lo, hi = self.center_columns or (0, x.shape[-1])
+        x = x.copy()
+        x[..., lo:hi] -= x[..., lo:hi].mean(axis=-2, keepdims=True)
+        return x
+
     def update(self, features: np.ndarray, speech: bool) -> None:
-        """Move the session baseline towards one window's features, if the window is speech."""
+        """Move the session baseline towards one window's features, if the window is speech.
+
+        A sequence (K, D) counts as one window: its mean step moves the D-long baseline.
+        """
         if self.kind != "session" or not speech:
             return
-        x = np.asarray(features, dtype=np.float64)
+        x = self.centred(features)
+        if x.ndim == 2:
+            x = x.mean(axis=0)
         self._n += 1
         rate = max(1.0 / (self.prior_windows + self._n), 1.0 / self.memory_windows)
         delta = x - self._mu
+        if self.baseline == "median":  # robust: steps of rate x scale towards the sample, whatever its distance
+            scale = np.sqrt(self._var)
+            self._mu = self._mu + rate * _MAD_TO_STD * scale * np.sign(delta)
+            mad = scale / _MAD_TO_STD + rate * (np.abs(delta) - scale / _MAD_TO_STD)
+            self._var = np.maximum(_MAD_TO_STD * mad, _MIN_STD) ** 2
+            return
         self._mu = self._mu + rate * delta
         self._var = (1.0 - rate) * (self._var + rate * delta * delta)
 
     def apply(self, features: np.ndarray) -> np.ndarray:
         """Normalised copy of one window's features (float32); the state is not changed."""
-        x = np.asarray(features, dtype=np.float64)
+        x = self.centred(features)
         if self.kind == "none":
             return x.astype(np.float32)
         if self.kind == "global":
@@ -155,5 +219,6 @@ class Normalizer:
         """:meth:`step` over consecutive windows of one session (training's simulation of a stream)."""
         rows = np.asarray(feature_rows)
         flags = np.ones(len(rows), dtype=bool) if speech is None else np.asarray(speech, dtype=bool)
-        return np.stack([self.step(r, bool(s)) for r, s in zip(rows, flags)]) if len(rows) else \
-            np.zeros((0, rows.shape[-1] if rows.ndim == 2 else 0), dtype=np.float32)
+        if not len(rows):
+            return np.zeros((0, *(rows.shape[1:] if rows.ndim >= 2 else (0,))), dtype=np.float32)
+        return np.stack([self.step(r, bool(s)) for r, s in zip(rows, flags)])

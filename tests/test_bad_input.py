@@ -163,10 +163,13 @@ def test_hour_long_file_classifies_in_bounded_memory(tmp_path):
             fh.write(minute)
     one = tmp_path / "minute.wav"
     sf.write(str(one), minute, rate, subtype="PCM_16")
-    code = ("import resource, sys; from voxstream.stream.cli import main; rc = main(sys.argv[1:]); "
-            "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr); sys.exit(rc)")
+    # VmHWM of this process only (ru_maxrss would also count the parent's memory at fork time)
+    code = ("import re, sys; from voxstream.stream.cli import main; rc = main(sys.argv[1:]); "
+            "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
+            "print('MAXRSS_KB', hwm, file=sys.stderr); sys.exit(rc)")
     import subprocess
-    proc = subprocess.run([sys.executable, "-c", code, "classify", str(hour), str(one), "--format", "json"],
+    proc = subprocess.run([sys.executable, "-c", code, "classify", str(hour), str(one), "--format", "json",
+                           "--workers", "1"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     peak_mb = int(proc.stderr.split("MAXRSS_KB")[1].split()[0]) / 1024

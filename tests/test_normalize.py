@@ -127,3 +127,63 @@ def test_zero_std_never_divides_by_zero():
     norm = _session(prior_std=[0.0] * DIM)
     out = norm.run(np.ones((50, DIM)))
     assert np.all(np.isfinite(out))
+
+
+def test_old_card_dict_gives_the_default_options():
+    """A card without the new keys builds a mean baseline without centring and writes no new keys back."""
+    norm = _session()
+    assert norm.baseline == "mean" and norm.center == "none"
+    assert not {"baseline", "center", "center_columns"} & set(norm.to_dict())
+
+
+def test_new_options_round_trip_through_json():
+    """baseline, center and center_columns survive to_dict -> JSON -> from_dict."""
+    norm = _session(baseline="median", center="window", center_columns=[0, 3])
+    back = Normalizer.from_dict(json.loads(json.dumps(norm.to_dict())))
+    assert (back.baseline, back.center, back.center_columns) == ("median", "window", (0, 3))
+
+
+def test_sequence_is_normalised_step_by_step():
+    """A (K, D) window is centred and scaled per step with the D-long statistics; the baseline takes its mean step."""
+    seq_norm, flat_norm = _session(), _session()
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        window = rng.normal(5.0, 2.0, size=(8, DIM))
+        out = seq_norm.step(window, speech=True)
+        flat_norm.step(window.mean(axis=0), speech=True)
+        assert out.shape == (8, DIM)
+    np.testing.assert_allclose(seq_norm.apply(np.ones((8, DIM))), np.tile(flat_norm.apply(np.ones(DIM)), (8, 1)),
+                               rtol=1e-6)
+
+
+def test_window_centring_removes_a_channel_offset_cold():
+    """center=window: a constant offset on some columns (a channel EQ) vanishes with no history at all."""
+    norm = Normalizer.from_dict({"kind": "none", "center": "window", "center_columns": [0, 4]})
+    x = np.random.default_rng(4).normal(size=(8, DIM))
+    shifted = x + np.array([3.0, -2.0, 1.0, 7.0, 5.0, 5.0])
+    out_a, out_b = norm.step(x, True), norm.step(shifted, True)
+    np.testing.assert_allclose(out_a[:, :4], out_b[:, :4], atol=1e-5)
+    np.testing.assert_allclose(out_b[:, 4:] - out_a[:, 4:], 5.0, atol=1e-5)
+    np.testing.assert_allclose(out_a[:, :4].mean(axis=0), 0.0, atol=1e-6)
+
+
+def test_median_baseline_resists_a_burst_of_outliers():
+    """After 200 ordinary windows, 20 extreme ones move a median baseline far less than a mean baseline."""
+    mean_norm, med_norm = _session(), _session(baseline="median")
+    calm = _speaker(2.0, 1.0, 200, seed=5)
+    burst = _speaker(30.0, 1.0, 20, seed=6)
+    for row in np.vstack([calm, burst]):
+        mean_norm.update(row, True)
+        med_norm.update(row, True)
+    probe = np.full(DIM, 2.0)
+    shift_mean = np.abs(mean_norm.apply(probe)).mean()
+    shift_med = np.abs(med_norm.apply(probe)).mean()
+    assert shift_med < 0.5 and shift_mean > 2 * shift_med
+
+
+def test_median_baseline_converges_to_the_speaker():
+    """The median baseline still learns a new speaker's offset (the speaker's typical window maps near 0)."""
+    norm = _session(baseline="median")
+    for row in _speaker(4.0, 1.0, 400, seed=7):
+        norm.update(row, True)
+    assert np.abs(norm.apply(np.full(DIM, 4.0))).max() < 0.4

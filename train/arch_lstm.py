@@ -38,11 +38,34 @@ class LstmConfig:
         return asdict(self)
 
 
+_STEP_STATS = None
+
+
+def _step_stats():
+    """The layer class "mean and std over the steps, concatenated" (registered once, so a saved
+    ``.keras`` file loads without ``safe_mode=False`` wherever this module is imported)."""
+    global _STEP_STATS
+    if _STEP_STATS is None:
+        import keras
+        from keras import ops
+
+        @keras.saving.register_keras_serializable(package="voxstream")
+        class StepStats(keras.layers.Layer):
+            def call(self, x):
+                return ops.concatenate([ops.mean(x, axis=1), ops.std(x, axis=1)], axis=-1)
+
+            def compute_output_shape(self, shape):
+                return (shape[0], 2 * shape[-1])
+
+        _STEP_STATS = StepStats
+    return _STEP_STATS
+
+
 def build(input_shape: tuple[int, int], n_classes: int, batch_size: int | None = None,
           config: LstmConfig = LstmConfig()):
     """A compiled Keras 3 model over (K, D) sequences (``batch_size=1``: the TFLite export graph)."""
     import keras
-    from keras import layers, ops
+    from keras import layers
 
     c = config
     reg = keras.regularizers.l2(c.l2) if c.l2 else None
@@ -51,10 +74,8 @@ def build(input_shape: tuple[int, int], n_classes: int, batch_size: int | None =
     h = layers.LSTM(c.units, dropout=c.dropout, recurrent_dropout=c.recurrent_dropout, kernel_regularizer=reg,
                     name="lstm")(x)
     if c.pooled_branch:
-        mean = layers.Lambda(lambda t: ops.mean(t, axis=1), name="step_mean")(x)
-        std = layers.Lambda(lambda t: ops.std(t, axis=1), name="step_std")(x)
         p = layers.Dense(c.branch_units, activation="relu", kernel_regularizer=reg, name="pooled")(
-            layers.Concatenate()([mean, std]))
+            _step_stats()(name="step_stats")(x))
         h = layers.Concatenate()([h, p])
     h = layers.Dropout(c.head_dropout)(h)
     h = layers.Dense(c.dense, activation="relu", kernel_regularizer=reg)(h)

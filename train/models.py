@@ -46,7 +46,7 @@ class Arch:
 
 
 ARCHS: dict[str, Arch] = {}
-DEFAULT_ARCH = "session_mlp"
+DEFAULT_ARCH = "lstm"
 """The architecture ``voxstream train`` trains without ``--arch`` (the shipped model's)."""
 
 
@@ -121,3 +121,23 @@ register(Arch("session_mlp", _build_session_mlp, pooling="mean_std_dstd_prosody"
                           "level) -> GaussianNoise 0.1 -> Dense 256 -> Dense 128 (ReLU, dropout 0.4, L2 1e-4) -> "
                           "softmax; Adam 1e-3, 20 epochs, batch 256, on 2 s / 0.25 s streaming windows of original "
                           "+ speed 0.9/1.1 + noisy copies"))
+
+
+def _build_lstm(input_shape, n_classes, batch_size):
+    from .arch_lstm import build
+
+    return build(input_shape, n_classes, batch_size)
+
+
+register(Arch("lstm", _build_lstm, pooling="seq", epochs=12, batch_size=256, train_hop=2,
+              normalization={"kind": "session", "baseline": "median", "prior_windows": 40.0,
+                             "memory_windows": 480.0, "scale": True},
+              variants=("orig", "aug1", "aug2"),
+              summary="LSTM(64) over 8 level-free sub-window steps of 2 s windows + pooled branch",
+              description="seq features (8 sub-windows of 0.25 s x 125 level-free values: MFCC c1-c39 mean/std/"
+                          "delta-std, voicing, log F0, autocorrelation peak, centroid, relative level) -> session "
+                          "normaliser (running median baseline) -> GaussianNoise 0.1 -> LSTM 64 (dropout 0.2, "
+                          "recurrent 0.1) + mean/std-over-steps branch Dense 64 -> Dense 64 -> softmax; Adam 1e-3, "
+                          "12 epochs, batch 256, windows every 0.5 s of the original clips and 2 room-and-microphone "
+                          "augmented copies (train/augment.py kind mix); chosen on inner folds "
+                          "(experiments/FINDINGS.md)"))

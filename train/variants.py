@@ -68,4 +68,4 @@ def transform(x: np.ndarray, variant: str, sample_rate: int, rng: np.random.Gene
         return add_noise(x, pink_noise(len(x), rng), 20.0)
     from .augment import augment  # aug<N>: the room-and-microphone chain
 
-    return np.asarray(augment(x, sample_rate, rng), dtype=np.float32)
+    return np.asarray(augment(x, sample_rate, rng, "mix"), dtype=np.float32)

@@ -1,0 +1,116 @@
+"""The ``seq`` pooling: a (K, D) sequence of level-free sub-window statistics, batch = streaming, gain-free."""
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from voxstream.stream.features import FeatureParams, IncrementalMfcc, MfccFrames, seq_pool, window_features
+
+SR = 16000
+GAINS_DB = (-30.0, -20.0, -10.0, 10.0, 20.0)
+
+
+def speechlike(seconds: float = 4.0, seed: int = 0) -> np.ndarray:
+    """Harmonic tone (F0 150 Hz with 5 % vibrato, 14 harmonics) in 4 Hz syllables, pauses and a noise floor."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    phase = 2 * np.pi * np.cumsum(150.0 * (1 + 0.05 * np.sin(2 * np.pi * 5 * t))) / SR
+    voice = sum(np.sin(k * phase) / k for k in range(1, 15))
+    envelope = np.clip(np.sin(2 * np.pi * 2 * t), 0, None) ** 2
+    y = 0.1 * voice * envelope + 0.003 * rng.normal(size=len(t))
+    return (y / np.abs(y).max() * 0.05).astype(np.float32)  # peak -26 dBFS: +20 dB stays below full scale
+
+
+def test_shape_and_card_dict():
+    """seq gives (seq_steps, 3*(n_mfcc-1)+8); dim is the flat length; seq_steps only enters seq cards."""
+    p = FeatureParams(pooling="seq")
+    assert p.shape == (8, 125) and p.dim == 1000
+    assert FeatureParams(pooling="seq", seq_steps=4, n_mfcc=20).shape == (4, 65)
+    assert FeatureParams().shape == (40,) and "seq_steps" not in FeatureParams().to_dict()
+    assert FeatureParams.from_dict(p.to_dict()) == p
+    x = window_features(speechlike(2.0), p)
+    assert x.shape == p.shape and x.dtype == np.float32 and np.all(np.isfinite(x))
+
+
+@pytest.mark.parametrize("seconds", [0.05, 0.5, 1.3, 2.0])
+def test_short_windows_keep_the_shape(seconds):
+    """A clip shorter than the window (one window over all of it) still gives K finite steps."""
+    p = FeatureParams(pooling="seq")
+    x = window_features(speechlike(seconds), p)
+    assert x.shape == p.shape and np.all(np.isfinite(x))
+
+
+@pytest.mark.parametrize("block", [256, 1024, 1600])
+def test_incremental_equals_batch(block):
+    """IncrementalMfcc.features() equals window_features of the last 2 s wherever frames align."""
+    p = FeatureParams(pooling="seq")
+    window, y = 2 * SR, speechlike(5.0)
+    inc, extractor = IncrementalMfcc(p, window), MfccFrames(p)
+    checked = 0
+    for start in range(0, len(y), block):
+        inc.push(y[start: start + block])
+        end = min(start + block, len(y))
+        if end % p.hop_length == 0 and end >= p.n_fft:
+            ref = window_features(y[max(0, end - window): end], p, extractor)
+            np.testing.assert_allclose(inc.features(), ref, rtol=0, atol=1e-5)
+            checked += 1
+    assert checked >= 5
+
+
+@pytest.mark.parametrize("gain_db", GAINS_DB)
+def test_gain_does_not_change_the_features(gain_db):
+    """Scaling speech-like audio by -30..+20 dB moves no seq value by more than 1e-3 (the old pooling moves by dB)."""
+    y = speechlike()
+    scaled = (y.astype(np.float64) * 10 ** (gain_db / 20)).astype(np.float32)
+    assert np.abs(scaled).max() < 1.0
+    p = FeatureParams(pooling="seq")
+    for start in range(0, len(y) - 2 * SR + 1, 4000):
+        a = window_features(y[start: start + 2 * SR], p)
+        b = window_features(scaled[start: start + 2 * SR], p)
+        assert np.abs(a - b).max() < 1e-3
+    old = FeatureParams(pooling="mean_std_dstd_prosody")
+    assert np.abs(window_features(y[: 2 * SR], old) - window_features(scaled[: 2 * SR], old)).max() > 5.0
+
+
+def test_prosody_follows_the_signal():
+    """Voiced fraction and F0 track the voice (about 150 Hz in syllables), not the pauses or pure noise."""
+    p = FeatureParams(pooling="seq")
+    x = window_features(speechlike(2.0), p)
+    voiced, log_f0 = x[:, -8], x[:, -7]
+    assert 0.2 < voiced.mean() < 0.9
+    assert np.all(np.abs(np.exp(log_f0[voiced > 0.3]) - 150) < 15)
+    noise = np.random.default_rng(1).normal(scale=0.01, size=2 * SR).astype(np.float32)
+    assert window_features(noise, p)[:, -8].max() < 0.1
+
+
+def test_pool_of_frames_is_seq_pool():
+    """pool(frames, "seq", params) is seq_pool: one code path for batch and stream."""
+    from voxstream.stream.features import pool
+
+    p = FeatureParams(pooling="seq", seq_steps=4)
+    frames = MfccFrames(p)(speechlike(2.0))
+    np.testing.assert_array_equal(pool(frames, "seq", p), seq_pool(frames, p))
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+@pytest.mark.parametrize("gain_db", (-30.0, 20.0))
+def test_gain_free_on_espeak_speech(tmp_path, gain_db):
+    """Real synthetic speech (espeak-ng, resampled to 16 kHz) at -30 and +20 dB: seq moves by < 0.01.
+
+    Looser than the tone test: espeak's digital-silence gaps, resampled, leave near-zero frames whose
+    float32 rounding (not the gain) moves their autocorrelation peak by ~2e-3."""
+    import soxr
+    import soundfile as sf
+
+    wav = tmp_path / "s.wav"
+    subprocess.run(["espeak-ng", "-w", str(wav), "Kids are talking by the door, dogs are sitting by the door."],
+                   check=True, capture_output=True, timeout=60)
+    y, sr = sf.read(wav, dtype="float32")
+    y = soxr.resample(y, sr, SR).astype(np.float32)
+    y = y / np.abs(y).max() * 0.09
+    scaled = (y.astype(np.float64) * 10 ** (gain_db / 20)).astype(np.float32)
+    p = FeatureParams(pooling="seq")
+    a, b = window_features(y[: 2 * SR], p), window_features(scaled[: 2 * SR], p)
+    assert np.abs(a - b).max() < 0.01
