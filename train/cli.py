@@ -82,6 +82,9 @@ def register(subparsers) -> None:
     t.add_argument("--name", default="voxstream")
     t.add_argument("--out", default="models")
     t.add_argument("--epochs", type=int, help="default: the architecture's")
+    t.add_argument("--variants", help="training copies, comma-separated (e.g. orig,aug1,aug2,speed0.9); "
+                                      "default: the architecture's")
+    t.add_argument("--train-hop", type=int, help="keep every n-th training window (default: the architecture's)")
     t.add_argument("--window-s", type=float, default=2.0, help="streaming window written into the card")
     t.add_argument("--hop-s", type=float, default=0.25, help="streaming hop written into the card")
     t.set_defaults(func=cmd_train)
@@ -113,7 +116,9 @@ def cmd_train(args) -> int:
     opts = Options(data=args.data, arch=args.arch, split=args.split, evaluate=args.evaluate, name=args.name,
                    out=args.out, epochs=args.epochs, seed=args.seed, window_s=args.window_s, hop_s=args.hop_s,
                    scan=_scan(args), cache_dir=_cache(args), workers=args.workers,
-                   command=shlex.join(["voxstream"] + sys.argv[1:]))
+                   command=shlex.join(["voxstream"] + sys.argv[1:]),
+                   variants=tuple(v.strip() for v in args.variants.split(",")) if args.variants else None,
+                   train_hop=args.train_hop)
     try:
         path = train(opts)
     except (ValueError, FileNotFoundError) as exc:

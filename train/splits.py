@@ -7,6 +7,8 @@ A *spec* names a list of :class:`Split` (row indices into the dataset table):
 - ``lao``: RAVDESS leave-actors-out, actors 01-04 / 05-08 / 09-12 / 13-16 (4 folds); the training
   side is the other 12 RAVDESS actors plus all of TESS.
 - ``lao-without-tess``: the same folds without TESS in training.
+- ``lao-inner=N``: the inner folds of outer fold N, for choosing a recipe without looking at fold N: each of
+  the other three actor groups held out in turn, training on the remaining two groups plus TESS.
 - ``random``: all data, stratified 80/20; ``speaker=A+B``: hold out speakers A and B;
   ``lso=K``: speakers shuffled (seeded) into K folds; ``all``: train on everything, no test.
 - ``standard``: ``tess-random``, ``tess-cross`` and ``lao`` (those the data allows).
@@ -27,7 +29,7 @@ RAVDESS_GROUPS = (("01", "02", "03", "04"), ("05", "06", "07", "08"), ("09", "10
                   ("13", "14", "15", "16"))
 NAMED = ("tess-random", "tess-cross", "lao", "lao-without-tess")
 STANDARD = ("tess-random", "tess-cross", "lao")
-SYNTAX = ("standard, tess-random, tess-cross, lao, lao-without-tess, random, speaker=A[+B], lso=K or all, "
+SYNTAX = ("standard, tess-random, tess-cross, lao, lao-without-tess, lao-inner=N, random, speaker=A[+B], lso=K or all, "
           "optionally :N for one fold (e.g. lao:2)")
 
 
@@ -90,6 +92,24 @@ def _lao(table, with_tess: bool) -> list[Split]:
     return out
 
 
+def _lao_inner(table, outer: int) -> list[Split]:
+    if not 1 <= outer <= len(RAVDESS_GROUPS):
+        raise ValueError(f"lao-inner={outer}: expected an outer fold 1..{len(RAVDESS_GROUPS)}")
+    corpus, spk, _ = _columns(table)
+    tess, rav = np.flatnonzero(corpus == "tess"), np.flatnonzero(corpus == "ravdess")
+    inner = rav[~np.isin(spk[rav], RAVDESS_GROUPS[outer - 1])]
+    out = []
+    for group in RAVDESS_GROUPS:
+        if group == RAVDESS_GROUPS[outer - 1]:
+            continue
+        held = np.isin(spk[inner], group)
+        if held.any():
+            out.append(Split(f"inner fold of lao {outer}: test actors {group[0]}-{group[-1]}, train the other inner "
+                             f"actors + TESS", np.sort(np.concatenate([inner[~held], tess])), inner[held],
+                             [f"ravdess:{a}" for a in group]))
+    return out
+
+
 def _speakers(table, speakers: list[str]) -> list[Split]:
     _, raw, keys = _columns(table)
     wanted = set(speakers)
@@ -136,6 +156,8 @@ def make_splits(table, spec: str, seed: int = 0) -> list[Split]:
         splits = _tess_cross(table)
     elif base in ("lao", "lao-without-tess"):
         splits = _lao(table, base == "lao")
+    elif re.fullmatch(r"lao-inner=\d+", base):
+        splits = _lao_inner(table, int(base[10:]))
     elif base == "random":
         tr, te = split_random(table["label"].to_numpy(), seed=seed)
         splits = [Split(f"random 80/20 stratified, seed {seed}", tr, te)]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ from .rows import DatasetRows, Windowing, dataset_rows, default_cache_dir
 from .sessions import order, simulate, template, with_post
 from .splits import available, make_splits
 from .variants import CONDITIONS
+from .variants import check as check_variant
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -54,6 +55,9 @@ class Options:
     cache_dir: str | None = "default"
     workers: int = 2
     command: str = ""
+    variants: tuple[str, ...] | None = None
+    """Override of the architecture's training copies (``--variants``)."""
+    train_hop: int | None = None
 
 
 @dataclass
@@ -199,6 +203,11 @@ def train(opts: Options) -> Path:
 
     start = time.perf_counter()
     arch = get_arch(opts.arch)
+    for key in ("variants", "train_hop"):
+        if getattr(opts, key) is not None:
+            arch = replace(arch, **{key: getattr(opts, key)})
+    for v in arch.variants:
+        check_variant(v)
     data = load(opts, arch)
     artifacts = Path(opts.out) / f"{opts.name}_artifacts"
     evaluations = run_evaluations(data, arch, opts, artifacts)
@@ -222,7 +231,8 @@ def train(opts: Options) -> Path:
         "description": arch.description,
         "training": {"arch": arch.name, "data": [str(Path(d)) for d in opts.data], "split": opts.split,
                      "trained_on": side.name, "n_clips": int(len(side.train)), "n_rows": int(len(x)),
-                     "variants": list(arch.variants), "epochs": len(history.get("loss", [])),
+                     "variants": list(arch.variants), "train_hop": arch.train_hop,
+                     "normalization_recipe": arch.normalization, "epochs": len(history.get("loss", [])),
                      "batch_size": arch.batch_size, "seed": opts.seed, "history": history,
                      "label_counts": {lab: int((data.y[side.train] == i).sum()) for i, lab in enumerate(LABELS)},
                      "label_map": "RAVDESS calm -> neutral", "gate": "the [gate] default (GateConfig())"},
