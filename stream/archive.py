@@ -142,6 +142,7 @@ class ArchiveScorer:
     def __init__(self, job: Job) -> None:
         from .features import MfccFrames
         from .model import Classifier
+        from .calibration import configured_state
         from .stages import make_gate, make_normalizer, window_spec
 
         self.classifier = Classifier.load(job.model, num_threads=job.cfg.model.num_threads)
@@ -150,7 +151,8 @@ class ArchiveScorer:
         self.spec = window_spec(self.card, job.cfg)
         self.gate = make_gate(self.card, job.cfg)
         self.extractor = MfccFrames(self.card.features)
-        self._normalizer = lambda: make_normalizer(self.card)
+        state = configured_state(self.card, job.cfg)  # classify --baseline (otherwise "off": the prior)
+        self._normalizer = lambda: make_normalizer(self.card, state)
 
     def rows(self, path: str, seconds: dict[str, float]) -> ClipRows:
         """One file's window features and gate verdicts; :class:`AudioError` naming it if it has none."""

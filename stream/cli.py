@@ -19,6 +19,7 @@ from .errors import VoxstreamError  # noqa: E402
 
 COMMANDS = {
     "run": "voxstream.stream.cmd_run",
+    "calibrate": "voxstream.stream.cmd_calibrate",
     "devices": "voxstream.stream.cmd_devices",
     "classify": "voxstream.stream.cmd_classify",
     "bench": "voxstream.stream.cmd_bench",

@@ -27,6 +27,7 @@ from .archive import FileResult, Job, RunStats, chunks, job_for, scorer_for  # n
 from .archive_out import Progress, ResultWriter, done_files, format_for  # noqa: E402
 from .archive_pool import run_local  # noqa: E402
 from .audio_io import find_audio_files  # noqa: E402
+from .calibration import OFF, read_baseline  # noqa: E402
 from .cli_common import add_config_flags, config_from_args  # noqa: E402
 from .config import Config  # noqa: E402
 from .errors import AudioError, ConfigError  # noqa: E402
@@ -56,6 +57,8 @@ def register(sub) -> None:
                    help=f"worker processes (default: every core, {default_workers()} here; 1: this process)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask cluster, e.g. tcp://HOST:8786 (pip install 'voxstream[dask]')")
+    p.add_argument("--baseline", metavar="FILE",
+                   help="start every file's session from this speaker baseline (`voxstream calibrate`)")
     p.add_argument("--stats", metavar="FILE",
                    help="write a JSON summary: wall and audio seconds, seconds per stage, peak RSS per worker")
     p.set_defaults(func=cmd_classify)
@@ -95,10 +98,21 @@ def _check(args: argparse.Namespace) -> None:
         raise ConfigError(f"--workers: expected a positive number of processes, got {args.workers}")
 
 
+def _with_baseline(cfg: Config, baseline: str | None) -> Config:
+    """Only ``--baseline`` starts classify's sessions from a baseline (never the one ``run`` finds by default)."""
+    return cfg.replace("model", baseline=baseline or OFF)
+
+
 def cmd_classify(args: argparse.Namespace) -> int:
     _check(args)
-    job = job_for(config_from_args(args))
-    labels = Classifier.load(job.model).labels  # a broken model stops here, with one line, before any work
+    job = job_for(_with_baseline(config_from_args(args), args.baseline))
+    card = Classifier.load(job.model).card  # a broken model stops here, with one line, before any work
+    labels = card.labels
+    if args.baseline:  # a baseline asked for by name must fit: one line now, not a silent prior in every worker
+        try:
+            read_baseline(args.baseline, card)
+        except ValueError as exc:
+            raise ConfigError(f"--baseline: {exc}") from None
     fmt = format_for(args.format, args.out)
     todo, already = _todo(args, fmt)
     workers = args.workers or default_workers()

@@ -54,6 +54,10 @@ class ModelConfig:
     the .json beside it; relative paths are from the working directory."""
     num_threads: int = 1
     """Interpreter threads (1 is fastest for this small model)."""
+    baseline: str = ""
+    """The speaker baseline written by ``voxstream calibrate`` that ``run`` starts each session from (if the
+    file exists and was made with this model); "" means ``$XDG_STATE_HOME/voxstream/<node slug>.baseline.json``
+    (``~/.local/state/...``), "off" never loads one."""
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,19 @@ Optional keys (absent in older cards, which behave as before):
   window, which removes a fixed channel EQ (and the speaker's average timbre)
   without any history, so it also works cold.
 
+A session's baseline can be saved (:meth:`Normalizer.state`: ``mu``, ``var``,
+``n``) and later sessions started from it instead of the prior
+(:meth:`Normalizer.with_state`, ``from_dict(..., state=...)``): what
+``voxstream calibrate`` records (:mod:`voxstream.stream.calibration`).  Kinds
+``"none"`` and ``"global"`` keep no session, so for them this is a no-op.
+
 Sequences ``(K, D)`` are normalised step by step with the same ``D``-long
 statistics; the session baseline is updated with the window's mean step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,15 +61,17 @@ _MIN_STD = 1e-3
 """Floor of every standard deviation, so silence or a constant input never divides by zero."""
 
 
-def _vector(data: dict, key: str, dim: int | None) -> np.ndarray:
+def _vector(data: dict, key: str, dim: int | None, where: str = "normalization") -> np.ndarray:
     try:
         vec = np.asarray(data[key], dtype=np.float64)
     except KeyError:
-        raise ValueError(f"normalization.{key}: missing") from None
+        raise ValueError(f"{where}.{key}: missing") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}.{key}: expected a list of {dim or 'n'} numbers") from None
     if vec.ndim != 1 or (dim is not None and len(vec) != dim):
-        raise ValueError(f"normalization.{key}: expected a list of {dim or 'n'} numbers, got shape {vec.shape}")
+        raise ValueError(f"{where}.{key}: expected a list of {dim or 'n'} numbers, got shape {vec.shape}")
     if not np.all(np.isfinite(vec)):
-        raise ValueError(f"normalization.{key}: expected finite numbers")
+        raise ValueError(f"{where}.{key}: expected finite numbers")
     return vec
 
 
@@ -90,6 +99,8 @@ class Normalizer:
     center_columns: tuple[int, int] | None = None
     """[start, stop) of the columns centred per window; None means all."""
     _n: int = field(default=0, init=False, repr=False)
+    _start: tuple | None = field(default=None, init=False, repr=False)
+    """A saved baseline ``(mu, var, n)`` that :meth:`reset` returns to instead of the prior (:meth:`with_state`)."""
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -105,8 +116,11 @@ class Normalizer:
         self.reset()
 
     @classmethod
-    def from_dict(cls, data: dict | None) -> "Normalizer":
-        """Build from a card's ``normalization`` dict (``None`` means ``{"kind": "none"}``)."""
+    def from_dict(cls, data: dict | None, state: dict | None = None) -> "Normalizer":
+        """Build from a card's ``normalization`` dict (``None`` means ``{"kind": "none"}``); with ``state``
+        (a saved :meth:`state`), sessions start from that baseline instead of the prior."""
+        if state is not None:
+            return cls.from_dict(data).with_state(state)
         data = dict(data or {"kind": "none"})
         kind = data.get("kind", "none")
         opts = {"center": str(data.get("center", "none"))}
@@ -153,11 +167,47 @@ class Normalizer:
         return {**data, **opts}
 
     def reset(self) -> None:
-        """Forget the session: back to the prior (call when a new speaker or stream starts)."""
+        """Forget the session: back to the prior, or to the saved baseline of :meth:`with_state`
+        (call when a new speaker or stream starts)."""
         self._n = 0
         if self.kind == "session":
             self._mu = self.mean.copy()
             self._var = self.std ** 2
+        if self._start is not None:
+            self._mu, self._var, self._n = self._start[0].copy(), self._start[1].copy(), self._start[2]
+
+    def state(self) -> dict:
+        """The session baseline as JSON-ready data: ``{"mu": [...], "var": [...], "n": speech windows}``.
+
+        Kinds "none" and "global" keep no session: their state is empty (``mu``/``var`` ``[]``), and
+        restoring it is a no-op.
+        """
+        if self.kind != "session":
+            return {"mu": [], "var": [], "n": 0}
+        return {"mu": self._mu.tolist(), "var": self._var.tolist(), "n": int(self._n)}
+
+    def with_state(self, state: dict) -> "Normalizer":
+        """A copy whose sessions start (now and at every :meth:`reset`) from a saved :meth:`state`.
+
+        Raises ValueError (one line) when ``mu``/``var`` do not match the prior's length or are not
+        finite, ``var`` is negative, or ``n`` is not a count.  For kinds "none" and "global" it is a no-op.
+        """
+        out = dataclasses.replace(self)
+        if self.kind != "session":
+            return out
+        if not isinstance(state, dict):
+            raise ValueError(f"baseline state: expected an object with mu, var and n, got {type(state).__name__}")
+        dim = len(self.mean)
+        mu = _vector(state, "mu", dim, "baseline state")
+        var = _vector(state, "var", dim, "baseline state")
+        n = state.get("n")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"baseline state.n: expected a count of speech windows >= 0, got {n!r}")
+        if np.any(var < 0):
+            raise ValueError("baseline state.var: expected variances >= 0")
+        out._start = (mu, np.maximum(var, _MIN_STD ** 2), n)
+        out.reset()
+        return out
 
     @property
     def speech_windows(self) -> int:

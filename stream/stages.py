@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from .calibration import configured_state
 from .card import ModelCard
 from .config import Config
 from .errors import ModelError
@@ -21,10 +22,11 @@ from .smoother import Smoother
 from .window import WindowSpec
 
 
-def make_normalizer(card: ModelCard) -> Normalizer:
-    """The card's per-session normaliser, starting from its prior."""
+def make_normalizer(card: ModelCard, state: dict | None = None) -> Normalizer:
+    """The card's per-session normaliser, starting from its prior, or from a saved speaker baseline
+    (``state``, see :mod:`voxstream.stream.calibration`)."""
     try:
-        return Normalizer.from_dict(card.normalization)
+        return Normalizer.from_dict(card.normalization, state=state)
     except ValueError as exc:
         raise ModelError(f"model {card.name}: {exc}") from None
 
@@ -45,9 +47,11 @@ def make_gate(card: ModelCard, cfg: Config) -> SpeechGate:
 
 
 def make_stages(card: ModelCard, predict: Callable[[np.ndarray], np.ndarray], cfg: Config) -> Stages:
+    """The engine's stages; its session starts from the configured speaker baseline when one fits the model
+    (:func:`~voxstream.stream.calibration.configured_state`), else from the card's prior."""
     spec = window_spec(card, cfg)
     return Stages(spec=spec, mfcc=IncrementalMfcc(card.features, spec.window), gate=make_gate(card, cfg),
-                  normalizer=make_normalizer(card), predict=predict,
+                  normalizer=make_normalizer(card, configured_state(card, cfg)), predict=predict,
                   smoother=Smoother.from_config(card.labels, cfg.smoother),
                   labels=tuple(card.labels), node=cfg.node.name, model=card.name)
 

@@ -95,13 +95,16 @@ def test_window_rows_equal_the_per_window_path(speech, classifier):
     assert np.array_equal(rows.speech, want_speech) and want_speech.any() and not want_speech.all()
 
 
-def test_batch_model_equals_one_call_per_window(classifier):
-    """The shipped model scores a batch in one call (resized input) like one call per window, to 1e-5."""
-    model = BatchModel(classifier)
+def test_batch_model_equals_one_call_per_window():
+    """The shipped MLP (session_mlp) scores a batch in one call (resized input) like one call per window, to 1e-5."""
+    from voxstream.stream.shipped import resolve_model
+
+    mlp = Classifier.load(resolve_model("session_mlp"))
+    model = BatchModel(mlp)
     assert model.batched, "the shipped MLP takes a batch"
-    x = np.random.default_rng(1).normal(size=(1500, *classifier.card.input_shape[1:])).astype(np.float32)
+    x = np.random.default_rng(1).normal(size=(1500, *mlp.card.input_shape[1:])).astype(np.float32)
     for n in (1, 7, 16, 300, 1500):  # partial batches, several sizes, more than MAX_BATCH
-        want = np.stack([classifier.predict(row) for row in x[:n]])
+        want = np.stack([mlp.predict(row) for row in x[:n]])
         np.testing.assert_allclose(model(x[:n]), want, atol=1e-5)
 
 

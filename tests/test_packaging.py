@@ -70,7 +70,7 @@ def test_model_paths_are_taken_as_paths(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("value, expected", [
-    ("nosuch", "nosuch: no shipped model of that name; expected one of seed, voxstream"),  # sorted names
+    ("nosuch", "nosuch: no shipped model of that name; expected one of seed, session_mlp, voxstream"),  # sorted names
     ("models/nosuch.tflite", "models/nosuch.tflite: model not found; expected a .tflite file"),
     ("", "model: empty name"),
 ])
@@ -84,10 +84,10 @@ def test_bad_model_names_are_one_line_errors(value, expected, tmp_path, monkeypa
 
 def test_native_stderr_is_restored_after_an_error():
     """fd 2 points where it did before, even when the interpreter creation inside raises."""
-    from voxstream.stream.model import _native_stderr
+    from voxstream.stream.model import native_stderr
     before = os.fstat(2)
     with pytest.raises(RuntimeError):
-        with _native_stderr():
+        with native_stderr():
             os.write(2, b"ERROR: from C++\n")
             raise RuntimeError("boom")
     after = os.fstat(2)

@@ -43,7 +43,7 @@ _STEP_STATS = None
 
 def _step_stats():
     """The layer class "mean and std over the steps, concatenated" (registered once, so a saved
-    ``.keras`` file loads without ``safe_mode=False`` wherever this module is imported)."""
+    ``.keras`` file loads in Keras' safe mode wherever this module is imported)."""
     global _STEP_STATS
     if _STEP_STATS is None:
         import keras

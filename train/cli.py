@@ -94,7 +94,9 @@ def register(subparsers) -> None:
     _data_args(e)
     e.add_argument("--split", default="all", help="score the test side of this split (all: every clip)")
     e.add_argument("--protocol", action="append", metavar="NAME",
-                   help="stream, calm-speaker, cold, gain-20, gain+20, noise20 (repeatable; default stream and cold)")
+                   help="stream, calm-speaker, cold, gain-20, gain+20, noise20, or calibrated (eval only: a baseline "
+                        "from 20 s of the speaker's neutral clips, then each other clip alone); repeatable; "
+                        "default stream and cold")
     e.add_argument("--model", default="voxstream", help="a shipped model (voxstream, seed) or a .tflite path")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.add_argument("--out", default=".", help="folder for the confusion-matrix PNG")

@@ -21,7 +21,7 @@ from voxstream.stream.shipped import resolve_model
 
 from . import plots
 from .datasets import scan_folders, speaker_keys
-from .protocols import CONDITION, PROTOCOLS, run_protocol
+from .protocols import CONDITION, EXTRA, PROTOCOLS, run_protocol
 from .rows import Windowing, dataset_rows, default_cache_dir
 from .splits import make_splits
 
@@ -32,9 +32,9 @@ def evaluate_model(model_path: str | Path, folders: list[str], split: str = "all
                    seed: int = 0, scan: dict | None = None, cache_dir: str | None = "default",
                    workers: int = 2) -> dict:
     """Metrics of a model on the test side of ``split`` (``all``: every clip), per protocol."""
-    unknown = [p for p in protocols if p not in PROTOCOLS]
+    unknown = [p for p in protocols if p not in PROTOCOLS + EXTRA]
     if unknown:
-        raise ValueError(f"--protocol {' '.join(unknown)}: expected some of {', '.join(PROTOCOLS)}")
+        raise ValueError(f"--protocol {' '.join(unknown)}: expected some of {', '.join(PROTOCOLS + EXTRA)}")
     clf = Classifier.load(resolve_model(model_path))
     if tuple(clf.labels) != LABELS:
         raise ValueError(f"{model_path}: labels {clf.labels} are not the product labels {LABELS}")
@@ -55,7 +55,7 @@ def evaluate_model(model_path: str | Path, folders: list[str], split: str = "all
     speakers = speaker_keys(table).to_numpy()
     out = {"model": str(model_path), "split": split, "split_name": splits[0].name, "n_test_clips": int(len(test)),
            "protocols": {p: run_protocol(p, rows, card.normalization, batched(clf.predict), test, y, speakers,
-                                         seed + 7) for p in protocols}}
+                                         seed + 7, hop_s=card.hop_s) for p in protocols}}
     return out
 
 
