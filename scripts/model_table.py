@@ -51,12 +51,30 @@ def folds(card: dict, spec: str = "lao") -> str:
     return "\n".join(lines)
 
 
+def pooled(cards: list[tuple[str, dict]]) -> str:
+    """One row per card: accuracy averaged over every split of every evaluation it holds (e.g. inner folds)."""
+    lines = ["| card | recipe | folds | " + " | ".join(PROTOCOLS) + " | neutral recall | mean |",
+             "|" + "---|" * (5 + len(PROTOCOLS))]
+    for name, c in cards:
+        splits = [s for ev in c.get("evaluations", {}).values() for s in ev["splits"]]
+        acc = [100 * sum(s["protocols"][p]["accuracy"] for s in splits) / len(splits) for p in PROTOCOLS]
+        recall = 100 * sum(s["protocols"]["calm-speaker"]["neutral_recall"] for s in splits) / len(splits)
+        lines.append(f"| {name} ({c['arch']}) | {','.join(c['training']['variants'])}, hop {c['training'].get('train_hop', 1)}, {c['training']['epochs']} epochs | {len(splits)} | "
+                     + " | ".join(f"{a:.1f}" for a in acc) + f" | {recall:.1f} | {sum(acc) / len(acc):.1f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cards", nargs="+", type=Path)
     ap.add_argument("--folds", action="store_true", help="also the per-fold lao table of the first card")
+    ap.add_argument("--pooled", action="store_true", help="one row per card, mean over all its splits "
+                                                         "(for recipe trials on lao-inner=N)")
     args = ap.parse_args()
     cards = [json.loads(p.read_text()) for p in args.cards]
+    if args.pooled:
+        print(pooled([(p.stem, c) for p, c in zip(args.cards, cards)]))
+        return
     print(summary(cards))
     if args.folds:
         print()

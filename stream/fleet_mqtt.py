@@ -23,8 +23,7 @@ import aiomqtt
 
 from .config import MqttConfig
 from .fleet_state import Fleet
-from .backoff import Backoff
-from .publish_mqtt import abandon, tls_parameters
+from .publish_mqtt import keep_connected, tls_parameters
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -104,24 +103,7 @@ class FleetSubscriber:
         )
 
     async def _run(self) -> None:
-        backoff = Backoff(self.cfg.reconnect_min_s, self.cfg.reconnect_max_s, jitter=True)
-        while True:
-            client = self._client()
-            try:
-                try:
-                    async with client:
-                        backoff.reset()
-                        await self._session(client)
-                except asyncio.CancelledError:
-                    abandon(client)
-                    raise
-            except* aiomqtt.MqttError as group:
-                self._connection_failed(group.exceptions[0])
-            except* Exception as group:  # noqa: BLE001 - keep retrying; never take the page down
-                _LOGGER.error("fleet MQTT error: %r; reconnecting", group.exceptions[0])
-            finally:
-                self.connected = False
-            await asyncio.sleep(backoff.next())
+        await keep_connected(self, "fleet MQTT")
 
     def _connection_failed(self, exc: BaseException) -> None:
         now = time.monotonic()

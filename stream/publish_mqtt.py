@@ -173,26 +173,7 @@ class MqttPublisher:
         )
 
     async def _run(self) -> None:
-        backoff = Backoff(self.cfg.reconnect_min_s, self.cfg.reconnect_max_s, jitter=True)
-        while not self._stopping:
-            client = self._client()
-            try:
-                try:
-                    async with client:
-                        backoff.reset()
-                        await self._session(client)
-                except asyncio.CancelledError:
-                    abandon(client)
-                    raise
-            except* aiomqtt.MqttError as group:
-                self._connection_failed(group.exceptions[0])
-            except* Exception as group:  # noqa: BLE001 - keep retrying; never take the pipeline down
-                _LOGGER.error("MQTT publisher error: %r; reconnecting", group.exceptions[0])
-            finally:
-                self.connected = False
-            if self._stopping:
-                break
-            await self._sleep(backoff.next())
+        await keep_connected(self, "MQTT publisher", stopping=lambda: self._stopping, sleep=self._sleep)
 
     async def _sleep(self, delay: float) -> None:
         """Wait before the next attempt; a shutdown request cuts it short."""
@@ -284,3 +265,33 @@ class MqttPublisher:
                 self._announce = True
                 self._wake.set()
         raise aiomqtt.MqttError("message stream ended")
+
+
+async def keep_connected(link, what: str, stopping=lambda: False, sleep=asyncio.sleep) -> None:
+    """Connect ``link._client()`` and run ``link._session(client)``, reconnecting with backoff until ``stopping()``.
+
+    The one reconnect loop of the MQTT publisher and the fleet's subscriber (aiomqtt has none).  ``link``
+    has ``cfg`` (``reconnect_min_s``/``reconnect_max_s``), ``_client()``, ``_session(client)``,
+    ``_connection_failed(exc)`` and a ``connected`` flag.  Any other error is logged and retried: a broker
+    problem never takes the pipeline down.
+    """
+    backoff = Backoff(link.cfg.reconnect_min_s, link.cfg.reconnect_max_s, jitter=True)
+    while not stopping():
+        client = link._client()
+        try:
+            try:
+                async with client:
+                    backoff.reset()
+                    await link._session(client)
+            except asyncio.CancelledError:
+                abandon(client)
+                raise
+        except* aiomqtt.MqttError as group:
+            link._connection_failed(group.exceptions[0])
+        except* Exception as group:  # noqa: BLE001 - keep retrying
+            _LOGGER.error("%s error: %r; reconnecting", what, group.exceptions[0])
+        finally:
+            link.connected = False
+        if stopping():
+            break
+        await sleep(backoff.next())
