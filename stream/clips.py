@@ -104,14 +104,15 @@ def score_clips(clips: list[ClipRows], normalizer_factory: Callable[[], Normaliz
     speech windows; all windows of a clip without speech).
     """
     sessions = list(range(len(clips))) if sessions is None else list(sessions)
-    normalised: list[np.ndarray | None] = [None] * len(clips)
+    rows: list[np.ndarray] = [np.zeros(0)] * len(clips)
     for session in dict.fromkeys(sessions):
         members = [i for i, s in enumerate(sessions) if s == session]
         for i, x in zip(members, normalise_session([clips[i] for i in members], normalizer_factory())):
-            normalised[i] = x
-    used = [_used_windows(c.speech) for c in clips]
-    rows = [x[u] for x, u in zip(normalised, used)]
-    probs = predict(np.concatenate(rows)) if sum(map(len, rows)) else np.zeros((0, 0), dtype=np.float32)
+            used = _used_windows(clips[i].speech)
+            rows[i] = x if used.all() else x[used]  # no copy of a long clip's rows when all are read
+    n = sum(map(len, rows))
+    batch = rows[0] if len(rows) == 1 else np.concatenate(rows) if n else None
+    probs = predict(batch) if n else np.zeros((0, 0), dtype=np.float32)
     bounds = np.cumsum([0] + [len(r) for r in rows])
     return np.stack([clip_probabilities(probs[lo:hi], np.ones(hi - lo, dtype=bool))
                      for lo, hi in zip(bounds[:-1], bounds[1:])])

@@ -271,4 +271,7 @@ class Normalizer:
         flags = np.ones(len(rows), dtype=bool) if speech is None else np.asarray(speech, dtype=bool)
         if not len(rows):
             return np.zeros((0, *(rows.shape[1:] if rows.ndim >= 2 else (0,))), dtype=np.float32)
-        return np.stack([self.step(r, bool(s)) for r, s in zip(rows, flags)])
+        out = np.empty(rows.shape, dtype=np.float32)  # filled in place: no list of per-window copies
+        for i, (r, s) in enumerate(zip(rows, flags)):
+            out[i] = self.step(r, bool(s))
+        return out
