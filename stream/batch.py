@@ -9,9 +9,10 @@ a clip together (``tests/test_classify_batch.py`` holds them to 1e-5):
   columns)`` array and reduced along the frame axis with the per-window
   formulas (two-pass standard deviations: running sums of squares lose the
   digits of a near-constant column, e.g. the level of digital silence);
-- ``seq``: :func:`~voxstream.stream.features.seq_pool`'s steps with a
-  leading window axis (:func:`_seq_block`; the loudest frame and the voiced
-  pitch are per window).
+- ``seq``: the same steps with a leading window axis (the loudest frame and
+  the voiced pitch are per window).  Both are
+  :func:`voxstream.stream.features.pool_frames`, the one pooling code:
+  ``pool`` of one window is the same function on a block of one.
 
 :class:`BatchModel` scores a batch of windows in one LiteRT call (the input
 tensor resized to the batch), falling back to one call per window for models
@@ -25,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import (PROSODY, SEQ_SILENCE_DBFS, SEQ_VOICED_REL_DB, UNVOICED_LOG_F0, VOICED_PEAK, FeatureParams,
-                       seq_index)
+from .features import FeatureParams, pool_frames
+from .model import native_stderr
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -36,96 +37,6 @@ MAX_BATCH = 1024
 """Most windows per LiteRT call (larger batches are cut); batch sizes are powers of two up to this."""
 MIN_BATCH = 16
 """Smallest batch the input tensor is resized to (fewer resizes for small calls)."""
-
-
-def _mean_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and population standard deviation along axis 1 of (B, n, width), two-pass like ``np.std``."""
-    mean = x.mean(axis=1)
-    d = x - mean[:, None, :]
-    return mean, np.sqrt(np.einsum("bnc,bnc->bc", d, d) / x.shape[1])
-
-
-def _mfcc_stats(frames: np.ndarray, pooling: str) -> np.ndarray:
-    """:func:`~voxstream.stream.features.pool`'s MFCC statistics of windows of frames (B, n, width) -> (B, dim)."""
-    if pooling == "mean":
-        return frames.mean(axis=1)
-    mean, std = _mean_std(frames)
-    if pooling == "mean_std":
-        return np.concatenate([mean, std], axis=1)
-    dstd = _mean_std(np.diff(frames, axis=1))[1] if frames.shape[1] > 1 else np.zeros_like(mean)
-    return np.concatenate([mean, std, dstd], axis=1)
-
-
-def _prosody_stats(col_mean: np.ndarray) -> np.ndarray:
-    """:func:`voxstream.stream.features._prosody_stats` of every row of window means of the 8 prosody columns."""
-    voiced, vf0, vf0sq, peak, cent, centsq, level, levelsq = col_mean.T
-    has = voiced > 0
-    safe = np.where(has, voiced, 1.0)
-    f0 = np.where(has, vf0 / safe, UNVOICED_LOG_F0)
-    f0_std = np.where(has, np.sqrt(np.maximum(vf0sq / safe - f0 * f0, 0.0)), 0.0)
-    return np.stack([voiced, f0, f0_std, peak, cent, np.sqrt(np.maximum(centsq - cent * cent, 0.0)), level,
-                     np.sqrt(np.maximum(levelsq - level * level, 0.0))], axis=1)
-
-
-def _wmean(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted mean over the frames of sub-windows: x (B, K, m, D), w (B, K, m) -> (B, K, D); 0 where w sums to 0."""
-    return np.einsum("bkmd,bkm->bkd", x, w) / np.maximum(w.sum(axis=2), 1e-12)[..., None]
-
-
-def _wstd(x: np.ndarray, w: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.maximum(_wmean((x - mean[:, :, None, :]) ** 2, w), 0.0))
-
-
-def _seq_block(frames: np.ndarray, params: FeatureParams) -> np.ndarray:
-    """:func:`~voxstream.stream.features.seq_pool` of windows of frames (B, n, width) -> (B, K, D), float32.
-
-    The same steps with a leading window axis: the loudest frame and the
-    voiced pitch (the fill of sub-windows without voice) are per window.
-    """
-    n_mfcc, (b, n, _) = params.n_mfcc, frames.shape
-    idx, valid = seq_index(n, params)
-    w = np.broadcast_to(valid.astype(np.float64), (b, *idx.shape))
-    level, peak, log_f0 = frames[:, :, n_mfcc], frames[:, :, n_mfcc + 1], frames[:, :, n_mfcc + 2]
-    loud = level > SEQ_SILENCE_DBFS
-    top = np.where(loud.any(axis=1), np.where(loud, level, -np.inf).max(axis=1), 0.0)
-    voiced = (peak > VOICED_PEAK) & loud & (level > top[:, None] - SEQ_VOICED_REL_DB)
-    count = voiced.sum(axis=1)
-    fill = np.where(count > 0, np.where(voiced, log_f0, 0.0).sum(axis=1) / np.maximum(count, 1), UNVOICED_LOG_F0)
-    table = np.empty((b, n, n_mfcc + 3))
-    table[:, :, : n_mfcc - 1] = frames[:, :, 1:n_mfcc]
-    table[:, :, n_mfcc - 1] = peak
-    table[:, :, n_mfcc] = frames[:, :, n_mfcc + 3]
-    table[:, :, n_mfcc + 1] = np.maximum(level - top[:, None], -80.0)
-    table[:, :, n_mfcc + 2] = voiced
-    sub = table[:, idx]  # (B, K, m, n_mfcc + 3)
-    mean = _wmean(sub, w)
-    std = _wstd(sub, w, mean)
-    c = n_mfcc - 1
-    if idx.shape[1] > 1:
-        dw = w[:, :, 1:] * w[:, :, :-1]
-        d = sub[:, :, 1:, :c] - sub[:, :, :-1, :c]
-        dstd = _wstd(d, dw, _wmean(d, dw))
-    else:
-        dstd = np.zeros((b, len(idx), c))
-    vw = w * sub[:, :, :, -1]
-    has_v = vw.sum(axis=2) > 0
-    f0s = log_f0[:, idx][..., None]
-    f0m = _wmean(f0s, vw)
-    f0 = np.where(has_v, f0m[..., 0], fill[:, None])
-    f0_std = np.where(has_v, _wstd(f0s, vw, f0m)[..., 0], 0.0)
-    prosody = np.stack([mean[..., -1], f0, f0_std, mean[..., c], mean[..., c + 1], std[..., c + 1],
-                        mean[..., c + 2], std[..., c + 2]], axis=2)
-    return np.concatenate([mean[..., :c], std[..., :c], dstd, prosody], axis=2).astype(np.float32)
-
-
-def _pool_block(block: np.ndarray, params: FeatureParams) -> np.ndarray:
-    """Pooled features of windows of frames (B, n, width), as float32."""
-    if params.pooling == "seq":
-        return _seq_block(block, params)
-    if params.pooling == "mean_std_dstd_prosody":
-        extra = _prosody_stats(block[:, :, -PROSODY:].mean(axis=1))
-        return np.concatenate([_mfcc_stats(block[:, :, :-PROSODY], "mean_std_dstd"), extra], axis=1).astype(np.float32)
-    return _mfcc_stats(block, params.pooling).astype(np.float32)
 
 
 def pool_windows(frames: np.ndarray, first: np.ndarray, n: int, params: FeatureParams) -> np.ndarray:
@@ -143,7 +54,7 @@ def pool_windows(frames: np.ndarray, first: np.ndarray, n: int, params: FeatureP
     out = np.empty((len(first),) + params.shape, dtype=np.float32)
     span = np.arange(n)
     for lo in range(0, len(first), BLOCK_WINDOWS):
-        out[lo:lo + BLOCK_WINDOWS] = _pool_block(frames[first[lo:lo + BLOCK_WINDOWS, None] + span], params)
+        out[lo:lo + BLOCK_WINDOWS] = pool_frames(frames[first[lo:lo + BLOCK_WINDOWS, None] + span], params)
     return out
 
 
@@ -162,7 +73,7 @@ class BatchModel:
     """
 
     def __init__(self, classifier, num_threads: int = 1) -> None:
-        from .model import interpreter_class, native_stderr
+        from .model import interpreter_class
 
         self.classifier = classifier
         self.row_shape = tuple(classifier.card.input_shape[1:])
@@ -210,7 +121,7 @@ class BatchModel:
             part = x[lo:lo + MAX_BATCH]
             size = _batch_size(len(part))
             if size != self._size:
-                with _quiet():
+                with native_stderr():
                     self._resize(size)
             if len(part) < size:
                 part = np.concatenate([part, np.zeros((size - len(part), *self.row_shape), dtype=np.float32)])
@@ -219,8 +130,3 @@ class BatchModel:
             out[lo:lo + MAX_BATCH] = self._interp.get_tensor(self._out["index"])[: min(MAX_BATCH, len(x) - lo)]
         return out
 
-
-def _quiet():
-    from .model import native_stderr
-
-    return native_stderr()

@@ -14,7 +14,8 @@ import os
 import signal
 import sys
 
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads: BLAS threads only slow small products
+for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")  # before numpy loads: BLAS threads only fight over small matrices
 from .errors import VoxstreamError  # noqa: E402
 
 COMMANDS = {

@@ -30,9 +30,6 @@ from .gate import SpeechGate
 from .normalize import Normalizer
 from .window import WindowSpec
 
-SESSION_POLICIES = ("per-file", "per-speaker")
-
-
 @dataclass
 class ClipRows:
     """Window features and gate verdicts of one clip."""

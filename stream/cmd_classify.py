@@ -14,24 +14,20 @@ from __future__ import annotations
 
 import os
 
-# The runtime's matrices are tiny: BLAS threads only fight over the cores (set before numpy loads).
-for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
+import argparse
+import sys
+import time
+from pathlib import Path
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from .archive import FileResult, Job, RunStats, chunks, job_for, scorer_for  # noqa: E402
-from .archive_out import Progress, ResultWriter, done_files, format_for  # noqa: E402
-from .archive_pool import run_local  # noqa: E402
-from .audio_io import find_audio_files  # noqa: E402
-from .calibration import OFF, read_baseline  # noqa: E402
-from .cli_common import add_config_flags, config_from_args  # noqa: E402
-from .config import Config  # noqa: E402
-from .errors import AudioError, ConfigError  # noqa: E402
-from .model import Classifier  # noqa: E402
+from .archive import FileResult, Job, RunStats, chunks, job_for, scorer_for
+from .archive_out import Progress, ResultWriter, done_files, format_for
+from .archive_pool import run_local
+from .audio_io import find_audio_files
+from .calibration import OFF, read_baseline
+from .cli_common import add_config_flags, config_from_args
+from .config import Config
+from .errors import AudioError, ConfigError
+from .model import Classifier
 
 __all__ = ["FileResult", "classify_file", "cmd_classify", "register"]
 

@@ -269,15 +269,6 @@ class MfccFrames:
         return self.mfcc(self.frame(np.asarray(samples, dtype=np.float64)))
 
 
-def _prosody_stats(col_mean: np.ndarray) -> np.ndarray:
-    """The 8 pooled prosody values from the window means of the 8 prosody columns."""
-    voiced, vf0, vf0sq, peak, cent, centsq, level, levelsq = col_mean
-    f0 = vf0 / voiced if voiced > 0 else UNVOICED_LOG_F0
-    f0_std = np.sqrt(max(vf0sq / voiced - f0 * f0, 0.0)) if voiced > 0 else 0.0
-    return np.array([voiced, f0, f0_std, peak, cent, np.sqrt(max(centsq - cent * cent, 0.0)), level,
-                     np.sqrt(max(levelsq - level * level, 0.0))])
-
-
 def seq_index(n: int, params: FeatureParams) -> tuple[np.ndarray, np.ndarray]:
     """Frame index (K, m) and validity mask of each sub-window of a window of ``n`` frames.
 
@@ -295,14 +286,97 @@ def seq_index(n: int, params: FeatureParams) -> tuple[np.ndarray, np.ndarray]:
     return np.minimum(idx, n - 1), idx < n
 
 
+def _mean_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and population standard deviation along axis 1 of (B, n, width), two-pass like ``np.std``."""
+    mean = x.mean(axis=1)
+    d = x - mean[:, None, :]
+    return mean, np.sqrt(np.einsum("bnc,bnc->bc", d, d) / x.shape[1])
+
+
+def _mfcc_stats(frames: np.ndarray, pooling: str) -> np.ndarray:
+    """MFCC statistics of windows of frames (B, n, width) -> (B, dim)."""
+    if pooling == "mean":
+        return frames.mean(axis=1)
+    mean, std = _mean_std(frames)
+    if pooling == "mean_std":
+        return np.concatenate([mean, std], axis=1)
+    dstd = _mean_std(np.diff(frames, axis=1))[1] if frames.shape[1] > 1 else np.zeros_like(mean)
+    return np.concatenate([mean, std, dstd], axis=1)
+
+
+def _prosody_stats(col_mean: np.ndarray) -> np.ndarray:
+    """The 8 pooled prosody values of every row of window means of the 8 prosody columns."""
+    voiced, vf0, vf0sq, peak, cent, centsq, level, levelsq = col_mean.T
+    has = voiced > 0
+    safe = np.where(has, voiced, 1.0)
+    f0 = np.where(has, vf0 / safe, UNVOICED_LOG_F0)
+    f0_std = np.where(has, np.sqrt(np.maximum(vf0sq / safe - f0 * f0, 0.0)), 0.0)
+    return np.stack([voiced, f0, f0_std, peak, cent, np.sqrt(np.maximum(centsq - cent * cent, 0.0)), level,
+                     np.sqrt(np.maximum(levelsq - level * level, 0.0))], axis=1)
+
+
 def _wmean(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted mean over axis 1 of (K, m, d) with weights (K, m); 0 where the weights sum to 0."""
-    tot = w.sum(axis=1)
-    return np.einsum("kmd,km->kd", x, w) / np.maximum(tot, 1e-12)[:, None]
+    """Weighted mean over the frames of sub-windows: x (B, K, m, D), w (B, K, m) -> (B, K, D); 0 where w sums to 0."""
+    return np.einsum("bkmd,bkm->bkd", x, w) / np.maximum(w.sum(axis=2), 1e-12)[..., None]
 
 
 def _wstd(x: np.ndarray, w: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.maximum(_wmean((x - mean[:, None, :]) ** 2, w), 0.0))
+    return np.sqrt(np.maximum(_wmean((x - mean[:, :, None, :]) ** 2, w), 0.0))
+
+
+def _seq_block(frames: np.ndarray, params: FeatureParams) -> np.ndarray:
+    """The ``seq`` features of windows of frames (B, n, width) -> (B, K, D), float32 (see :func:`seq_pool`).
+
+    The same steps with a leading window axis: the loudest frame and the
+    voiced pitch (the fill of sub-windows without voice) are per window.
+    """
+    n_mfcc, (b, n, _) = params.n_mfcc, frames.shape
+    idx, valid = seq_index(n, params)
+    w = np.broadcast_to(valid.astype(np.float64), (b, *idx.shape))
+    level, peak, log_f0 = frames[:, :, n_mfcc], frames[:, :, n_mfcc + 1], frames[:, :, n_mfcc + 2]
+    loud = level > SEQ_SILENCE_DBFS
+    top = np.where(loud.any(axis=1), np.where(loud, level, -np.inf).max(axis=1), 0.0)
+    voiced = (peak > VOICED_PEAK) & loud & (level > top[:, None] - SEQ_VOICED_REL_DB)
+    count = voiced.sum(axis=1)
+    fill = np.where(count > 0, np.where(voiced, log_f0, 0.0).sum(axis=1) / np.maximum(count, 1), UNVOICED_LOG_F0)
+    table = np.empty((b, n, n_mfcc + 3))
+    table[:, :, : n_mfcc - 1] = frames[:, :, 1:n_mfcc]
+    table[:, :, n_mfcc - 1] = peak
+    table[:, :, n_mfcc] = frames[:, :, n_mfcc + 3]
+    table[:, :, n_mfcc + 1] = np.maximum(level - top[:, None], -80.0)
+    table[:, :, n_mfcc + 2] = voiced
+    sub = table[:, idx]  # (B, K, m, n_mfcc + 3)
+    mean = _wmean(sub, w)
+    std = _wstd(sub, w, mean)
+    c = n_mfcc - 1
+    if idx.shape[1] > 1:
+        dw = w[:, :, 1:] * w[:, :, :-1]
+        d = sub[:, :, 1:, :c] - sub[:, :, :-1, :c]
+        dstd = _wstd(d, dw, _wmean(d, dw))
+    else:
+        dstd = np.zeros((b, len(idx), c))
+    vw = w * sub[:, :, :, -1]
+    has_v = vw.sum(axis=2) > 0
+    f0s = log_f0[:, idx][..., None]
+    f0m = _wmean(f0s, vw)
+    f0 = np.where(has_v, f0m[..., 0], fill[:, None])
+    f0_std = np.where(has_v, _wstd(f0s, vw, f0m)[..., 0], 0.0)
+    prosody = np.stack([mean[..., -1], f0, f0_std, mean[..., c], mean[..., c + 1], std[..., c + 1],
+                        mean[..., c + 2], std[..., c + 2]], axis=2)
+    return np.concatenate([mean[..., :c], std[..., :c], dstd, prosody], axis=2).astype(np.float32)
+
+
+def pool_frames(block: np.ndarray, params: FeatureParams) -> np.ndarray:
+    """Pooled features of windows of frames ``(B, n, width)`` -> ``(B, *params.shape)``, float32.
+
+    The one pooling code: :func:`pool` is this for one window, the whole-file path
+    (:func:`voxstream.stream.batch.pool_windows`) for a block of windows at once."""
+    if params.pooling == "seq":
+        return _seq_block(block, params)
+    if params.pooling == "mean_std_dstd_prosody":
+        extra = _prosody_stats(block[:, :, -PROSODY:].mean(axis=1))
+        return np.concatenate([_mfcc_stats(block[:, :, :-PROSODY], "mean_std_dstd"), extra], axis=1).astype(np.float32)
+    return _mfcc_stats(block, params.pooling).astype(np.float32)
 
 
 def seq_pool(frames: np.ndarray, params: FeatureParams) -> np.ndarray:
@@ -316,41 +390,7 @@ def seq_pool(frames: np.ndarray, params: FeatureParams) -> np.ndarray:
     floored at -80) and std of the level.  Nothing depends on the input gain (the mel floor is
     relative too), except at digital silence.
     """
-    n_mfcc = params.n_mfcc
-    idx, valid = seq_index(len(frames), params)
-    w = valid.astype(np.float64)
-    level, peak, log_f0 = frames[:, n_mfcc], frames[:, n_mfcc + 1], frames[:, n_mfcc + 2]
-    loud = level > SEQ_SILENCE_DBFS
-    top = level[loud].max() if loud.any() else 0.0
-    voiced = (peak > VOICED_PEAK) & loud & (level > top - SEQ_VOICED_REL_DB)
-    fill = log_f0[voiced].mean() if voiced.any() else UNVOICED_LOG_F0
-    # one (n, n_mfcc - 1 + 4) table: c1.., peak, centroid, relative level, voiced; pooled in one pass
-    table = np.empty((len(frames), n_mfcc + 3))
-    table[:, : n_mfcc - 1] = frames[:, 1:n_mfcc]
-    table[:, n_mfcc - 1] = peak
-    table[:, n_mfcc] = frames[:, n_mfcc + 3]
-    table[:, n_mfcc + 1] = np.maximum(level - top, -80.0)
-    table[:, n_mfcc + 2] = voiced
-    sub = table[idx]  # (K, m, n_mfcc + 3)
-    mean = _wmean(sub, w)
-    std = _wstd(sub, w, mean)
-    c = n_mfcc - 1
-    if idx.shape[1] > 1:
-        dw = w[:, 1:] * w[:, :-1]
-        d = sub[:, 1:, :c] - sub[:, :-1, :c]
-        dstd = _wstd(d, dw, _wmean(d, dw))
-    else:
-        dstd = np.zeros((len(idx), c))
-    vw = w * sub[:, :, -1]
-    has_v = vw.sum(axis=1) > 0
-    f0s = log_f0[idx][:, :, None]
-    f0m = _wmean(f0s, vw)
-    f0 = np.where(has_v, f0m[:, 0], fill)
-    f0_std = np.where(has_v, _wstd(f0s, vw, f0m)[:, 0], 0.0)
-    prosody = np.stack([mean[:, -1], f0, f0_std, mean[:, c], mean[:, c + 1], std[:, c + 1], mean[:, c + 2],
-                        std[:, c + 2]], axis=1)
-    mean, std = mean[:, :c], std[:, :c]
-    return np.hstack([mean, std, dstd, prosody]).astype(np.float32)
+    return pool_frames(frames[None], params)[0]
 
 
 def pool(frames: np.ndarray, pooling: str, params: FeatureParams | None = None) -> np.ndarray:
@@ -360,19 +400,8 @@ def pool(frames: np.ndarray, pooling: str, params: FeatureParams | None = None) 
     """
     if len(frames) == 0:
         raise ValueError("no frames to pool: the audio is shorter than one FFT frame")
-    if pooling == "seq":
-        return seq_pool(frames, params or FeatureParams(pooling="seq"))
-    if pooling == "mean_std_dstd_prosody":
-        extra = _prosody_stats(frames[:, -PROSODY:].mean(axis=0))
-        return np.concatenate([pool(frames[:, :-PROSODY], "mean_std_dstd"), extra]).astype(np.float32)
-    mean = frames.mean(axis=0)
-    if pooling == "mean":
-        return mean.astype(np.float32)
-    std = frames.std(axis=0)
-    if pooling == "mean_std":
-        return np.concatenate([mean, std]).astype(np.float32)
-    dstd = np.diff(frames, axis=0).std(axis=0) if len(frames) > 1 else np.zeros_like(mean)
-    return np.concatenate([mean, std, dstd]).astype(np.float32)
+    p = params if params is not None and params.pooling == pooling else FeatureParams(pooling=pooling)
+    return pool_frames(np.asarray(frames)[None], p)[0]
 
 
 def window_features(samples: np.ndarray, params: FeatureParams, extractor: MfccFrames | None = None) -> np.ndarray:
@@ -559,5 +588,5 @@ class IncrementalMfcc:
             dstd = np.sqrt(np.maximum(self._dsumsq[: self.params.n_mfcc] / (n - 1) - dmean * dmean, 0.0))
         out = [mean, np.sqrt(var), dstd]
         if self.params.pooling == "mean_std_dstd_prosody":
-            out.append(_prosody_stats(self._sum[self.params.n_mfcc:] / n))
+            out.append(_prosody_stats((self._sum[self.params.n_mfcc:] / n)[None])[0])
         return np.concatenate(out).astype(np.float32)

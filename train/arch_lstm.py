@@ -95,39 +95,17 @@ def export_twin(model, config: LstmConfig = LstmConfig(), batch_size: int = 1):
 
 
 def to_tflite(model, config: LstmConfig = LstmConfig()) -> bytes:
-    """Float32 ``.tflite`` of a trained model (batch 1, TFLITE_BUILTINS only)."""
-    import contextlib
-    import sys
+    """Float32 ``.tflite`` of a trained model (batch 1, TFLITE_BUILTINS only; :func:`.export.convert`)."""
+    from .export import convert
 
-    import tensorflow as tf
-
-    conv = tf.lite.TFLiteConverter.from_keras_model(export_twin(model, config))
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    with contextlib.redirect_stdout(sys.stderr):
-        return conv.convert()
+    return convert(export_twin(model, config))
 
 
 def litert_latency_us(blob: bytes, x, repeats: int = 2000) -> tuple[float, "object"]:
     """Median LiteRT time per call (us, one thread, batch 1) and the outputs for every row of ``x``."""
-    import time
-
     import numpy as np
-    from ai_edge_litert.interpreter import Interpreter
 
-    interp = Interpreter(model_content=blob, num_threads=1)
-    interp.allocate_tensors()
-    inp, out = interp.get_input_details()[0]["index"], interp.get_output_details()[0]["index"]
-    outputs = []
-    for row in np.asarray(x, dtype=np.float32):
-        interp.set_tensor(inp, row[None])
-        interp.invoke()
-        outputs.append(interp.get_tensor(out)[0].copy())
-    row = np.asarray(x[:1], dtype=np.float32)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        interp.set_tensor(inp, row)
-        interp.invoke()
-        interp.get_tensor(out)
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times) * 1e6), np.array(outputs)
+    from .export import LitePredictor, latency_us
+
+    x = np.asarray(x, dtype=np.float32)
+    return latency_us(blob, x[0], calls=repeats), LitePredictor(blob)(x)

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from voxstream.stream.audio_io import audio_info
 from voxstream.stream.card import LABELS
 
@@ -214,3 +216,8 @@ def scan_folders(folders: list[str | Path], **kwargs) -> Scan:
 def speaker_keys(table) -> "object":
     """``corpus:speaker`` per row, unique across corpora (a pandas Series)."""
     return table["corpus"].astype(str) + ":" + table["speaker"].astype(str)
+
+
+def label_indices(labels) -> np.ndarray:
+    """Product labels -> their indices in :data:`voxstream.stream.card.LABELS`."""
+    return np.array([LABELS.index(lab) for lab in labels], dtype=np.int64)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
 
 from voxstream.stream.audio_io import load_audio
 from voxstream.stream.card import LABELS
@@ -20,7 +19,7 @@ from voxstream.stream.model import Classifier
 from voxstream.stream.shipped import resolve_model
 
 from . import plots
-from .datasets import scan_folders, speaker_keys
+from .datasets import label_indices, scan_folders, speaker_keys
 from .protocols import CONDITION, EXTRA, PROTOCOLS, run_protocol
 from .rows import Windowing, dataset_rows, default_cache_dir
 from .splits import make_splits
@@ -51,7 +50,7 @@ def evaluate_model(model_path: str | Path, folders: list[str], split: str = "all
     windowing = Windowing(card.window_s, card.hop_s)
     rows = {v: dataset_rows(paths, card.features, windowing, v, GateConfig(), seed, cache, workers)
             for v in dict.fromkeys(CONDITION.get(p, "orig") for p in protocols)}
-    y = np.array([LABELS.index(lab) for lab in table["label"]], dtype=np.int64)
+    y = label_indices(table["label"])
     speakers = speaker_keys(table).to_numpy()
     out = {"model": str(model_path), "split": split, "split_name": splits[0].name, "n_test_clips": int(len(test)),
            "protocols": {p: run_protocol(p, rows, card.normalization, batched(clf.predict), test, y, speakers,

@@ -20,19 +20,14 @@ from voxstream.stream.card import LABELS, ModelCard, sha256_file
 from voxstream.stream.features import FeatureParams
 
 _LOGGER = logging.getLogger(__name__)
-VARIANTS = ("float32", "dynamic")
 
 
-def convert(model, variant: str = "float32") -> bytes:
-    """TFLite flatbuffer of a fixed-batch Keras model, TFLITE_BUILTINS ops only."""
+def convert(model) -> bytes:
+    """Float32 TFLite flatbuffer of a fixed-batch Keras model, TFLITE_BUILTINS ops only."""
     import tensorflow as tf
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    if variant == "dynamic":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    elif variant != "float32":
-        raise ValueError(f"variant {variant!r}: expected one of {VARIANTS}")
     with contextlib.redirect_stdout(sys.stderr):  # Keras' export prints its signature on stdout
         return conv.convert()
 

@@ -27,7 +27,7 @@ from voxstream.stream.config import GateConfig
 from voxstream.stream.features import FeatureParams
 
 from . import plots, report
-from .datasets import scan_folders, speaker_keys
+from .datasets import label_indices, scan_folders, speaker_keys
 from .models import Arch, get_arch
 from .protocols import PROTOCOLS, mean_over_folds, run_protocols
 from .rows import DatasetRows, Windowing, dataset_rows, default_cache_dir
@@ -70,10 +70,6 @@ class Data:
     """Variant -> rows the architecture trains on (streaming windows, or whole clips)."""
     test_rows: dict[str, DatasetRows]
     """Condition (``orig`` and :data:`.variants.CONDITIONS`) -> streaming-window rows."""
-
-
-def label_indices(labels) -> np.ndarray:
-    return np.array([LABELS.index(lab) for lab in labels], dtype=np.int64)
 
 
 def load(opts: Options, arch: Arch, test_conditions: bool = True) -> Data:
