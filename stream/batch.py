@@ -2,7 +2,7 @@
 
 The per-window rule is :func:`voxstream.stream.features.pool` over the frames
 of one window; :func:`pool_windows` gives the same numbers for all windows of
-a clip together (``tests/test_classify_batch.py`` holds them to 1e-5):
+a clip together (the same function, :func:`voxstream.stream.features.pool_frames`):
 
 - ``mean``, ``mean_std``, ``mean_std_dstd`` and ``mean_std_dstd_prosody``:
   the frames of a block of windows are gathered into one ``(windows, frames,

@@ -59,23 +59,27 @@ def _terminate(signum, frame) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        parser = build_parser(argv)
-        args = parser.parse_args(argv)
-    except KeyboardInterrupt:  # a signal while the commands were still being imported
-        return 0
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
+    args = None
+    stop = {signal.SIGINT, signal.SIGTERM}
+    try:  # one handler for the whole run: a signal at any point (imports, set-up, the command) exits quietly
+        signal.signal(signal.SIGTERM, _terminate)
+        # held while the command's modules load (C extensions initialise there); delivered, and caught here,
+        # as soon as they are loaded
+        signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+        try:
+            args = build_parser(argv).parse_args(argv)
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop)
+        logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
         return int(args.func(args) or 0)
     except VoxstreamError as exc:
-        if args.debug:
+        if args is not None and args.debug:
             raise
         print(f"voxstream: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        return 130 if args.debug else 0
+        return 130 if args is not None and args.debug else 0
     except BrokenPipeError:  # `voxstream ... | head`: the reader left; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
