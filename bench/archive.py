@@ -2,7 +2,7 @@
 
 Usage (from the checkout, with the venv)::
 
-    .venv/bin/python bench/archive.py [--data /work/shared/data/ravdess] [--hours 1] [--workers 1 2]
+    .venv/bin/python bench/archive.py [--data /work/shared/data/ravdess] [--hours 1] [--workers 1 2] [--repeat 5]
 
 Lists the audio files of ``--data`` (sorted) and repeats the list until it
 holds ``--hours`` of audio, then runs the real command line,
@@ -13,7 +13,10 @@ spawning included in the wall time).  Prints, per run: x real time
 summed stage time (decode, features, gate, normalise, model), the CPU
 seconds the workers spent scoring (audio seconds per CPU second is the
 speed of one busy core, whatever else loads the machine) and the peak RSS of
-every worker; then whether the outputs of all runs are identical.
+every worker; then whether the outputs of all runs are identical.  With
+``--repeat N`` each worker count runs N times (interleaved, so a burst of
+load from elsewhere does not hit one count only) and the median run is
+reported: this machine is a VM whose timings vary by 10-20 % from run to run.
 ``--json FILE`` also writes the figures.
 """
 
@@ -48,12 +51,10 @@ def hour_of_files(folder: Path, hours: float) -> tuple[list[str], float]:
     return out, total
 
 
-def run(files: list[str], workers: int, work: Path) -> dict:
-    out, stats = work / f"out-{workers}.jsonl", work / f"stats-{workers}.json"
-    listing = work / "files.txt"
-    listing.write_text("\n".join(files))
+def run(files: list[str], workers: int, work: Path, model: str | None = None, tag: str = "") -> dict:
+    out, stats = work / f"out-{workers}{tag}.jsonl", work / f"stats-{workers}{tag}.json"
     cmd = [sys.executable, "-m", "voxstream.stream.cli", "classify", "--format", "json", "--out", str(out),
-           "--stats", str(stats), "--workers", str(workers), *files]
+           "--stats", str(stats), "--workers", str(workers), *(["--model", model] if model else []), *files]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -70,14 +71,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of audio files (searched recursively)")
     ap.add_argument("--hours", type=float, default=1.0, help="hours of audio to classify per run")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to run")
+    ap.add_argument("--model", help="model name or .tflite path (default: the shipped default model)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="runs per worker count, interleaved; each is printed and the median run is reported")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
     args = ap.parse_args(argv)
     files, audio_s = hour_of_files(args.data, args.hours)
     print(f"{len(files)} files, {audio_s / 3600:.3f} h of audio from {args.data}; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
-        runs = [run(files, w, Path(tmp)) for w in args.workers]
-        outputs = [Path(r.pop("out")).read_text() for r in runs]
+        tries: dict[int, list[dict]] = {w: [] for w in args.workers}
+        for i in range(args.repeat):
+            for w in args.workers:
+                tries[w].append(run(files, w, Path(tmp), args.model, f"-{i}"))
+                if args.repeat > 1:
+                    print(f"  workers {w}, run {i + 1}: {tries[w][-1]['x_real_time']:.0f}x real time, "
+                          f"{tries[w][-1]['wall_s']:.2f} s wall", flush=True)
+        outputs = [Path(r.pop("out")).read_text() for t in tries.values() for r in t]
+        runs = [sorted(t, key=lambda r: r["x_real_time"])[len(t) // 2] for t in tries.values()]
     for r in runs:
         shares = ", ".join(f"{k} {100 * v:.0f}%" for k, v in r["stage_share"].items())
         rss = ", ".join(f"{v:.0f}" for v in r["peak_rss_mb"].values())

@@ -14,6 +14,7 @@ normalise, model) and the worker's peak RSS, for ``bench/archive.py``.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import resource
@@ -27,7 +28,7 @@ import numpy as np
 
 from .audio_io import iter_blocks
 from .batch import BatchModel
-from .clips import ClipRows, score_clips, stream_rows
+from .clips import ClipFrames, ClipRows, clip_frames, pool_clips, score_clips, stream_rows
 from .config import Config
 from .errors import AudioError, VoxstreamError
 
@@ -154,37 +155,69 @@ class ArchiveScorer:
         state = configured_state(self.card, job.cfg)  # classify --baseline (otherwise "off": the prior)
         self._normalizer = lambda: make_normalizer(self.card, state)
 
-    def rows(self, path: str, seconds: dict[str, float]) -> ClipRows:
-        """One file's window features and gate verdicts; :class:`AudioError` naming it if it has none."""
+    def rows(self, path: str, seconds: dict[str, float]) -> ClipRows | ClipFrames:
+        """One file's window features and gate verdicts; :class:`AudioError` naming it if it has none.
+
+        A file read in one block (up to :data:`CHUNK_S`) comes back as its frames, to be pooled with
+        the chunk's other short files (:meth:`score`); a longer one is pooled part by part as it is read.
+        """
         t0 = time.perf_counter()
         before = seconds["decode"] + seconds["gate"]
         rate = self.card.features.sample_rate
         blocks = _timed_blocks(iter_blocks(path, rate, int(CHUNK_S * rate)), seconds)
+        gate = _TimedGate(self.gate, seconds)
         try:
-            rows = stream_rows(blocks, self.card.features, self.spec, _TimedGate(self.gate, seconds),
-                               chunk_windows=CHUNK_WINDOWS, extractor=self.extractor)
+            head = list(itertools.islice(blocks, 2))
+            if len(head) == 1:
+                rows = clip_frames(head[0], self.card.features, self.spec, gate, self.extractor)
+            else:
+                rows = stream_rows(itertools.chain(head, blocks), self.card.features, self.spec, gate,
+                                   chunk_windows=CHUNK_WINDOWS, extractor=self.extractor)
         except ValueError as exc:
             raise AudioError(f"{path}: too short for features ({exc})") from None
         finally:
             seconds["features"] += time.perf_counter() - t0 - (seconds["decode"] + seconds["gate"] - before)
         if rows.samples == 0:
             raise AudioError(f"{path}: contains no audio samples; expected at least one frame")
-        if len(rows.x) == 0:
+        if isinstance(rows, ClipRows) and len(rows.x) == 0:
             raise AudioError(f"{path}: too short for features; expected at least one FFT frame of audio")
         return rows
+
+    def _pool(self, clips: dict[int, ClipFrames], paths: list[str], errors: list[str | None],
+              seconds: dict[str, float]) -> dict[int, ClipRows]:
+        """The short files' windows pooled together; if that fails, file by file (one bad file fails alone)."""
+        t0 = time.perf_counter()
+        try:
+            try:
+                return dict(zip(clips, pool_clips(list(clips.values()), self.card.features)))
+            except Exception:  # noqa: BLE001 - find the file that fails
+                out = {}
+                for i, clip in clips.items():
+                    try:
+                        out[i] = pool_clips([clip], self.card.features)[0]
+                    except Exception as exc:  # one bad file never stops the run
+                        errors[i] = f"{paths[i]}: {type(exc).__name__}: {exc}"
+                return out
+        finally:
+            seconds["features"] += time.perf_counter() - t0
 
     def score(self, paths: list[str]) -> ChunkResult:
         """Score files (each its own session); a bad file becomes one error line, never an exception."""
         seconds, cpu0 = dict.fromkeys(STAGES, 0.0), time.process_time()
         rows: dict[int, ClipRows] = {}
+        short: dict[int, ClipFrames] = {}
         errors: list[str | None] = [None] * len(paths)
         for i, path in enumerate(paths):
             try:
-                rows[i] = self.rows(path, seconds)
+                clip = self.rows(path, seconds)
+                (short if isinstance(clip, ClipFrames) else rows)[i] = clip
             except VoxstreamError as exc:
                 errors[i] = str(exc)
             except Exception as exc:  # one bad file never stops the run (a decoder or numeric surprise)
                 errors[i] = f"{path}: {type(exc).__name__}: {exc}"
+        if short:
+            rows.update(self._pool(short, paths, errors, seconds))
+            rows = dict(sorted(rows.items()))
         results: list[FileResult | None] = [None] * len(paths)
         if rows:
             t0, before = time.perf_counter(), seconds["model"]
@@ -254,8 +287,9 @@ def score_chunk(paths: list[str], job: Job) -> ChunkResult:
     return scorer_for(job).score(paths)
 
 
-def chunks(paths: list[str], workers: int, most: int = 32) -> list[list[str]]:
-    """Files cut into chunks: about 8 per worker (load balance, progress), at most ``most`` files each."""
+def chunks(paths: list[str], workers: int, most: int = 16) -> list[list[str]]:
+    """Files cut into chunks: about 8 per worker (load balance, progress), at most ``most`` files each (the
+    others wait for the last chunk of a busy worker: 16 short files are about 0.05 s of work)."""
     size = max(1, min(most, -(-len(paths) // max(1, 8 * workers))))
     return [paths[i:i + size] for i in range(0, len(paths), size)]
 

@@ -1,7 +1,10 @@
-"""Chunks of files scored on a pool of spawned worker processes (``voxstream classify --workers N``).
+"""Chunks of files scored on a pool of worker processes (``voxstream classify --workers N``).
 
 Each worker loads the model once (:func:`~voxstream.stream.archive.scorer_for`
-in its initializer) and starts with one BLAS thread.  :func:`run_local` yields
+in its initializer) and starts with one BLAS thread.  On Linux the workers
+are forked when this process runs a single thread (they start in
+milliseconds, with numpy and LiteRT already imported, instead of a fresh
+interpreter's 0.2 s each); otherwise, or elsewhere, they are spawned.  :func:`run_local` yields
 the chunk results in input order as soon as each (and those before it) is
 done, so the output is the same whatever the number of workers.
 """
@@ -13,9 +16,12 @@ import concurrent.futures.process
 import contextlib
 import os
 import signal
+import sys
+import threading
 from typing import Iterator
 
 from .archive import STAGES, ChunkResult, Job, score_chunk, scorer_for
+from .heap import keep_freed_memory
 
 SINGLE_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 """Set to 1 in spawned workers: the runtime's matrices are tiny, and BLAS threads fighting over the
@@ -23,8 +29,11 @@ cores each worker already fills make the mel matrix product ~20x slower on a bus
 
 
 def _init_worker(job: Job) -> None:
-    """A spawned worker: Ctrl-C is the parent's to handle (it cancels the rest); load the model now."""
+    """A worker: Ctrl-C is the parent's to handle (it cancels the rest), SIGTERM ends it (a forked worker
+    would inherit the parent's handler); keep freed memory for the next file (:mod:`.heap`); load the model."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    keep_freed_memory()
     scorer_for(job)
 
 
@@ -45,13 +54,14 @@ def _single_thread_env():
 def run_local(parts: list[list[str]], job: Job, workers: int, task=score_chunk) -> Iterator[ChunkResult]:
     """Chunk results in input order, each as soon as it and those before it are done.
 
-    ``workers <= 1`` scores in this process; otherwise in ``workers`` spawned
+    ``workers <= 1`` scores in this process; otherwise in ``workers`` worker
     processes, each loading the model once.  A worker that dies (a native
     crash in a decoder) takes only its files down: its chunk is retried one
     file per task, and a file that kills a worker on its own is reported as
     failed.
     """
     if workers <= 1 or len(parts) <= 1:
+        keep_freed_memory()  # this process scores every file
         for part in parts:
             yield task(part, job)
         return
@@ -79,11 +89,19 @@ def _alone(part: list[str], job: Job, task) -> ChunkResult:
         return ChunkResult([None], [error], dict.fromkeys(STAGES, 0.0))
 
 
-def _pool_map(parts: list[list[str]], job: Job, workers: int, task) -> Iterator[ChunkResult]:
+def _context():
+    """fork on Linux when this process runs one thread (forking a threaded process can deadlock in a lock
+    another thread held); spawn otherwise."""
     import multiprocessing
 
+    if sys.platform.startswith("linux") and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
+def _pool_map(parts: list[list[str]], job: Job, workers: int, task) -> Iterator[ChunkResult]:
     with _single_thread_env(), concurrent.futures.ProcessPoolExecutor(
-            max_workers=min(workers, len(parts)), mp_context=multiprocessing.get_context("spawn"),
+            max_workers=min(workers, len(parts)), mp_context=_context(),
             initializer=_init_worker, initargs=(job,)) as pool:
         try:
             yield from pool.map(task, parts, [job] * len(parts))

@@ -10,7 +10,9 @@ once per file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import stat
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,27 +54,38 @@ class AudioInfo:
 
 def audio_info(path: str | Path) -> AudioInfo:
     """Validate a file and describe it; raises :class:`AudioError` with one clear line."""
+    with _open(path) as (_, info):
+        return info
+
+
+@contextlib.contextmanager
+def _open(path: str | Path) -> Iterator[tuple[sf.SoundFile, AudioInfo]]:
+    """The validated file, open (one open for the checks and the reading), and its description."""
     p = Path(path)
-    if not p.exists():
-        raise AudioError(f"{p}: file not found; expected an audio file (wav, flac, ogg, ...)")
-    if not p.is_file():
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise AudioError(f"{p}: file not found; expected an audio file (wav, flac, ogg, ...)") from None
+    except OSError as exc:
+        raise AudioError(f"{p}: cannot be read ({exc.strerror}); expected a readable audio file") from None
+    if not stat.S_ISREG(st.st_mode):
         raise AudioError(f"{p}: not a regular file; expected an audio file")
-    size = p.stat().st_size
-    if size == 0:
+    if st.st_size == 0:
         raise AudioError(f"{p}: empty file (0 bytes); expected audio")
     try:
-        info = sf.info(str(p))
+        fh = sf.SoundFile(str(p))
     except (sf.LibsndfileError, RuntimeError) as exc:
         reason = str(exc).split(": ", 1)[-1] if ": " in str(exc) else str(exc)
         raise AudioError(f"{p}: not a readable audio file ({reason.strip()}); "
                          "expected a format libsndfile reads (wav, flac, ogg, mp3, ...)") from None
-    if info.frames <= 0 or info.samplerate <= 0:
-        raise AudioError(f"{p}: contains no audio samples; expected at least one frame")
-    _check_wav_length(p, info, size)
-    return AudioInfo(p, int(info.samplerate), int(info.channels), int(info.frames), f"{info.format}/{info.subtype}")
+    with fh:
+        if fh.frames <= 0 or fh.samplerate <= 0:
+            raise AudioError(f"{p}: contains no audio samples; expected at least one frame")
+        _check_wav_length(p, fh, st.st_size)
+        yield fh, AudioInfo(p, int(fh.samplerate), int(fh.channels), int(fh.frames), f"{fh.format}/{fh.subtype}")
 
 
-def _check_wav_length(path: Path, info, size: int) -> None:
+def _check_wav_length(path: Path, info: sf.SoundFile, size: int) -> None:
     """A WAV whose data chunk is shorter than its header says was cut off (libsndfile hides it)."""
     if info.format != "WAV":
         return
@@ -100,6 +113,8 @@ def to_mono(block: np.ndarray) -> np.ndarray:
 
 def sanitize(block: np.ndarray) -> int:
     """Replace NaN/Inf samples by 0 in place; returns how many there were."""
+    if np.isfinite(np.add.reduce(block, dtype=np.float64)):  # a NaN or Inf sample makes the sum one too
+        return 0
     bad = ~np.isfinite(block)
     n = int(np.count_nonzero(bad))
     if n:
@@ -145,7 +160,7 @@ class Rechunker:
 
     def flush(self) -> Iterator[np.ndarray]:
         if self._n:
-            yield np.concatenate(self._parts)
+            yield np.concatenate(self._parts) if len(self._parts) > 1 else self._parts[0]
         self._parts, self._n = [], 0
 
 
@@ -156,16 +171,20 @@ def iter_blocks(path: str | Path, sample_rate: int, block_samples: int,
     Memory stays bounded whatever the file's length.  Raises :class:`AudioError`
     for an invalid file, or one that turns out to be corrupt while reading.
     """
-    info = audio_info(path)
     stats = stats if stats is not None else ReadStats()
+    with _open(path) as (fh, info):
+        yield from _blocks(fh, info, sample_rate, block_samples, stats)
+
+
+def _blocks(fh: sf.SoundFile, info: AudioInfo, sample_rate: int, block_samples: int,
+            stats: ReadStats) -> Iterator[np.ndarray]:
     resample, chunks = Resampler(info.sample_rate, sample_rate), Rechunker(block_samples)
     try:
-        with sf.SoundFile(str(info.path)) as fh:
-            for raw in fh.blocks(READ_FRAMES, dtype="float32", always_2d=True):
-                mono = to_mono(raw)
-                stats.frames_read += len(mono)
-                stats.nonfinite += sanitize(mono)
-                yield from chunks.push(resample(mono))
+        while len(raw := fh.read(READ_FRAMES, dtype="float32", always_2d=info.channels > 1)):  # no copy
+            mono = to_mono(raw)
+            stats.frames_read += len(mono)
+            stats.nonfinite += sanitize(mono)
+            yield from chunks.push(resample(mono))
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise AudioError(f"{info.path}: truncated or corrupt after {stats.frames_read} of {info.frames} frames "
                          f"({exc}); expected a complete audio file") from None

@@ -9,10 +9,10 @@ a clip together (the same function, :func:`voxstream.stream.features.pool_frames
   columns)`` array and reduced along the frame axis with the per-window
   formulas (two-pass standard deviations: running sums of squares lose the
   digits of a near-constant column, e.g. the level of digital silence);
-- ``seq``: the same steps with a leading window axis (the loudest frame and
-  the voiced pitch are per window).  Both are
-  :func:`voxstream.stream.features.pool_frames`, the one pooling code:
-  ``pool`` of one window is the same function on a block of one.
+- ``seq``: :func:`voxstream.stream.features.seq_windows` on the file's frames
+  and a block of window starts: the statistics of a sub-window (a 0.25 s hop)
+  that do not depend on the window are computed once, not once per window
+  that contains it; ``pool`` of one window is the same function with one start.
 
 :class:`BatchModel` scores a batch of windows in one LiteRT call (the input
 tensor resized to the batch), falling back to one call per window for models
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .features import FeatureParams, pool_frames
+from .features import FeatureParams, pool_frames, seq_windows
 from .model import native_stderr
 
 _LOGGER = logging.getLogger(__name__)
@@ -54,7 +54,11 @@ def pool_windows(frames: np.ndarray, first: np.ndarray, n: int, params: FeatureP
     out = np.empty((len(first),) + params.shape, dtype=np.float32)
     span = np.arange(n)
     for lo in range(0, len(first), BLOCK_WINDOWS):
-        out[lo:lo + BLOCK_WINDOWS] = pool_frames(frames[first[lo:lo + BLOCK_WINDOWS, None] + span], params)
+        part = first[lo:lo + BLOCK_WINDOWS]
+        if params.pooling == "seq":
+            out[lo:lo + BLOCK_WINDOWS] = seq_windows(frames, part, n, params)
+        else:
+            out[lo:lo + BLOCK_WINDOWS] = pool_frames(frames[part[:, None] + span], params)
     return out
 
 

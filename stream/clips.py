@@ -41,20 +41,62 @@ class ClipRows:
     samples: int
 
 
-def window_rows(samples: np.ndarray, params: FeatureParams, spec: WindowSpec, gate: SpeechGate,
-                extractor: MfccFrames | None = None) -> ClipRows:
-    """Features and gate verdicts of every streaming window of one clip (frames computed once, all
-    windows pooled at once by :func:`~voxstream.stream.batch.pool_windows`, the gate's sub-frames once)."""
+@dataclass
+class ClipFrames:
+    """One clip before pooling: its MFCC frames, where its windows start, and the gate's verdicts."""
+
+    frames: np.ndarray
+    first: np.ndarray
+    """Frame index of each window's first frame."""
+    n: int
+    """Frames per window."""
+    speech: np.ndarray
+    samples: int
+
+
+def clip_frames(samples: np.ndarray, params: FeatureParams, spec: WindowSpec, gate: SpeechGate,
+                extractor: MfccFrames | None = None) -> ClipFrames:
+    """The MFCC frames of one clip (computed once for all its windows) and the gate's verdict on each window."""
     if spec.hop % params.hop_length or spec.window % params.hop_length:
         raise ValueError(f"window {spec.window} / hop {spec.hop} samples: must be multiples of hop_length "
                          f"{params.hop_length}")
     extractor = extractor or MfccFrames(params)
     frames = extractor(samples)
+    if len(frames) == 0:
+        raise ValueError("no frames to pool: the audio is shorter than one FFT frame")
     bounds = windows(len(samples), spec.window, spec.hop)
     first = np.array([start // params.hop_length for start, _ in bounds], dtype=np.int64)
-    x = pool_windows(frames, first, params.n_frames(bounds[0][1] - bounds[0][0]), params)
     speech = np.array([g.speech for g in gate.windows(samples, spec.window, spec.hop)], dtype=bool)
-    return ClipRows(x, speech, len(samples))
+    return ClipFrames(frames, first, params.n_frames(bounds[0][1] - bounds[0][0]), speech, len(samples))
+
+
+def pool_clips(clips: list[ClipFrames], params: FeatureParams) -> list[ClipRows]:
+    """Every clip's windows pooled (:func:`~voxstream.stream.batch.pool_windows`); clips whose windows
+    have the same length are pooled in one go, which gives each window the numbers it gets alone
+    (``tests/test_classify_batch.py``) in a few numpy calls for a whole chunk of short files."""
+    out: list[ClipRows | None] = [None] * len(clips)
+    groups: dict[int, list[int]] = {}
+    for i, clip in enumerate(clips):
+        groups.setdefault(clip.n, []).append(i)
+    for n, members in groups.items():
+        if len(members) == 1:
+            frames, first = clips[members[0]].frames, clips[members[0]].first
+        else:
+            offsets = np.cumsum([0] + [len(clips[i].frames) for i in members[:-1]])
+            frames = np.concatenate([clips[i].frames for i in members])
+            first = np.concatenate([clips[i].first + o for i, o in zip(members, offsets)])
+        x = pool_windows(frames, first, n, params)
+        bounds = np.cumsum([0] + [len(clips[i].first) for i in members])
+        for j, i in enumerate(members):
+            out[i] = ClipRows(x[bounds[j]:bounds[j + 1]], clips[i].speech, clips[i].samples)
+    return out
+
+
+def window_rows(samples: np.ndarray, params: FeatureParams, spec: WindowSpec, gate: SpeechGate,
+                extractor: MfccFrames | None = None) -> ClipRows:
+    """Features and gate verdicts of every streaming window of one clip (frames computed once, all
+    windows pooled at once by :func:`~voxstream.stream.batch.pool_windows`, the gate's sub-frames once)."""
+    return pool_clips([clip_frames(samples, params, spec, gate, extractor)], params)[0]
 
 
 def stream_rows(blocks: Iterable[np.ndarray], params: FeatureParams, spec: WindowSpec, gate: SpeechGate,
@@ -102,8 +144,10 @@ def score_clips(clips: list[ClipRows], normalizer_factory: Callable[[], Normaliz
     """
     sessions = list(range(len(clips))) if sessions is None else list(sessions)
     rows: list[np.ndarray] = [np.zeros(0)] * len(clips)
-    for session in dict.fromkeys(sessions):
-        members = [i for i, s in enumerate(sessions) if s == session]
+    groups: dict = {}
+    for i, session in enumerate(sessions):
+        groups.setdefault(session, []).append(i)
+    for members in groups.values():
         for i, x in zip(members, normalise_session([clips[i] for i in members], normalizer_factory())):
             used = _used_windows(clips[i].speech)
             rows[i] = x if used.all() else x[used]  # no copy of a long clip's rows when all are read

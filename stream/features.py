@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field, fields
 import numpy as np
 
 POOLINGS = ("mean", "mean_std", "mean_std_dstd", "mean_std_dstd_prosody", "seq")
+DTYPES = ("float64", "float32")
 PROSODY = 8
 """Extra per-frame columns (and pooled values) of the ``mean_std_dstd_prosody`` pooling."""
 F0_MIN_HZ, F0_MAX_HZ = 75.0, 400.0
@@ -75,10 +76,24 @@ class FeatureParams:
     level-free statistics, see :func:`seq_pool`; shape ``(seq_steps, 3 * (n_mfcc - 1) + 8)``)."""
     seq_steps: int = 8
     """``seq`` pooling only: sub-windows per window (8 = one per 0.25 s hop of a 2 s window)."""
+    dtype: str = "float64"
+    """Precision of the spectra and everything computed from them (mel, MFCCs, autocorrelation):
+    "float64", or "float32" (librosa's own precision for float32 audio).  Pooled statistics are
+    summed in float64 either way."""
+    pitch_decimation: int = 1
+    """The autocorrelation pitch is computed from the lowest ``1 / pitch_decimation`` of the power
+    spectrum with an ``n_fft / pitch_decimation`` inverse FFT: the autocorrelation of the audio
+    low-passed to ``sample_rate / (2 * pitch_decimation)`` and sampled at ``sample_rate / pitch_decimation``
+    (2: 0-4 kHz, where a voice's pitch harmonics are, at half the cost).  Above 1, the coarser lag is
+    refined by a parabola through the peak and its two neighbours."""
 
     def __post_init__(self) -> None:
         if self.pooling not in POOLINGS:
             raise ValueError(f"features.pooling: expected one of {POOLINGS}, got {self.pooling!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"features.dtype: expected one of {DTYPES}, got {self.dtype!r}")
+        if self.pitch_decimation not in (1, 2, 4):
+            raise ValueError(f"features.pitch_decimation: expected 1, 2 or 4, got {self.pitch_decimation!r}")
         for name in ("sample_rate", "n_mfcc", "n_fft", "hop_length", "n_mels", "seq_steps"):
             if int(getattr(self, name)) <= 0:
                 raise ValueError(f"features.{name}: expected a positive integer")
@@ -111,10 +126,14 @@ class FeatureParams:
         return self.n_mfcc + extra
 
     def to_dict(self) -> dict:
-        """Every field; ``seq_steps`` only for the ``seq`` pooling (older cards and caches stay byte-identical)."""
+        """Every field; ``seq_steps`` only for the ``seq`` pooling, ``dtype`` and ``pitch_decimation``
+        only when not the default (older cards and caches stay byte-identical)."""
         data = asdict(self)
         if self.pooling != "seq":
             del data["seq_steps"]
+        for name, default in (("dtype", "float64"), ("pitch_decimation", 1)):
+            if data[name] == default:
+                del data[name]
         return data
 
     @classmethod
@@ -196,21 +215,27 @@ class MfccFrames:
     def __init__(self, params: FeatureParams) -> None:
         self.params = params
         p = params
-        self._window = _hann_periodic(p.n_fft)
+        self.dtype = np.dtype(p.dtype)
+        window = _hann_periodic(p.n_fft)
         mel = _slaney_mel(p.sample_rate, p.n_fft, p.n_mels, p.fmin, p.fmax)
         basis = _dct2_ortho(p.n_mels)[: p.n_mfcc]
         # (n_fft//2+1, n_mels) and (n_mels, n_mfcc): frames are rows.
-        self._mel_t = np.ascontiguousarray(mel.T, dtype=np.float64)
-        self._dct_t = np.ascontiguousarray(basis.T, dtype=np.float64)
+        self._window = window.astype(self.dtype)
+        self._mel_t = np.ascontiguousarray(mel.T, dtype=self.dtype)
+        self._dct_t = np.ascontiguousarray(basis.T, dtype=self.dtype)
         self._prosody = p.pooling == "mean_std_dstd_prosody"
         self._seq = p.pooling == "seq"
         if self._prosody or self._seq:
-            w_ac = np.fft.irfft(np.abs(np.fft.rfft(self._window)) ** 2, n=p.n_fft)
-            self._lags = np.arange(int(p.sample_rate / F0_MAX_HZ), int(p.sample_rate / F0_MIN_HZ) + 1)
-            self._lags = self._lags[self._lags < p.n_fft // 2]
-            self._w_ac = (w_ac / w_ac[0])[self._lags]
-            self._freqs_khz = np.fft.rfftfreq(p.n_fft, 1.0 / p.sample_rate) / 1000.0
-            self._win_power = float((self._window ** 2).sum())
+            d = p.pitch_decimation
+            self._ac_n, self._ac_bins = p.n_fft // d, p.n_fft // (2 * d) + 1  # inverse FFT size, bins it reads
+            w_ac = np.fft.irfft((np.abs(np.fft.rfft(window)) ** 2)[: self._ac_bins], n=self._ac_n)
+            rate = p.sample_rate / d
+            lags = np.arange(int(rate / F0_MAX_HZ), int(rate / F0_MIN_HZ) + 1)
+            self._lags = lags[lags < self._ac_n // 2]
+            self._lag0, self._lag1 = int(self._lags[0]), int(self._lags[-1]) + 1  # a contiguous range
+            self._w_ac = (w_ac / w_ac[0])[self._lags].astype(self.dtype)
+            self._freqs_khz = (np.fft.rfftfreq(p.n_fft, 1.0 / p.sample_rate) / 1000.0).astype(self.dtype)
+            self._win_power = float((window ** 2).sum())
 
     def frame(self, samples: np.ndarray) -> np.ndarray:
         """Rows of ``n_fft`` samples every ``hop_length`` (a view, no copy)."""
@@ -223,10 +248,12 @@ class MfccFrames:
             writeable=False)
 
     def mfcc(self, frames: np.ndarray) -> np.ndarray:
-        """MFCCs of framed samples: (n, n_fft) -> (n, frame_width), float64 (n_mfcc, plus prosody columns)."""
+        """MFCCs of framed samples: (n, n_fft) -> (n, frame_width) (n_mfcc, plus prosody columns).
+
+        Computed in ``params.dtype``; rows with prosody or ``seq`` columns are float64."""
         if len(frames) == 0:
-            return np.zeros((0, self.params.frame_width))
-        spec = np.fft.rfft(frames * self._window, axis=1)
+            return np.zeros((0, self.params.frame_width), dtype=self.dtype)
+        spec = np.fft.rfft(np.multiply(frames, self._window, dtype=self.dtype), axis=1)
         power = spec.real ** 2 + spec.imag ** 2
         mel = power @ self._mel_t
         if self._seq:  # floor relative to the frame's loudest band: gain-free for every non-silent frame
@@ -236,16 +263,27 @@ class MfccFrames:
         return np.hstack([mfcc, self._prosody_columns(power)]) if self._prosody else mfcc
 
     def _pitch(self, power: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per frame: autocorrelation at lag 0, normalised autocorrelation peak, pitch lag (samples)."""
-        ac = np.fft.irfft(power, n=self.params.n_fft, axis=1)
+        """Per frame: autocorrelation at lag 0, normalised autocorrelation peak, pitch lag (samples).
+
+        With ``pitch_decimation`` d > 1 the autocorrelation is that of the lowest 1/d of the band,
+        at 1/d of the rate; its lag (refined by a parabola through the peak) is given in samples
+        at the full rate, and lag 0 (the frame's level) is the power of that band, at the full rate's scale."""
+        d = self.params.pitch_decimation
+        ac = np.fft.irfft(power if d == 1 else power[:, : self._ac_bins], n=self._ac_n, axis=1)
+        if d > 1:
+            ac *= 1.0 / d  # irfft divides by n_fft / d, not n_fft
         r0 = ac[:, 0]
-        nac = ac[:, self._lags] / np.maximum(r0, 1e-12)[:, None] / self._w_ac
+        nac = ac[:, self._lag0: self._lag1] / np.maximum(r0, 1e-12)[:, None] / self._w_ac
         # the shortest lag whose local peak reaches OCTAVE_RATIO of the best one (avoids picking 2 x the period)
         local = np.zeros(nac.shape, dtype=bool)
         local[:, 1:-1] = (nac[:, 1:-1] >= nac[:, :-2]) & (nac[:, 1:-1] >= nac[:, 2:])
         candidate = local & (nac >= OCTAVE_RATIO * nac.max(axis=1, keepdims=True))
         k = np.where(candidate.any(axis=1), candidate.argmax(axis=1), nac.argmax(axis=1))
-        return r0, nac[np.arange(len(k)), k], self._lags[k].astype(np.float64)
+        rows = np.arange(len(k))
+        peak, lag = nac[rows, k], self._lags[k].astype(np.float64)
+        if d > 1:
+            lag = (lag + _parabola(nac, rows, k)) * d
+        return r0, peak, lag
 
     def _seq_columns(self, power: np.ndarray) -> np.ndarray:
         """The 4 per-frame columns of ``seq``: level (dBFS), autocorrelation peak, log F0, centroid (kHz)."""
@@ -266,7 +304,19 @@ class MfccFrames:
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         """MFCC frames of a whole signal: (n_samples,) -> (n_frames, frame_width)."""
-        return self.mfcc(self.frame(np.asarray(samples, dtype=np.float64)))
+        return self.mfcc(self.frame(np.asarray(samples, dtype=self.dtype)))
+
+
+def _parabola(y: np.ndarray, rows: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Offset in (-0.5, 0.5) of the vertex of the parabola through ``y[rows, k - 1 : k + 2]`` (0 at an edge
+    or where the three points do not make a peak)."""
+    inner = (k > 0) & (k < y.shape[1] - 1)
+    kk = np.clip(k, 1, y.shape[1] - 2)
+    a, b, c = (y[rows, kk - 1].astype(np.float64), y[rows, kk].astype(np.float64),
+               y[rows, kk + 1].astype(np.float64))
+    curve = a - 2.0 * b + c
+    ok = inner & (curve < 0)
+    return np.where(ok, np.clip(0.5 * (a - c) / np.where(ok, curve, -1.0), -0.5, 0.5), 0.0)
 
 
 def seq_index(n: int, params: FeatureParams) -> tuple[np.ndarray, np.ndarray]:
@@ -316,54 +366,74 @@ def _prosody_stats(col_mean: np.ndarray) -> np.ndarray:
 
 
 def _wmean(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Weighted mean over the frames of sub-windows: x (B, K, m, D), w (B, K, m) -> (B, K, D); 0 where w sums to 0."""
-    return np.einsum("bkmd,bkm->bkd", x, w) / np.maximum(w.sum(axis=2), 1e-12)[..., None]
+    """Weighted mean over the frame axis: x (..., m, D), w (..., m) -> (..., D); 0 where w sums to 0."""
+    return np.einsum("...md,...m->...d", x, w) / np.maximum(w.sum(axis=-1), 1e-12)[..., None]
 
 
 def _wstd(x: np.ndarray, w: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    return np.sqrt(np.maximum(_wmean((x - mean[:, :, None, :]) ** 2, w), 0.0))
+    return np.sqrt(np.maximum(_wmean((x - mean[..., None, :]) ** 2, w), 0.0))
 
 
-def _seq_block(frames: np.ndarray, params: FeatureParams) -> np.ndarray:
-    """The ``seq`` features of windows of frames (B, n, width) -> (B, K, D), float32 (see :func:`seq_pool`).
+def seq_windows(frames: np.ndarray, first: np.ndarray, n: int, params: FeatureParams) -> np.ndarray:
+    """The ``seq`` features of the windows of ``n`` frames starting at the frame indices ``first``:
+    ``(len(first), K, D)`` float32 (see :func:`seq_pool`).
 
-    The same steps with a leading window axis: the loudest frame and the
-    voiced pitch (the fill of sub-windows without voice) are per window.
+    The one ``seq`` pooling code, for one window (live) and for all the windows of a file.  A
+    window's sub-windows (:func:`seq_index`) lie on the same frames as those of the windows one
+    or more hops later, so what does not depend on the window (MFCC c1.. mean, std and delta std;
+    autocorrelation peak; centroid) is computed once per distinct sub-window, and only the values
+    relative to the window's loudest frame (voicing, pitch, relative level) per window.  Sums are
+    float64 whatever the frames' precision.
     """
-    n_mfcc, (b, n, _) = params.n_mfcc, frames.shape
-    idx, valid = seq_index(n, params)
-    w = np.broadcast_to(valid.astype(np.float64), (b, *idx.shape))
-    level, peak, log_f0 = frames[:, :, n_mfcc], frames[:, :, n_mfcc + 1], frames[:, :, n_mfcc + 2]
+    n_mfcc, c = params.n_mfcc, params.n_mfcc - 1
+    first = np.asarray(first, dtype=np.int64)
+    b = len(first)
+    idx, valid = seq_index(n, params)  # (K, m), relative to the window's first frame
+    k_steps, m = idx.shape
+    if valid.all() and (idx == idx[:, :1] + np.arange(m)).all():  # whole sub-windows: shared by their start
+        uniq, inv = np.unique(first[:, None] + idx[None, :, 0], return_inverse=True)
+        sub_idx, sub_w, inv = uniq[:, None] + np.arange(m), np.ones((len(uniq), m)), inv.reshape(b, k_steps)
+    else:  # a window shorter than the streaming one (a short clip): its sub-windows are its own
+        sub_idx = (first[:, None, None] + idx[None]).reshape(-1, m)
+        sub_w = np.broadcast_to(valid.astype(np.float64), (b, k_steps, m)).reshape(-1, m)
+        inv = np.arange(b * k_steps).reshape(b, k_steps)
+    cols = np.r_[1:n_mfcc, n_mfcc + 1, n_mfcc + 3]  # MFCC c1.., autocorrelation peak, centroid
+    sub = frames[sub_idx[:, :, None], cols].astype(np.float64, copy=False)  # (U, m, c + 2)
+    mean = _wmean(sub, sub_w)
+    std = _wstd(sub, sub_w, mean)
+    if m > 1:
+        dw = sub_w[:, 1:] * sub_w[:, :-1]
+        d = sub[:, 1:, :c] - sub[:, :-1, :c]
+        dstd = _wstd(d, dw, _wmean(d, dw))
+    else:
+        dstd = np.zeros((len(sub), c))
+    shared = np.concatenate([mean[:, :c], std[:, :c], dstd, mean[:, c:], std[:, c + 1:]], axis=1)[inv]
+
+    win = first[:, None] + np.arange(n)  # (B, n): the window's frames, for its loudest level and voicing
+    level, peak, log_f0 = (frames[win, n_mfcc + j].astype(np.float64) for j in range(3))
     loud = level > SEQ_SILENCE_DBFS
     top = np.where(loud.any(axis=1), np.where(loud, level, -np.inf).max(axis=1), 0.0)
     voiced = (peak > VOICED_PEAK) & loud & (level > top[:, None] - SEQ_VOICED_REL_DB)
     count = voiced.sum(axis=1)
     fill = np.where(count > 0, np.where(voiced, log_f0, 0.0).sum(axis=1) / np.maximum(count, 1), UNVOICED_LOG_F0)
-    table = np.empty((b, n, n_mfcc + 3))
-    table[:, :, : n_mfcc - 1] = frames[:, :, 1:n_mfcc]
-    table[:, :, n_mfcc - 1] = peak
-    table[:, :, n_mfcc] = frames[:, :, n_mfcc + 3]
-    table[:, :, n_mfcc + 1] = np.maximum(level - top[:, None], -80.0)
-    table[:, :, n_mfcc + 2] = voiced
-    sub = table[:, idx]  # (B, K, m, n_mfcc + 3)
-    mean = _wmean(sub, w)
-    std = _wstd(sub, w, mean)
-    c = n_mfcc - 1
-    if idx.shape[1] > 1:
-        dw = w[:, :, 1:] * w[:, :, :-1]
-        d = sub[:, :, 1:, :c] - sub[:, :, :-1, :c]
-        dstd = _wstd(d, dw, _wmean(d, dw))
-    else:
-        dstd = np.zeros((b, len(idx), c))
-    vw = w * sub[:, :, :, -1]
-    has_v = vw.sum(axis=2) > 0
+    w = np.broadcast_to(valid.astype(np.float64), (b, k_steps, m))
+    rel = np.maximum(level - top[:, None], -80.0)[:, idx][..., None]  # (B, K, m, 1)
+    vw = w * voiced[:, idx]
     f0s = log_f0[:, idx][..., None]
+    rel_mean = _wmean(rel, w)
     f0m = _wmean(f0s, vw)
+    has_v = vw.sum(axis=2) > 0
     f0 = np.where(has_v, f0m[..., 0], fill[:, None])
     f0_std = np.where(has_v, _wstd(f0s, vw, f0m)[..., 0], 0.0)
-    prosody = np.stack([mean[..., -1], f0, f0_std, mean[..., c], mean[..., c + 1], std[..., c + 1],
-                        mean[..., c + 2], std[..., c + 2]], axis=2)
-    return np.concatenate([mean[..., :c], std[..., :c], dstd, prosody], axis=2).astype(np.float32)
+    out = np.empty((b, k_steps, params.seq_dim), dtype=np.float32)
+    out[..., : 3 * c] = shared[..., : 3 * c]
+    out[..., 3 * c] = vw.sum(axis=2) / np.maximum(w.sum(axis=2), 1e-12)  # voiced fraction
+    out[..., 3 * c + 1] = f0
+    out[..., 3 * c + 2] = f0_std
+    out[..., 3 * c + 3: 3 * c + 6] = shared[..., 3 * c:]  # peak mean, centroid mean and std
+    out[..., 3 * c + 6] = rel_mean[..., 0]
+    out[..., 3 * c + 7] = _wstd(rel, w, rel_mean)[..., 0]
+    return out
 
 
 def pool_frames(block: np.ndarray, params: FeatureParams) -> np.ndarray:
@@ -372,7 +442,8 @@ def pool_frames(block: np.ndarray, params: FeatureParams) -> np.ndarray:
     The one pooling code: :func:`pool` is this for one window, the whole-file path
     (:func:`voxstream.stream.batch.pool_windows`) for a block of windows at once."""
     if params.pooling == "seq":
-        return _seq_block(block, params)
+        b, n = block.shape[:2]
+        return seq_windows(block.reshape(b * n, -1), np.arange(b) * n, n, params)
     if params.pooling == "mean_std_dstd_prosody":
         extra = _prosody_stats(block[:, :, -PROSODY:].mean(axis=1))
         return np.concatenate([_mfcc_stats(block[:, :, :-PROSODY], "mean_std_dstd"), extra], axis=1).astype(np.float32)
@@ -456,7 +527,7 @@ class IncrementalMfcc:
     def reset(self) -> None:
         """Forget all audio (for example after a gap in the input)."""
         p = self.params
-        self._tail = np.zeros(0, dtype=np.float64)
+        self._tail = np.zeros(0, dtype=self.extractor.dtype)
         width = p.frame_width
         self._ring = np.zeros((self.window_frames, width), dtype=np.float64)
         self._count = 0  # frames seen in total
@@ -473,7 +544,7 @@ class IncrementalMfcc:
     def push(self, samples: np.ndarray) -> int:
         """Add samples; returns the number of new frames computed."""
         p = self.params
-        buf = np.concatenate([self._tail, np.asarray(samples, dtype=np.float64)])
+        buf = np.concatenate([self._tail, np.asarray(samples, dtype=self.extractor.dtype)])
         new = self.extractor.mfcc(self.extractor.frame(buf))
         consumed = len(new) * p.hop_length
         self._tail = buf[consumed:].copy()

@@ -26,7 +26,6 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass
-from importlib import metadata
 
 from .card import ModelCard
 from .config import MqttConfig
@@ -38,6 +37,8 @@ OFFLINE = "offline"
 
 
 def package_version() -> str:
+    from importlib import metadata  # here: importing it costs 10 ms of every start-up
+
     try:
         return metadata.version("voxstream")
     except metadata.PackageNotFoundError:

@@ -75,6 +75,10 @@ def _vector(data: dict, key: str, dim: int | None, where: str = "normalization")
     return vec
 
 
+RUN_BLOCK = 256
+"""Windows normalised at once by :meth:`Normalizer.run` (256 x 8 x 125 float64: 2 MB per array)."""
+
+
 @dataclass
 class Normalizer:
     """Per-hop feature normaliser built from a model card's ``normalization`` dict."""
@@ -231,7 +235,10 @@ class Normalizer:
         """
         if self.kind != "session" or not speech:
             return
-        x = self.centred(features)
+        self._move(self.centred(features))
+
+    def _move(self, x: np.ndarray) -> None:
+        """:meth:`update` with one speech window's centred features."""
         if x.ndim == 2:
             x = x.mean(axis=0)
         self._n += 1
@@ -248,14 +255,19 @@ class Normalizer:
 
     def apply(self, features: np.ndarray) -> np.ndarray:
         """Normalised copy of one window's features (float32); the state is not changed."""
-        x = self.centred(features)
+        if self.kind != "session":
+            return self._normalised(self.centred(features), None, None)
+        return self._normalised(self.centred(features), self._mu, self._var)
+
+    def _normalised(self, x: np.ndarray, mu: np.ndarray | None, var: np.ndarray | None) -> np.ndarray:
+        """Centred features with the session baseline ``mu``, ``var`` (broadcast over x's leading axes)."""
         if self.kind == "none":
             return x.astype(np.float32)
         if self.kind == "global":
             return ((x - self.mean) / self.std).astype(np.float32)
-        z = x - self._mu
+        z = x - mu
         if self.scale:
-            z = z / np.maximum(np.sqrt(self._var), _MIN_STD)
+            z = z / np.maximum(np.sqrt(var), _MIN_STD)
         if self.post_mean is not None:
             z = (z - self.post_mean) / self.post_std
         return z.astype(np.float32)
@@ -266,12 +278,31 @@ class Normalizer:
         return self.apply(features)
 
     def run(self, feature_rows: np.ndarray, speech: np.ndarray | None = None) -> np.ndarray:
-        """:meth:`step` over consecutive windows of one session (training's simulation of a stream)."""
+        """:meth:`step` over consecutive windows of one session (training's simulation of a stream).
+
+        The same arithmetic as one :meth:`step` per window (``tests/test_normalize.py`` checks equality):
+        the baseline moves window by window, and each block of :data:`RUN_BLOCK` windows is normalised
+        at once (bounded memory on an hour-long file).
+        """
         rows = np.asarray(feature_rows)
         flags = np.ones(len(rows), dtype=bool) if speech is None else np.asarray(speech, dtype=bool)
         if not len(rows):
             return np.zeros((0, *(rows.shape[1:] if rows.ndim >= 2 else (0,))), dtype=np.float32)
-        out = np.empty(rows.shape, dtype=np.float32)  # filled in place: no list of per-window copies
-        for i, (r, s) in enumerate(zip(rows, flags)):
-            out[i] = self.step(r, bool(s))
+        out = np.empty(rows.shape, dtype=np.float32)
+        for lo in range(0, len(rows), RUN_BLOCK):
+            out[lo:lo + RUN_BLOCK] = self._run_block(rows[lo:lo + RUN_BLOCK], flags[lo:lo + RUN_BLOCK])
         return out
+
+    def _run_block(self, rows: np.ndarray, flags: np.ndarray) -> np.ndarray:
+        x = np.stack([self.centred(r) for r in rows]) if rows.ndim >= 3 and self.center != "none" \
+            else np.asarray(rows, dtype=np.float64)
+        if self.kind != "session":
+            return self._normalised(x, None, None)
+        mu, var = np.empty((len(x), len(self._mu))), np.empty((len(x), len(self._var)))
+        for i in range(len(x)):
+            if flags[i]:
+                self._move(x[i])
+            mu[i], var[i] = self._mu, self._var
+        if x.ndim == 3:  # a (K, D) sequence per window: one baseline row per window
+            mu, var = mu[:, None, :], var[:, None, :]
+        return self._normalised(x, mu, var)

@@ -181,6 +181,12 @@ def test_windows_equals_one_call_per_window():
     assert [r.speech for r in gate.windows(x, WINDOW, 4001)] == \
         [gate(x[s:s + WINDOW]).speech for s in range(0, len(x) - WINDOW + 1, 4001)]
     assert gate.windows(x[:SR], WINDOW, HOP) == [gate(x[:SR])]  # shorter than a window: one verdict on all of it
+    muted = np.concatenate([np.zeros(int(2.5 * SR), dtype=x.dtype), x[: 3 * SR]])  # silent, part-silent windows
+    batch = gate.windows(muted, WINDOW, HOP)
+    single = [gate(muted[s:s + WINDOW]) for s in range(0, len(muted) - WINDOW + 1, HOP)]
+    assert [(b.speech, b.active_fraction, b.floor_dbfs) for b in batch] == \
+        [(s.speech, s.active_fraction, s.floor_dbfs) for s in single]
+    assert single[0].active_fraction == 0.0 and single[-1].speech
 
 
 def test_short_and_empty_windows():

@@ -83,6 +83,20 @@ def test_run_equals_step_by_step_streaming():
     np.testing.assert_array_equal(batch, streamed)
 
 
+@pytest.mark.parametrize("options", [{}, {"baseline": "median", "center": "window", "center_columns": [0, 4]},
+                                     {"scale": False, "post_mean": [0.5] * DIM, "post_std": [2.0] * DIM}])
+def test_run_of_sequences_equals_step_by_step(options):
+    """The same for (K, D) windows (the LSTM's): run() moves the baseline window by window and normalises all
+    windows at once; every value equals the per-hop path's, with every option the card may set."""
+    rows = np.random.default_rng(7).normal(2.0, 3.0, size=(90, 8, DIM))
+    speech = np.random.default_rng(8).random(90) > 0.25
+    batch = _session(**options).run(rows, speech)
+    live = _session(**options)
+    streamed = np.stack([live.step(r, bool(s)) for r, s in zip(rows, speech)])
+    assert batch.shape == rows.shape and batch.dtype == np.float32
+    np.testing.assert_array_equal(batch, streamed)
+
+
 def test_reset_forgets_the_session():
     """reset() brings a session back to the prior."""
     norm = _session()

@@ -3,10 +3,12 @@
 Add an architecture with :func:`register`: a function
 ``build(input_shape, n_classes, batch_size) -> compiled keras.Model`` plus
 its training defaults and how a pooled feature vector of length ``dim`` is
-shaped for it.  ``batch_size=1`` builds the export graph (Keras 3 LSTMs
-convert to TFLite builtin ops only with a fixed batch of 1); training uses
-``batch_size=None`` and the weights are copied over
-(:func:`export_twin`).  TensorFlow/Keras are imported inside the builders only.
+shaped for it.  The export graph is ``build`` with ``batch_size=1`` (Keras 3
+LSTMs convert to TFLite builtin ops only with a fixed batch of 1, or
+unrolled), or the architecture's own ``export_build`` (the default LSTM's:
+unrolled, free batch); training uses ``batch_size=None`` and the weights are
+copied over (:func:`export_twin`).  TensorFlow/Keras are imported inside the
+builders only.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class Arch:
     """build(input_shape, n_classes, batch_size) -> compiled keras.Model."""
     pooling: str = "mean"
     """FeatureParams.pooling the architecture is trained on (the runtime reads it from the card)."""
+    features: dict = field(default_factory=dict)
+    """Further :class:`~voxstream.stream.features.FeatureParams` fields of the architecture (the card records them)."""
     whole_clip: bool = False
     """Train on one vector pooled over each whole clip (the seed notebook) instead of streaming windows.
     Evaluation always scores streaming windows, as the runtime does."""
@@ -40,6 +44,8 @@ class Arch:
     """A shuffled stratified slice of the training rows, watched only (never used to select)."""
     input_shape: Callable[[tuple[int, ...]], tuple[int, ...]] = lambda shape: shape
     """Shape of one model input (no batch) for one feature array of ``shape``."""
+    export_build: Callable | None = None
+    """export_build(input_shape, n_classes) -> the export graph (default: ``build`` with a fixed batch of 1)."""
     description: str = ""
     summary: str = ""
     """One line for ``voxstream train --help``."""
@@ -66,9 +72,11 @@ def build_model(arch: str, input_shape: tuple[int, ...], n_classes: int, batch_s
     return get_arch(arch).build(tuple(input_shape), int(n_classes), batch_size)
 
 
-def export_twin(model, arch: str, batch_size: int = 1):
-    """The same network with a fixed batch (for conversion), weights copied from ``model``."""
-    twin = build_model(arch, model.input_shape[1:], model.output_shape[-1], batch_size=batch_size)
+def export_twin(model, arch: str):
+    """The architecture's export graph (for conversion), weights copied from ``model``."""
+    spec = get_arch(arch)
+    shape, n_classes = tuple(model.input_shape[1:]), int(model.output_shape[-1])
+    twin = spec.export_build(shape, n_classes) if spec.export_build else spec.build(shape, n_classes, 1)
     twin.set_weights(model.get_weights())
     return twin
 
@@ -129,12 +137,19 @@ def _build_lstm(input_shape, n_classes, batch_size):
     return build(input_shape, n_classes, batch_size)
 
 
-register(Arch("lstm", _build_lstm, pooling="seq", epochs=12, batch_size=256, train_hop=2,
+def _export_lstm(input_shape, n_classes):
+    from .arch_lstm import build
+
+    return build(input_shape, n_classes, None, unroll=True)
+
+
+register(Arch("lstm", _build_lstm, export_build=_export_lstm, pooling="seq", features={"dtype": "float32", "pitch_decimation": 2}, epochs=12, batch_size=256, train_hop=2,
               normalization={"kind": "session", "baseline": "median", "prior_windows": 40.0,
                              "memory_windows": 480.0, "scale": True},
               variants=("orig", "aug1", "aug2", "aug3", "speed0.9", "speed1.1", "speed0.8", "speed1.2"),
               summary="LSTM(64) over 8 level-free sub-window steps of 2 s windows + pooled branch",
-              description="seq features (8 sub-windows of 0.25 s x 125 level-free values: MFCC c1-c39 mean/std/"
+              description="seq features (float32 spectra, pitch from the 0-4 kHz autocorrelation; 8 sub-windows of 0.25 s "
+                          "x 125 level-free values: MFCC c1-c39 mean/std/"
                           "delta-std, voicing, log F0, autocorrelation peak, centroid, relative level) -> session "
                           "normaliser (running median baseline) -> GaussianNoise 0.1 -> LSTM 64 (dropout 0.2, "
                           "recurrent 0.1) + mean/std-over-steps branch Dense 64 -> Dense 64 -> softmax; Adam 1e-3, "

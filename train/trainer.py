@@ -76,7 +76,7 @@ def load(opts: Options, arch: Arch, test_conditions: bool = True) -> Data:
     table = scan_folders(opts.data, **opts.scan).table
     if table.empty:
         raise ValueError(f"{', '.join(map(str, opts.data))}: no labelled audio files found")
-    params = FeatureParams(pooling=arch.pooling)
+    params = FeatureParams(pooling=arch.pooling, **arch.features)
     cache = default_cache_dir() if opts.cache_dir == "default" else opts.cache_dir
     paths = list(table["path"].astype(str))
     stream = Windowing(opts.window_s, opts.hop_s)
@@ -150,7 +150,7 @@ def to_tflite(model, arch: Arch) -> bytes:
     from .export import convert
     from .models import export_twin
 
-    return convert(export_twin(model, arch.name, batch_size=1))
+    return convert(export_twin(model, arch.name))
 
 
 def evaluate_split(data: Data, arch: Arch, split, seed: int, epochs: int | None) -> dict:
