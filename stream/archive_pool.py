@@ -89,12 +89,20 @@ def _alone(part: list[str], job: Job, task) -> ChunkResult:
         return ChunkResult([None], [error], dict.fromkeys(STAGES, 0.0))
 
 
+def _threads() -> int:
+    """Threads of this process, native ones included (a library's thread pool is not in ``threading``)."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count() + 1  # unknown: assume more than one
+
+
 def _context():
-    """fork on Linux when this process runs one thread (forking a threaded process can deadlock in a lock
-    another thread held); spawn otherwise."""
+    """fork on Linux when this process runs one thread (forking a threaded process, e.g. one that imported
+    TensorFlow, can deadlock the child in a lock another thread held); spawn otherwise."""
     import multiprocessing
 
-    if sys.platform.startswith("linux") and threading.active_count() == 1:
+    if sys.platform.startswith("linux") and _threads() == 1:
         return multiprocessing.get_context("fork")
     return multiprocessing.get_context("spawn")
 

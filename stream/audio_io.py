@@ -22,6 +22,9 @@ import numpy as np
 import soundfile as sf
 
 from .errors import AudioError
+from .sndfile import prefer_system_library
+
+prefer_system_library()
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -113,8 +116,9 @@ def to_mono(block: np.ndarray) -> np.ndarray:
 
 def sanitize(block: np.ndarray) -> int:
     """Replace NaN/Inf samples by 0 in place; returns how many there were."""
-    if np.isfinite(np.add.reduce(block, dtype=np.float64)):  # a NaN or Inf sample makes the sum one too
-        return 0
+    with np.errstate(invalid="ignore", over="ignore"):  # Inf - Inf is NaN: that is the point
+        if np.isfinite(np.add.reduce(block, dtype=np.float64)):  # a NaN or Inf sample makes the sum one too
+            return 0
     bad = ~np.isfinite(block)
     n = int(np.count_nonzero(bad))
     if n:

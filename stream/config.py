@@ -50,7 +50,7 @@ class AudioConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     path: str = "voxstream"
-    """A shipped model's name (voxstream, seed) or a path to a .tflite file, its card
+    """A shipped model's name (voxstream, session_mlp, seed) or a path to a .tflite file, its card
     the .json beside it; relative paths are from the working directory."""
     num_threads: int = 1
     """Interpreter threads (1 is fastest for this small model)."""

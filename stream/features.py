@@ -253,8 +253,9 @@ class MfccFrames:
         Computed in ``params.dtype``; rows with prosody or ``seq`` columns are float64."""
         if len(frames) == 0:
             return np.zeros((0, self.params.frame_width), dtype=self.dtype)
-        spec = np.fft.rfft(np.multiply(frames, self._window, dtype=self.dtype), axis=1)
-        power = spec.real ** 2 + spec.imag ** 2
+        spec = np.fft.rfft(np.multiply(frames, self._window, dtype=self.dtype), axis=1).view(self.dtype)
+        np.multiply(spec, spec, out=spec)  # re**2, im**2 in place
+        power = np.add(spec[:, 0::2], spec[:, 1::2])
         mel = power @ self._mel_t
         if self._seq:  # floor relative to the frame's loudest band: gain-free for every non-silent frame
             floor = np.maximum(mel.max(axis=1, keepdims=True) * SEQ_FLOOR, 1e-30)

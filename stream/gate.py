@@ -159,23 +159,9 @@ class SpeechGate:
             return [self(samples[s:s + window]) for s in starts]
         s1, s2, band = self.subframe_stats(samples)
         c1, c2, w = np.concatenate([[0.0], np.cumsum(s1)]), np.concatenate([[0.0], np.cumsum(s2)]), window // sf
-        first = np.arange(starts.start, starts.stop, hop) // sf
-        levels = [_level(c1[f + w] - c1[f], c2[f + w] - c2[f], window) for f in first]
-        return self._decide_all(np.lib.stride_tricks.sliding_window_view(band, w)[first], levels)
-
-    def _decide_all(self, bands: np.ndarray, levels: list[float]) -> list[GateResult]:
-        """:meth:`decide` on every row of ``bands`` (windows x sub-frames) at once, with the same arithmetic."""
-        n = bands.shape[1]
-        audible = bands > SILENCE_DBFS
-        count = audible.sum(axis=1)
-        ordered = np.sort(np.where(audible, bands, np.inf), axis=1)
-        k = np.maximum((self.floor_percentile / 100.0 * (count - 1)).astype(np.int64), 0)
-        floor = ordered[np.arange(len(bands)), k]
-        threshold = np.maximum(floor + self.rise_db, self.min_dbfs)
-        active = np.count_nonzero(audible & (bands > threshold[:, None]), axis=1) / n
-        return [GateResult(bool(a > 0.0 and a >= self.active_fraction), level, float(a), float(f)) if c
-                else GateResult(False, level, 0.0)
-                for a, f, c, level in zip(active, floor, count, levels)]
+        return [self.decide(band[s // sf: s // sf + w], _level(c1[s // sf + w] - c1[s // sf],
+                                                                c2[s // sf + w] - c2[s // sf], window))
+                for s in starts]
 
 
 def _level(total: float, total_sq: float, n: int) -> float:

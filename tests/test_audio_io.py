@@ -94,3 +94,32 @@ def test_find_audio_files_recurses_into_folders(tmp_path):
     (tmp_path / "a" / "notes.txt").write_text("hi")
     found = find_audio_files([tmp_path / "a", tmp_path / "a" / "notes.txt"])
     assert [p.name for p in found] == ["x.wav", "y.flac", "notes.txt"]
+
+
+def test_the_system_libsndfile_decodes_the_same_samples(tmp_path):
+    """audio_io reads through the system's libsndfile when there is one (setup.sh installs libsndfile1);
+    a FLAC file gives the same samples through it as through the soundfile wheel's own copy."""
+    import soundfile as sf
+
+    from voxstream.stream import audio_io  # noqa: F401 - importing it makes the choice
+    from voxstream.stream.sndfile import handles, library_version, prefer_system_library, system_library
+
+    path = system_library()
+    if path is None:
+        pytest.skip("no system libsndfile (apt-get install libsndfile1)")
+    assert prefer_system_library() == "system"
+    system = sf._snd
+    assert library_version(system) == library_version(sf._ffi.dlopen(path))
+    y = np.random.default_rng(3).uniform(-0.5, 0.5, 48000).astype(np.float32)
+    f = tmp_path / "x.flac"
+    sf.write(f, y, 16000, subtype="PCM_16")
+    through_system = sf.read(f, dtype="float32")[0]
+    bundled = handles()["bundled"]
+    assert bundled is not system
+    try:
+        sf._snd = bundled
+        through_bundled = sf.read(f, dtype="float32")[0]
+    finally:
+        sf._snd = system
+    np.testing.assert_array_equal(through_system, through_bundled)
+    np.testing.assert_allclose(through_system, y, atol=1 / 32768)
