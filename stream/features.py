@@ -17,6 +17,7 @@ difference to librosa.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
@@ -327,14 +328,21 @@ def seq_index(n: int, params: FeatureParams) -> tuple[np.ndarray, np.ndarray]:
     its start); sub-window k takes the ``m = s - c`` frames lying wholly inside hop k, so every
     frame of a sub-window is known once its hop has been heard.  Short windows (a clip shorter
     than the window) are cut the same way with ``s = (n + c) // K`` (at least one frame each).
+    The arrays are shared between calls (read-only): a live hop asks for the same ones every time.
     """
-    k_steps, h = params.seq_steps, params.hop_length
-    c = -(-params.n_fft // h) - 1
+    return _seq_index(int(n), params.seq_steps, params.hop_length, params.n_fft)
+
+
+@functools.lru_cache(maxsize=64)
+def _seq_index(n: int, k_steps: int, h: int, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+    c = -(-n_fft // h) - 1
     s = max(1, (n + c) // k_steps)
     m = max(1, s - c)
     start = np.minimum(np.arange(k_steps) * s, n - 1)
     idx = start[:, None] + np.arange(m)[None, :]
-    return np.minimum(idx, n - 1), idx < n
+    idx, valid = np.minimum(idx, n - 1), idx < n
+    idx.flags.writeable = valid.flags.writeable = False
+    return idx, valid
 
 
 def _mean_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -382,22 +390,36 @@ def seq_windows(frames: np.ndarray, first: np.ndarray, n: int, params: FeaturePa
     The one ``seq`` pooling code, for one window (live) and for all the windows of a file.  A
     window's sub-windows (:func:`seq_index`) lie on the same frames as those of the windows one
     or more hops later, so what does not depend on the window (MFCC c1.. mean, std and delta std;
-    autocorrelation peak; centroid) is computed once per distinct sub-window, and only the values
-    relative to the window's loudest frame (voicing, pitch, relative level) per window.  Sums are
-    float64 whatever the frames' precision.
+    autocorrelation peak; centroid: :func:`sub_window_stats`) is computed once per distinct
+    sub-window, and only the values relative to the window's loudest frame (voicing, pitch,
+    relative level) per window.  Sums are float64 whatever the frames' precision.
     """
-    n_mfcc, c = params.n_mfcc, params.n_mfcc - 1
     first = np.asarray(first, dtype=np.int64)
     b = len(first)
     idx, valid = seq_index(n, params)  # (K, m), relative to the window's first frame
     k_steps, m = idx.shape
-    if valid.all() and (idx == idx[:, :1] + np.arange(m)).all():  # whole sub-windows: shared by their start
+    if whole_sub_windows(idx, valid):  # shared by their start
         uniq, inv = np.unique(first[:, None] + idx[None, :, 0], return_inverse=True)
-        sub_idx, sub_w, inv = uniq[:, None] + np.arange(m), np.ones((len(uniq), m)), inv.reshape(b, k_steps)
+        shared = sub_window_stats(frames, uniq[:, None] + np.arange(m), np.ones((len(uniq), m)), params)
+        shared = shared[inv.reshape(b, k_steps)]
     else:  # a window shorter than the streaming one (a short clip): its sub-windows are its own
-        sub_idx = (first[:, None, None] + idx[None]).reshape(-1, m)
         sub_w = np.broadcast_to(valid.astype(np.float64), (b, k_steps, m)).reshape(-1, m)
-        inv = np.arange(b * k_steps).reshape(b, k_steps)
+        shared = sub_window_stats(frames, (first[:, None, None] + idx[None]).reshape(-1, m), sub_w, params)
+        shared = shared.reshape(b, k_steps, -1)
+    return seq_assemble(frames, first, n, shared, params)
+
+
+def whole_sub_windows(idx: np.ndarray, valid: np.ndarray) -> bool:
+    """Are the sub-windows of :func:`seq_index` runs of consecutive frames (a full streaming window)?"""
+    return bool(valid.all() and (idx == idx[:, :1] + np.arange(idx.shape[1])).all())
+
+
+def sub_window_stats(frames: np.ndarray, sub_idx: np.ndarray, sub_w: np.ndarray, params: FeatureParams) -> np.ndarray:
+    """What a sub-window contributes whatever the window: MFCC c1.. mean, std and delta std, then the
+    autocorrelation peak mean and the centroid mean and std; ``(U, 3 * (n_mfcc - 1) + 3)`` float64 for the
+    frame indices ``sub_idx`` (U, m) with weights ``sub_w`` (U, m)."""
+    n_mfcc, c = params.n_mfcc, params.n_mfcc - 1
+    m = sub_idx.shape[1]
     cols = np.r_[1:n_mfcc, n_mfcc + 1, n_mfcc + 3]  # MFCC c1.., autocorrelation peak, centroid
     sub = frames[sub_idx[:, :, None], cols].astype(np.float64, copy=False)  # (U, m, c + 2)
     mean = _wmean(sub, sub_w)
@@ -408,8 +430,17 @@ def seq_windows(frames: np.ndarray, first: np.ndarray, n: int, params: FeaturePa
         dstd = _wstd(d, dw, _wmean(d, dw))
     else:
         dstd = np.zeros((len(sub), c))
-    shared = np.concatenate([mean[:, :c], std[:, :c], dstd, mean[:, c:], std[:, c + 1:]], axis=1)[inv]
+    return np.concatenate([mean[:, :c], std[:, :c], dstd, mean[:, c:], std[:, c + 1:]], axis=1)
 
+
+def seq_assemble(frames: np.ndarray, first: np.ndarray, n: int, shared: np.ndarray,
+                 params: FeatureParams) -> np.ndarray:
+    """The ``seq`` features of the windows starting at ``first``, from their sub-windows' shared
+    statistics ``shared`` (B, K, 3 * (n_mfcc - 1) + 3) and the values relative to each window's loudest frame."""
+    n_mfcc, c = params.n_mfcc, params.n_mfcc - 1
+    b = len(first)
+    idx, valid = seq_index(n, params)
+    k_steps = idx.shape[0]
     win = first[:, None] + np.arange(n)  # (B, n): the window's frames, for its loudest level and voicing
     level, peak, log_f0 = (frames[win, n_mfcc + j].astype(np.float64) for j in range(3))
     loud = level > SEQ_SILENCE_DBFS
@@ -417,7 +448,7 @@ def seq_windows(frames: np.ndarray, first: np.ndarray, n: int, params: FeaturePa
     voiced = (peak > VOICED_PEAK) & loud & (level > top[:, None] - SEQ_VOICED_REL_DB)
     count = voiced.sum(axis=1)
     fill = np.where(count > 0, np.where(voiced, log_f0, 0.0).sum(axis=1) / np.maximum(count, 1), UNVOICED_LOG_F0)
-    w = np.broadcast_to(valid.astype(np.float64), (b, k_steps, m))
+    w = np.broadcast_to(valid.astype(np.float64), (b, k_steps, idx.shape[1]))
     rel = np.maximum(level - top[:, None], -80.0)[:, idx][..., None]  # (B, K, m, 1)
     vw = w * voiced[:, idx]
     f0s = log_f0[:, idx][..., None]
@@ -537,6 +568,7 @@ class IncrementalMfcc:
         self._dsum = np.zeros(width)  # differences between consecutive frames in the window
         self._dsumsq = np.zeros(width)
         self._since_resum = 0
+        self._sub_cache: dict[int, np.ndarray] = {}  # seq: sub_window_stats by the absolute index of its first frame
 
     @property
     def frames_in_window(self) -> int:
@@ -637,17 +669,36 @@ class IncrementalMfcc:
         n, w = self.frames_in_window, self.window_frames
         return self._ring[:n].copy() if self._count <= w else np.roll(self._ring, -(self._count % w), axis=0)
 
+    def _seq_features(self) -> np.ndarray:
+        """:func:`seq_pool` of the window, each sub-window's :func:`sub_window_stats` computed once (when its
+        hop has been heard) and kept while it is in the window: a hop adds one sub-window of K."""
+        p, n = self.params, self.frames_in_window
+        frames = self.frames()
+        idx, valid = seq_index(n, p)
+        if n < self.window_frames or not whole_sub_windows(idx, valid):  # the first, shorter windows
+            return seq_pool(frames, p)
+        first = self._count - n  # the window's first frame, counted from the start of the stream
+        starts = [first + int(i) for i in idx[:, 0]]
+        missing = [k for k, start in enumerate(starts) if start not in self._sub_cache]
+        if missing:
+            rows = sub_window_stats(frames, idx[missing], np.ones((len(missing), idx.shape[1])), p)
+            self._sub_cache.update(zip((starts[k] for k in missing), rows))
+        for start in [s for s in self._sub_cache if s < first]:
+            del self._sub_cache[start]
+        shared = np.stack([self._sub_cache[start] for start in starts])[None]
+        return seq_assemble(frames, np.zeros(1, dtype=np.int64), n, shared, p)[0]
+
     def features(self) -> np.ndarray:
         """Pooled vector of the frames currently in the window (``seq``: the (K, D) sequence).
 
-        ``seq`` pools the window's frames (each computed once, when its samples arrived) with
-        :func:`seq_pool`, the very function batch features use.
+        ``seq`` pools the window's frames (each computed once, when its samples arrived) with the
+        functions batch features use (:func:`seq_windows`), keeping each sub-window's statistics.
         """
         n = self.frames_in_window
         if n == 0:
             raise ValueError("no complete frame yet")
         if self.params.pooling == "seq":
-            return seq_pool(self.frames(), self.params)
+            return self._seq_features()
         mean = self._sum[: self.params.n_mfcc] / n
         if self.params.pooling == "mean":
             return mean.astype(np.float32)

@@ -166,3 +166,24 @@ def test_gain_free_on_espeak_speech(tmp_path, gain_db):
     p = FeatureParams(pooling="seq")
     a, b = window_features(y[: 2 * SR], p), window_features(scaled[: 2 * SR], p)
     assert np.abs(a - b).max() < 0.01
+
+
+@VARIANTS
+def test_live_window_keeps_its_sub_windows(extra):
+    """Live, each 0.25 s hop computes the statistics of one new sub-window and reuses the other 7: the
+    features equal the window's frames pooled afresh, exactly, hop after hop (and after a reset)."""
+    from voxstream.stream.features import seq_pool
+
+    p = FeatureParams(pooling="seq", **extra)
+    inc, y, hop = IncrementalMfcc(p, 2 * SR), speechlike(6.0), SR // 4
+    for attempt in range(2):
+        full = 0
+        for start in range(0, len(y), hop):
+            inc.push(y[start: start + hop])
+            got = inc.features()
+            np.testing.assert_array_equal(got, seq_pool(inc.frames(), p))
+            if inc.frames_in_window == inc.window_frames:
+                full += 1
+                assert len(inc._sub_cache) == p.seq_steps  # the window's 8 sub-windows, no more
+        assert full == 17
+        inc.reset()
