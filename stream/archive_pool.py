@@ -108,6 +108,8 @@ def _context():
 
 
 def _pool_map(parts: list[list[str]], job: Job, workers: int, task) -> Iterator[ChunkResult]:
+    for stream in (sys.stdout, sys.stderr):  # a forked worker must not inherit (and later flush) unwritten output
+        stream.flush()
     with _single_thread_env(), concurrent.futures.ProcessPoolExecutor(
             max_workers=min(workers, len(parts)), mp_context=_context(),
             initializer=_init_worker, initargs=(job,)) as pool:

@@ -12,7 +12,6 @@ no-op.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
 """``mallopt`` parameters (glibc's malloc.h)."""
@@ -24,8 +23,8 @@ TRIM_THRESHOLD = 64 << 20
 
 def keep_freed_memory() -> bool:
     """Tell glibc's malloc to keep freed memory for reuse; False where that is not possible."""
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    try:  # the process's own symbols (libc is loaded): ctypes.util.find_library would run ldconfig
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int

@@ -57,6 +57,15 @@ def test_one_and_two_workers_write_the_same_output(folder):
     assert len(files) == 40 and files == sorted(files)
 
 
+def test_csv_on_stdout_has_one_header_whatever_the_workers(folder):
+    """Workers are forked after the header is written: they must not carry a copy of it (or of any other
+    unwritten output) and write it again when they exit."""
+    one = classify(str(folder), "--format", "csv", "--workers", "1")
+    two = classify(str(folder), "--format", "csv", "--workers", "2")
+    assert two.stdout == one.stdout
+    assert two.stdout.count("file,label,confidence") == 1 and len(two.stdout.splitlines()) == 41
+
+
 def test_out_csv_by_extension_then_resume_appends_the_rest(folder, tmp_path):
     """--out x.csv writes CSV; after a run cut short (and a half-written line), --resume adds only the missing files."""
     full = tmp_path / "full.csv"
