@@ -97,7 +97,7 @@ def register(subparsers) -> None:
                    help="stream, calm-speaker, cold, gain-20, gain+20, noise20, or calibrated (eval only: a baseline "
                         "from 20 s of the speaker's neutral clips, then each other clip alone); repeatable; "
                         "default stream and cold")
-    e.add_argument("--model", default="voxstream", help="a shipped model (voxstream, seed) or a .tflite path")
+    e.add_argument("--model", default="voxstream", help="a shipped model (voxstream, session_mlp, seed) or a .tflite path")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.add_argument("--out", default=".", help="folder for the confusion-matrix PNG")
     e.set_defaults(func=cmd_eval)
