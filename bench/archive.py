@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"workers {r['workers']}: {r['x_real_time']:.0f}x real time, {r['wall_s']:.2f} s wall "
               f"({r['files']} files, {r['failed']} failed); scoring {r['worker_cpu_s']:.2f} CPU s = "
               f"{r['x_real_time_per_cpu_s']:.0f}x real time per busy core; stages: {shares}; "
-              f"peak RSS per worker (MB): {rss}")
+              f"peak RSS per worker (MB): {rss}; start-up before scoring {r['wall_s'] - r['run_wall_s']:.2f} s")
     same = all(o == outputs[0] for o in outputs)
     print(f"outputs identical across worker counts: {same}")
     if args.json:

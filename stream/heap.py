@@ -4,9 +4,9 @@ Each file's spectra are arrays of a megabyte or more.  glibc serves such
 allocations with fresh ``mmap`` pages and returns them on ``free``, so every
 file's arrays are new pages the kernel must fault in and zero.  Raising the
 mmap and trim thresholds keeps that memory in the heap for the next file: the
-worker's peak memory is the same, its page faults are gone.  Measured with
-``bench/archive.py`` (docs/development.md).  Elsewhere (musl, macOS) this is a
-no-op.
+worker's page faults are gone and its peak memory stays bounded (``bench/archive.py``
+prints each worker's peak; ``tests/test_heap.py`` counts the faults).  Elsewhere
+(musl, macOS) this is a no-op.
 """
 
 from __future__ import annotations

@@ -109,7 +109,7 @@ def test_the_system_libsndfile_decodes_the_same_samples(tmp_path):
         pytest.skip("no system libsndfile (apt-get install libsndfile1)")
     assert prefer_system_library() == "system"
     system = sf._snd
-    assert library_version(system) == library_version(sf._ffi.dlopen(path))
+    assert handles()["system"] is system and library_version(system) != ""
     y = np.random.default_rng(3).uniform(-0.5, 0.5, 48000).astype(np.float32)
     f = tmp_path / "x.flac"
     sf.write(f, y, 16000, subtype="PCM_16")

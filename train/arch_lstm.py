@@ -9,11 +9,10 @@ Input ``(K, D)``: K sub-window vectors of level-free statistics (``FeatureParams
 
 Keras 3 converts an LSTM to builtin TFLite ops only (no Flex) with a fixed batch of 1 (the fused
 ``UNIDIRECTIONAL_SEQUENCE_LSTM`` op) or unrolled.  The export graph (:func:`export_twin`) is the
-unrolled one with a free batch, the trained weights copied over: ``classify`` and ``eval`` then
-score a batch of windows per LiteRT call.  ``bench``-style timing on this machine (random weights,
-one thread): 8 us per window in batches of 256 against 35 us per call for the fused batch-1 op; a
-single live window costs 46 us instead of 35.  Training uses the loop (``unroll=False``).
-TensorFlow and Keras are imported inside.
+unrolled one with a free batch, the trained weights copied over: ``classify`` scores a batch of
+windows per LiteRT call (the model's share of ``bench/archive.py``), at a small cost to the single
+live window (``voxstream bench``, ``model_ms``; docs/development.md).  Training uses the loop
+(``unroll=False``).  TensorFlow and Keras are imported inside.
 """
 
 from __future__ import annotations
@@ -91,9 +90,14 @@ def build(input_shape: tuple[int, int], n_classes: int, batch_size: int | None =
     return model
 
 
+def export_graph(input_shape: tuple[int, int], n_classes: int, config: LstmConfig = LstmConfig()):
+    """The export graph: the network unrolled, with a free batch."""
+    return build(input_shape, n_classes, batch_size=None, config=config, unroll=True)
+
+
 def export_twin(model, config: LstmConfig = LstmConfig()):
-    """The same network unrolled with a free batch (for conversion), weights copied from ``model``."""
-    twin = build(model.input_shape[1:], model.output_shape[-1], batch_size=None, config=config, unroll=True)
+    """The export graph with the weights of ``model`` (for conversion)."""
+    twin = export_graph(model.input_shape[1:], model.output_shape[-1], config)
     twin.set_weights(model.get_weights())
     return twin
 

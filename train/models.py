@@ -138,9 +138,9 @@ def _build_lstm(input_shape, n_classes, batch_size):
 
 
 def _export_lstm(input_shape, n_classes):
-    from .arch_lstm import build
+    from .arch_lstm import export_graph
 
-    return build(input_shape, n_classes, None, unroll=True)
+    return export_graph(input_shape, n_classes)
 
 
 register(Arch("lstm", _build_lstm, export_build=_export_lstm, pooling="seq", features={"dtype": "float32", "pitch_decimation": 2}, epochs=12, batch_size=256, train_hop=2,
