@@ -3,7 +3,7 @@
 A file is scored by the one clip score (:mod:`voxstream.stream.clips`), the
 rule of the model card's evaluations: its streaming windows, each file a
 session of its own (``per-file``), the mean over its speech windows.  Files
-are scored in chunks on every core (``--workers``, spawned processes) or on
+are scored in chunks on every core (``--workers``, worker processes) or on
 a Dask cluster (``--scheduler``, :mod:`voxstream.stream.archive_dask`);
 results are written as chunks finish, always in the order of the file list,
 so the output is the same whatever runs it.  Bad files are reported on
@@ -102,7 +102,9 @@ def _with_baseline(cfg: Config, baseline: str | None) -> Config:
 def cmd_classify(args: argparse.Namespace) -> int:
     _check(args)
     job = job_for(_with_baseline(config_from_args(args), args.baseline))
-    card = Classifier.load(job.model).card  # a broken model stops here, with one line, before any work
+    # a broken model stops here, with one line, before any work; run here, the scorer is the one this process
+    # scores with (--workers 1) or its forked workers inherit (no model load each)
+    card = Classifier.load(job.model).card if args.scheduler else scorer_for(job).card
     labels = card.labels
     if args.baseline:  # a baseline asked for by name must fit: one line now, not a silent prior in every worker
         try:
