@@ -143,7 +143,7 @@ def _export_lstm(input_shape, n_classes):
     return export_graph(input_shape, n_classes)
 
 
-register(Arch("lstm", _build_lstm, export_build=_export_lstm, pooling="seq", features={"dtype": "float32", "pitch_decimation": 2}, epochs=12, batch_size=256, train_hop=2,
+register(Arch("lstm", _build_lstm, export_build=_export_lstm, pooling="seq", features={"dtype": "float32", "pitch_decimation": 2, "hop_length": 250}, epochs=12, batch_size=256, train_hop=2,
               normalization={"kind": "session", "baseline": "median", "prior_windows": 40.0,
                              "memory_windows": 480.0, "scale": True},
               variants=("orig", "aug1", "aug2", "aug3", "speed0.9", "speed1.1", "speed0.8", "speed1.2"),
