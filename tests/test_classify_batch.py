@@ -145,3 +145,33 @@ def test_whole_file_scores_equal_the_live_engine_windows(speech, classifier):
     assert [card.labels[i] for i in probs.argmax(axis=1)] == [e.raw_label for e in events if e.speech]
     result = classify_file(speech, classifier, cfg)
     np.testing.assert_allclose([result.scores[k] for k in card.labels], np.mean(seen, axis=0), atol=1e-5)
+
+
+def test_a_file_whose_pooling_fails_fails_alone(speech, classifier, tmp_path, monkeypatch):
+    """A chunk's short files are pooled together; if that fails, each is pooled alone, so only the file that
+    fails is reported (by name) and the others get the results they get without it."""
+    import soundfile as sf
+
+    from voxstream.stream import archive
+    from voxstream.stream.archive import ArchiveScorer, Job
+
+    y = load_audio(speech, SR)
+    paths = []
+    for i, seconds in enumerate((1.5, 2.5, 3.0)):
+        paths.append(str(tmp_path / f"clip{i}.wav"))
+        sf.write(paths[-1], y[: int(seconds * SR)], SR, subtype="FLOAT")
+    scorer = ArchiveScorer(Job(str(classifier.path), Config()))
+    clean = scorer.score(paths)
+    assert clean.errors == [None, None, None]
+    real_pool = archive.pool_clips
+
+    def pool_refusing_the_middle_file(clips, params):
+        if any(c.samples == int(2.5 * SR) for c in clips):
+            raise FloatingPointError("simulated")
+        return real_pool(clips, params)
+
+    monkeypatch.setattr(archive, "pool_clips", pool_refusing_the_middle_file)
+    out = scorer.score(paths)
+    assert out.results[1] is None and out.errors[1] == f"{paths[1]}: FloatingPointError: simulated"
+    for i in (0, 2):
+        assert out.errors[i] is None and out.results[i] == clean.results[i]
