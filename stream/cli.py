@@ -17,6 +17,7 @@ import sys
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")  # before numpy loads: BLAS threads only fight over small matrices
 from .errors import VoxstreamError  # noqa: E402
+from .sigmask import held  # noqa: E402
 
 COMMANDS = {
     "run": "voxstream.stream.cmd_run",
@@ -60,16 +61,13 @@ def _terminate(signum, frame) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = None
-    stop = {signal.SIGINT, signal.SIGTERM}
     try:  # one handler for the whole run: a signal at any point (imports, set-up, the command) exits quietly
         signal.signal(signal.SIGTERM, _terminate)
-        # held while the command's modules load (C extensions initialise there); delivered, and caught here,
-        # as soon as they are loaded
-        signal.pthread_sigmask(signal.SIG_BLOCK, stop)
-        try:
+        # also when started with SIGINT ignored (a background job of a script): the event loops of `run` and
+        # `fleet` handle it whatever was inherited, so Ctrl-C / kill -INT stops every phase alike
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        with held():  # the command's modules load (C extensions initialise there); delivered, and caught here, after
             args = build_parser(argv).parse_args(argv)
-        finally:
-            signal.pthread_sigmask(signal.SIG_UNBLOCK, stop)
         logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
         return int(args.func(args) or 0)

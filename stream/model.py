@@ -21,18 +21,21 @@ import numpy as np
 
 from .card import ModelCard, load_card
 from .errors import ModelError
+from .sigmask import held
 
 _LOGGER = logging.getLogger(__name__)
 
 
 def interpreter_class():
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError:  # pragma: no cover - only where LiteRT is absent
+    """LiteRT's interpreter class, imported with SIGINT and SIGTERM held (:mod:`.sigmask`)."""
+    with held():
         try:
-            from tflite_runtime.interpreter import Interpreter
-        except ImportError:
-            raise ModelError("no TFLite runtime: pip install ai-edge-litert") from None
+            from ai_edge_litert.interpreter import Interpreter
+        except ImportError:  # pragma: no cover - only where LiteRT is absent
+            try:
+                from tflite_runtime.interpreter import Interpreter
+            except ImportError:
+                raise ModelError("no TFLite runtime: pip install ai-edge-litert") from None
     return Interpreter
 
 

@@ -78,3 +78,45 @@ def test_signal_while_mqtt_connects_repeatedly(clip, mqtt_broker):
             elapsed = proc.signal_and_wait(signum)
             assert "Exception ignored" not in proc.stderr, proc.stderr[-3000:]
             _assert_clean_exit(proc, elapsed)
+
+
+def test_sigint_stops_a_run_started_with_sigint_ignored(clip, mqtt_broker):
+    """A background job of a script inherits SIGINT ignored; voxstream still stops on it at start-up, as its
+    event loop does later."""
+    import subprocess
+
+    from fault_support import ROOT, VOXSTREAM
+
+    need_model()
+    proc = subprocess.Popen([*VOXSTREAM, "run", "--file", str(clip), "--loop", "--json", "--ws-port", "0",
+                             "--mqtt-host", mqtt_broker.host, "--mqtt-port", str(mqtt_broker.port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        deadline = time.monotonic() + 20
+        while not catches(proc.pid, signal.SIGTERM) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert catches(proc.pid, signal.SIGINT)  # its own handler, not the inherited SIG_IGN
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(EXIT_LIMIT_S * 4) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_signals_held_during_an_import_arrive_after_it():
+    """Inside sigmask.held() a SIGINT waits (an extension's initialisation is not interrupted half way) and
+    raises KeyboardInterrupt as soon as the block ends."""
+    import os
+
+    from voxstream.stream.sigmask import held
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with held():
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)
+            reached.append("end of block")
+    assert reached == ["end of block"]
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the mask is as before
