@@ -17,7 +17,7 @@ import sys
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")  # before numpy loads: BLAS threads only fight over small matrices
 from .errors import VoxstreamError  # noqa: E402
-from .sigmask import held  # noqa: E402
+from .held_signals import held  # noqa: E402
 
 COMMANDS = {
     "run": "voxstream.stream.cmd_run",

@@ -21,13 +21,13 @@ import numpy as np
 
 from .card import ModelCard, load_card
 from .errors import ModelError
-from .sigmask import held
+from .held_signals import held
 
 _LOGGER = logging.getLogger(__name__)
 
 
 def interpreter_class():
-    """LiteRT's interpreter class, imported with SIGINT and SIGTERM held (:mod:`.sigmask`)."""
+    """LiteRT's interpreter class, imported with SIGINT and SIGTERM held (:mod:`.held_signals`)."""
     with held():
         try:
             from ai_edge_litert.interpreter import Interpreter
