@@ -17,7 +17,7 @@ from voxstream.stream.normalize import Normalizer
 from voxstream.stream.stages import build_engine
 from voxstream.train.protocols import CALIBRATION_S, NEUTRAL, run_protocol
 from voxstream.train.rows import DatasetRows
-from engine_support import espeak_wav, need_model
+from engine_support import espeak_wav, need_model, run_cli
 
 DIM = 6
 SR = 16000
@@ -158,14 +158,16 @@ def test_run_finds_the_default_baseline(talk, caplog):
     assert f"sessions start from the speaker baseline {default_baseline_path('voxstream')}" in caplog.text
 
 
-def test_classify_refuses_a_baseline_of_another_model(talk, tmp_path, capsys):
-    """`classify --baseline` of another model's baseline is one line, exit 2."""
+def test_classify_refuses_a_baseline_of_another_model(talk, tmp_path):
+    """`classify --baseline` of another model's baseline is one line on stderr (no log line before it), exit 2."""
     out = tmp_path / "b.json"
     out.write_text(json.dumps({"schema": 1, "model_sha256": "0" * 64, "state": {"mu": [], "var": [], "n": 0}}))
-    assert cli.main(["classify", str(talk), "--model", str(need_model()), "--workers", "1",
-                     "--baseline", str(out)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("voxstream: error: --baseline:") and "another model" in err and "\n" not in err
+    for workers in ("1", "2"):
+        done = run_cli("classify", str(talk), "--model", str(need_model()), "--workers", workers,
+                       "--baseline", str(out))
+        err = done.stderr.strip()
+        assert done.returncode == 2 and done.stdout == "", done.stderr
+        assert err.startswith("voxstream: error: --baseline:") and "another model" in err and "\n" not in err, err
 
 
 def test_classify_with_a_baseline_changes_the_scores(talk, tmp_path, capsys):
