@@ -33,15 +33,16 @@ from pathlib import Path
 
 import soundfile as sf
 
+from voxstream.stream.audio_io import find_audio_files
+
 DEFAULT_DATA = Path("/work/shared/data/ravdess")
-SUFFIXES = (".wav", ".flac")
 
 
 def hour_of_files(folder: Path, hours: float) -> tuple[list[str], float]:
     """The folder's audio files, repeated in order until they hold ``hours`` of audio; and their seconds."""
-    files = sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES)
+    files = [str(p) for p in find_audio_files([folder])]
     if not files:
-        raise SystemExit(f"{folder}: no .wav or .flac files")
+        raise SystemExit(f"{folder}: no audio files")
     durations = [sf.info(f).duration for f in files]
     out, total, i = [], 0.0, 0
     while total < hours * 3600.0:

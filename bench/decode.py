@@ -20,9 +20,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from voxstream.stream.audio_io import find_audio_files
 from voxstream.stream.sndfile import handles, library_version, system_library
-
-SUFFIXES = (".wav", ".flac")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,9 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--files", type=int, default=400)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args(argv)
-    files = sorted(str(p) for p in args.data.rglob("*") if p.suffix.lower() in SUFFIXES)[: args.files]
+    files = [str(p) for p in find_audio_files([args.data])][: args.files]
     if not files:
-        raise SystemExit(f"{args.data}: no .wav or .flac files")
+        raise SystemExit(f"{args.data}: no audio files")
     libs = {"bundled": handles()["bundled"]}
     path = system_library()
     if path:

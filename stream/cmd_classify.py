@@ -24,6 +24,7 @@ from .archive_out import Progress, ResultWriter, done_files, format_for
 from .archive_pool import run_local
 from .audio_io import find_audio_files
 from .calibration import OFF, read_baseline
+from .card import load_card
 from .cli_common import add_config_flags, config_from_args
 from .config import Config
 from .errors import AudioError, ConfigError
@@ -102,16 +103,14 @@ def _with_baseline(cfg: Config, baseline: str | None) -> Config:
 def cmd_classify(args: argparse.Namespace) -> int:
     _check(args)
     job = job_for(_with_baseline(config_from_args(args), args.baseline))
-    # a broken model stops here, with one line, before any work
-    card = Classifier.load(job.model).card if args.scheduler or args.baseline else None
     if args.baseline:  # a baseline asked for by name must fit: one line now, not a silent prior in every worker
         try:
-            read_baseline(args.baseline, card)
+            read_baseline(args.baseline, load_card(job.model)[0])
         except ValueError as exc:
             raise ConfigError(f"--baseline: {exc}") from None
-    if not args.scheduler:  # the scorer this process scores with (--workers 1), or its forked workers inherit
-        card = scorer_for(job).card
-    labels = card.labels
+    # a broken model stops here, with one line, before any work; run here, the scorer is the one this process
+    # scores with (--workers 1) or its forked workers inherit (no model load each)
+    labels = (Classifier.load(job.model) if args.scheduler else scorer_for(job)).card.labels
     fmt = format_for(args.format, args.out)
     todo, already = _todo(args, fmt)
     workers = args.workers or default_workers()
