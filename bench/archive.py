@@ -33,7 +33,7 @@ from pathlib import Path
 
 import soundfile as sf
 
-from voxstream.stream.audio_io import find_audio_files
+from voxstream.audio.files import find_audio_files
 
 DEFAULT_DATA = Path("/work/shared/data/ravdess")
 
@@ -54,7 +54,7 @@ def hour_of_files(folder: Path, hours: float) -> tuple[list[str], float]:
 
 def run(files: list[str], workers: int, work: Path, model: str | None = None, tag: str = "") -> dict:
     out, stats = work / f"out-{workers}{tag}.jsonl", work / f"stats-{workers}{tag}.json"
-    cmd = [sys.executable, "-m", "voxstream.stream.cli", "classify", "--format", "json", "--out", str(out),
+    cmd = [sys.executable, "-m", "voxstream.cli.main", "classify", "--format", "json", "--out", str(out),
            "--stats", str(stats), "--workers", str(workers), *(["--model", model] if model else []), *files]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)

@@ -7,7 +7,7 @@ Usage (from the checkout, with the venv)::
 Reads the first ``--files`` audio files of ``--data`` (sorted) with
 ``soundfile.read(dtype="float32")`` through each library in turn, ``--repeat``
 times, and prints the best x real time of each, and whether every file gave the
-same samples through both (:mod:`voxstream.stream.sndfile` picks the system one).
+same samples through both (:mod:`voxstream.audio.sndfile` picks the system one).
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from voxstream.stream.audio_io import find_audio_files
-from voxstream.stream.sndfile import handles, library_version, system_library
+from voxstream.audio.files import find_audio_files
+from voxstream.audio.sndfile import handles, library_version, system_library
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -259,7 +259,7 @@ def own_fleet(args):
         return
     port = free_port()
     args.fleet_url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "voxstream.stream.cli", "fleet", "--mqtt-host", args.mqtt_host,
+    proc = subprocess.Popen([sys.executable, "-m", "voxstream.cli.main", "fleet", "--mqtt-host", args.mqtt_host,
                              "--mqtt-port", str(args.mqtt_port), "--port", str(port),
                              "--max-nodes", str(args.max_nodes)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

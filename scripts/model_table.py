@@ -3,7 +3,7 @@
     .venv/bin/python scripts/model_table.py models/voxstream.json models/session_mlp.json models/seed.json
 
 Every figure is read from the cards, which ``voxstream train ... --evaluate standard`` wrote
-(accuracy on speakers the model did not train on; fold means; the protocols of train/protocols.py).
+(accuracy on speakers the model did not train on; fold means; the protocols of src/voxstream/train/protocols.py).
 """
 
 from __future__ import annotations

@@ -76,5 +76,5 @@ fi
 # Bytecode for the checkout, as a wheel install has: where PYTHONDONTWRITEBYTECODE is set, every command
 # would otherwise compile its ~30 modules at start (25 ms of a `voxstream classify` start-up). Stale files
 # are recompiled; an edited module's old bytecode is never used (Python checks the source's mtime).
-.venv/bin/python -m compileall -q stream train >/dev/null
+.venv/bin/python -m compileall -q src >/dev/null
 say "ready ($MODE)"

@@ -174,7 +174,7 @@ def soak(args: argparse.Namespace, work: Path) -> dict:
     node = "soak"
     env = dict(os.environ, VOXSTREAM_MQTT_RECONNECT_MIN_S="0.2", VOXSTREAM_MQTT_RECONNECT_MAX_S="2.0")
     env.pop("VOXSTREAM_CONFIG", None)
-    cmd = [args.python, "-m", "voxstream.stream.cli", "run", "--file", str(clip), "--loop", "--json",
+    cmd = [args.python, "-m", "voxstream.cli.main", "run", "--file", str(clip), "--loop", "--json",
            "--ws-port", "0", "--mqtt-host", "127.0.0.1", "--mqtt-port", str(broker.port), "--node", node]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     out, err = Lines(proc.stdout), Lines(proc.stderr)

@@ -14,7 +14,7 @@ import soundfile as sf
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "voxstream.tflite"
-VOXSTREAM = [sys.executable, "-m", "voxstream.stream.cli"]
+VOXSTREAM = [sys.executable, "-m", "voxstream.cli.main"]
 
 
 def need_model() -> Path:
@@ -36,7 +36,7 @@ def espeak_wav(path: Path, text: str, voice: str = "en", wpm: int = 160) -> Path
 
 def speech_with_pauses(path: Path, rate: int = 16000) -> Path:
     """Two espeak sentences with 2.5 s of silence before, between and after (mono WAV at ``rate``)."""
-    from voxstream.stream.audio_io import load_audio
+    from voxstream.audio.files import load_audio
 
     a = load_audio(espeak_wav(path.with_name("a.wav"), "I am so angry about this, it is terrible!"), rate)
     b = load_audio(espeak_wav(path.with_name("b.wav"), "What a lovely day it is, I am very happy."), rate)

@@ -1,4 +1,4 @@
-"""The seq LSTM (train/arch_lstm.py) converts to builtin-op TFLite and LiteRT matches Keras."""
+"""The seq LSTM (src/voxstream/train/arch_lstm.py) converts to builtin-op TFLite and LiteRT matches Keras."""
 
 from __future__ import annotations
 

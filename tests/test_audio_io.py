@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voxstream.stream.audio_io import ReadStats, find_audio_files, iter_blocks, load_audio
-from voxstream.stream.errors import AudioError
+from voxstream.audio.files import ReadStats, find_audio_files, iter_blocks, load_audio
+from voxstream.errors import AudioError
 
 SR = 16000
 
@@ -101,8 +101,8 @@ def test_the_system_libsndfile_decodes_the_same_samples(tmp_path):
     a FLAC file gives the same samples through it as through the soundfile wheel's own copy."""
     import soundfile as sf
 
-    from voxstream.stream import audio_io  # noqa: F401 - importing it makes the choice
-    from voxstream.stream.sndfile import handles, library_version, prefer_system_library, system_library
+    from voxstream.audio import files as audio_io  # noqa: F401 - importing it makes the choice
+    from voxstream.audio.sndfile import handles, library_version, prefer_system_library, system_library
 
     path = system_library()
     if path is None:

@@ -1,4 +1,4 @@
-"""Training augmentation (train/augment.py): seeded, level-safe, and each kind does what it says."""
+"""Training augmentation (src/voxstream/train/augment.py): seeded, level-safe, and each kind does what it says."""
 
 import numpy as np
 import pytest

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from voxstream.stream.backoff import Backoff, backoff_delay
+from voxstream.backoff import Backoff, backoff_delay
 
 
 def test_delay_doubles_to_the_cap_and_jitter_stays_within_half():

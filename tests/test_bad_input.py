@@ -165,7 +165,7 @@ def test_hour_long_file_classifies_in_bounded_memory(tmp_path):
     one = tmp_path / "minute.wav"
     sf.write(str(one), minute, rate, subtype="PCM_16")
     # VmHWM of this process only (ru_maxrss would also count the parent's memory at fork time)
-    code = ("import re, sys; from voxstream.stream.cli import main; rc = main(sys.argv[1:]); "
+    code = ("import re, sys; from voxstream.cli.main import main; rc = main(sys.argv[1:]); "
             "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
             "print('MAXRSS_KB', hwm, file=sys.stderr); sys.exit(rc)")
     import subprocess

@@ -1,19 +1,19 @@
-"""Whole-clip scoring (stream/batch.py) equals the per-window path and the live engine's windows."""
+"""Whole-clip scoring (src/voxstream/offline/batch.py) equals the per-window path and the live engine's windows."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from voxstream.stream.audio_io import iter_blocks, load_audio
-from voxstream.stream.batch import BatchModel, pool_windows
-from voxstream.stream.clips import normalise_session, window_rows
-from voxstream.stream.config import Config
-from voxstream.stream.features import POOLINGS, FeatureParams, MfccFrames, pool, windows
-from voxstream.stream.gate import SpeechGate
-from voxstream.stream.model import Classifier
-from voxstream.stream.stages import build_engine, make_gate, make_normalizer, window_spec
-from voxstream.stream.window import WindowSpec
+from voxstream.audio.files import iter_blocks, load_audio
+from voxstream.offline.batch import BatchModel, pool_windows
+from voxstream.offline.clips import normalise_session, window_rows
+from voxstream.config import Config
+from voxstream.engine.features import POOLINGS, FeatureParams, MfccFrames, pool, windows
+from voxstream.engine.gate import SpeechGate
+from voxstream.model.litert import Classifier
+from voxstream.stages import build_engine, make_gate, make_normalizer, window_spec
+from voxstream.engine.window import WindowSpec
 from engine_support import need_model, speech_with_pauses
 
 SR = 16000
@@ -97,7 +97,7 @@ def test_window_rows_equal_the_per_window_path(speech, classifier):
 
 def test_batch_model_equals_one_call_per_window():
     """The shipped MLP (session_mlp) scores a batch in one call (resized input) like one call per window, to 1e-5."""
-    from voxstream.stream.shipped import resolve_model
+    from voxstream.model.shipped import resolve_model
 
     mlp = Classifier.load(resolve_model("session_mlp"))
     model = BatchModel(mlp)
@@ -110,7 +110,7 @@ def test_batch_model_equals_one_call_per_window():
 
 def test_batch_model_falls_back_when_the_model_refuses_a_batch():
     """The shipped seed model's delegate refuses a resized input: one call per window, same scores."""
-    from voxstream.stream.shipped import resolve_model
+    from voxstream.model.shipped import resolve_model
 
     seed = Classifier.load(resolve_model("seed"))
     model = BatchModel(seed)
@@ -121,8 +121,8 @@ def test_batch_model_falls_back_when_the_model_refuses_a_batch():
 
 def test_whole_file_scores_equal_the_live_engine_windows(speech, classifier):
     """Each window's label and scores from the whole-file path equal the engine's (``run --file --fast``) to 1e-5."""
-    from voxstream.stream.archive import ArchiveScorer, Job
-    from voxstream.stream.cmd_classify import classify_file
+    from voxstream.offline.archive import ArchiveScorer, Job
+    from voxstream.cli.classify import classify_file
 
     card, cfg = classifier.card, Config()
     seen = []
@@ -152,8 +152,8 @@ def test_a_file_whose_pooling_fails_fails_alone(speech, classifier, tmp_path, mo
     fails is reported (by name) and the others get the results they get without it."""
     import soundfile as sf
 
-    from voxstream.stream import archive
-    from voxstream.stream.archive import ArchiveScorer, Job
+    from voxstream.offline import archive
+    from voxstream.offline.archive import ArchiveScorer, Job
 
     y = load_audio(speech, SR)
     paths = []

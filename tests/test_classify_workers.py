@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voxstream.stream.archive import chunks
-from voxstream.stream.archive_out import Progress
-from voxstream.stream.audio_io import load_audio
+from voxstream.offline.archive import chunks
+from voxstream.offline.output import Progress
+from voxstream.audio.files import load_audio
 from engine_support import need_model, run_cli, speech_with_pauses
 
 SR = 16000
@@ -183,7 +183,7 @@ def test_dask_cluster_gives_the_local_output(folder, dask_cluster, tmp_path):
     assert "broken.wav" in remote.stderr and "classified 40 of 41 files, 1 failed" in remote.stderr
     from distributed import Client
 
-    from voxstream.stream.archive import scorers_built
+    from voxstream.offline.archive import scorers_built
 
     with Client(dask_cluster, timeout=30) as client:  # both workers took chunks and loaded the model once
         loaded = client.run(scorers_built)
@@ -202,7 +202,7 @@ def crash_on_poison(paths, job):
     """A task that kills its worker process on a file named poison (as a native decoder crash would)."""
     import os
 
-    from voxstream.stream.archive import score_chunk
+    from voxstream.offline.archive import score_chunk
 
     if any("poison" in p for p in paths):
         os._exit(3)
@@ -211,9 +211,9 @@ def crash_on_poison(paths, job):
 
 def test_a_worker_killed_by_one_file_costs_only_that_file(folder, tmp_path):
     """A worker dying on one file: that file is reported failed, every other file is still scored, in order."""
-    from voxstream.stream.archive import job_for
-    from voxstream.stream.archive_pool import run_local
-    from voxstream.stream.config import Config
+    from voxstream.offline.archive import job_for
+    from voxstream.offline.pool import run_local
+    from voxstream.config import Config
 
     need_model()
     files = sorted(str(p) for p in folder.rglob("clip*.wav"))[:12]

@@ -4,14 +4,16 @@ where the file is looked for, and `voxstream config`."""
 import argparse
 import dataclasses
 import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
 
-from voxstream.stream.cli import build_parser
-from voxstream.stream.cli_common import overrides_from_args
-from voxstream.stream.config import SECTIONS, Config, ConfigError, load_config
+from voxstream.cli.main import build_parser
+from voxstream.cli.common import overrides_from_args
+from voxstream.config import SECTIONS, Config, ConfigError, load_config
 from engine_support import ROOT
 
 
@@ -20,13 +22,13 @@ def test_config_toml_equals_defaults():
     assert load_config(ROOT / "config.toml", environ={}) == Config()
 
 
-def test_precedence_file_then_flags_then_environment(tmp_path):
-    """File beats defaults, flags beat the file, the environment beats flags."""
+def test_precedence_file_then_environment_then_flags(tmp_path):
+    """File beats defaults, the environment beats the file, flags beat the environment."""
     f = tmp_path / "c.toml"
     f.write_text('[mqtt]\nhost = "file"\nport = 1884\n[node]\nname = "fromfile"\n')
     cfg = load_config(f, {"mqtt": {"host": "flag"}}, {"VOXSTREAM_MQTT_HOST": "env"})
-    assert (cfg.mqtt.host, cfg.mqtt.port, cfg.node.name) == ("env", 1884, "fromfile")
-    assert load_config(f, {"mqtt": {"host": "flag"}}, {}).mqtt.host == "flag"
+    assert (cfg.mqtt.host, cfg.mqtt.port, cfg.node.name) == ("flag", 1884, "fromfile")
+    assert load_config(f, None, {"VOXSTREAM_MQTT_HOST": "env"}).mqtt.host == "env"
     assert load_config(None, None, {}).mqtt.host == Config().mqtt.host
 
 
@@ -84,7 +86,7 @@ def _write(path, text):
 
 def test_config_file_lookup_order(tmp_path):
     """$VOXSTREAM_CONFIG, ./config.toml, $XDG_CONFIG_HOME/voxstream, then none: the first that exists wins."""
-    from voxstream.stream.config import default_config_path
+    from voxstream.config import default_config_path
     cwd, xdg, home = tmp_path / "cwd", tmp_path / "xdg", tmp_path / "home"
     cwd.mkdir()
     env = {"XDG_CONFIG_HOME": str(xdg), "HOME": str(home)}
@@ -113,7 +115,7 @@ def test_sources_name_where_each_value_came_from(tmp_path):
 
 
 def _config_command(argv, monkeypatch, cwd, capsys, environ=None):
-    from voxstream.stream import cmd_config
+    from voxstream.cli import config as cmd_config
     monkeypatch.chdir(cwd)
     for name in [n for n in os.environ if n.startswith("VOXSTREAM_")]:
         monkeypatch.delenv(name)
@@ -124,6 +126,20 @@ def _config_command(argv, monkeypatch, cwd, capsys, environ=None):
     args = parser.parse_args(["config", *argv])
     assert args.func(args) == 0
     return capsys.readouterr().out
+
+
+def test_real_cli_flag_beats_environment_and_file(tmp_path):
+    """`voxstream config --node N` run as a process, with VOXSTREAM_NODE_NAME and a file both set: the flag wins,
+    and without the flag the environment beats the file (the order a systemd unit needs)."""
+    f = _write(tmp_path / "pi.toml", '[node]\nname = "from file"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOXSTREAM_")}
+    env["VOXSTREAM_NODE_NAME"] = "from env"
+    cmd = [sys.executable, "-m", "voxstream", "config", "--config", str(f)]
+    flag = subprocess.run([*cmd, "--node", "from flag"], capture_output=True, text=True, timeout=60, env=env)
+    assert flag.returncode == 0, flag.stderr
+    assert 'name = "from flag"  # command line' in flag.stdout, flag.stdout
+    plain = subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env)
+    assert 'name = "from env"  # VOXSTREAM_NODE_NAME' in plain.stdout, plain.stdout
 
 
 def test_config_command_prints_effective_values_and_origins(tmp_path, monkeypatch, capsys):
@@ -158,6 +174,6 @@ def test_config_command_without_any_file_uses_defaults(tmp_path, monkeypatch, ca
 
 def tomli_w_free_dump(data: dict) -> str:
     """A small TOML writer for the flat tables of a config (the runtime has no TOML writer)."""
-    from voxstream.stream.cmd_config import toml_value
+    from voxstream.cli.config import toml_value
     return "".join(f"[{s}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in table.items())
                    for s, table in data.items())

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voxstream.stream.audio_io import load_audio
-from voxstream.stream.features import FeatureParams, window_features
+from voxstream.audio.files import load_audio
+from voxstream.engine.features import FeatureParams, window_features
 from voxstream.train.datasets import Parsed, map_label, parse_name, regex_parser, scan_folder, scan_folders
 
 RATE = 16000
@@ -196,7 +196,7 @@ def test_rows_in_parallel_equal_rows_in_process(tmp_path):
 def _table(speakers_per_corpus: dict[str, list[str]], per_speaker: int = 14):
     import pandas as pd
 
-    from voxstream.stream.card import LABELS
+    from voxstream.model.card import LABELS
 
     rows = [(f"{c}/{s}_{i}.wav", LABELS[i % 7], s, c, 1.0)
             for c, speakers in speakers_per_corpus.items() for s in speakers for i in range(per_speaker)]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
-from voxstream.stream.card import LABELS
-from voxstream.stream.events import EmotionEvent, Hello, LabelChange
-from voxstream.stream.status import RunStats, RunStatus
+from voxstream.model.card import LABELS
+from voxstream.engine.events import EmotionEvent, Hello, LabelChange
+from voxstream.status import RunStats, RunStatus
 
 
 def make_event(seq: int = 3, label: str = "happy") -> EmotionEvent:

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.fft
 
-from voxstream.stream import features as F
-from voxstream.stream.features import FeatureParams, IncrementalMfcc, MfccFrames, window_features
+from voxstream.engine import features as F
+from voxstream.engine.features import FeatureParams, IncrementalMfcc, MfccFrames, window_features
 
 _LOGGER = logging.getLogger(__name__)
 SR = 16000
@@ -84,7 +84,7 @@ def test_runtime_features_do_not_import_librosa():
     """Computing features loads neither librosa nor scipy (the Pi's memory budget)."""
     import subprocess
     import sys
-    code = ("import sys; from voxstream.stream.features import *; import numpy as np;"
+    code = ("import sys; from voxstream.engine.features import *; import numpy as np;"
             "window_features(np.zeros(16000, np.float32) + 0.1, FeatureParams());"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('librosa', 'scipy', 'numba')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)

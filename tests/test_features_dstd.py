@@ -1,9 +1,9 @@
-"""Tests of the "mean_std_dstd" pooling (frame-difference statistics) in stream/features.py."""
+"""Tests of the "mean_std_dstd" pooling (frame-difference statistics) in src/voxstream/engine/features.py."""
 
 import numpy as np
 import pytest
 
-from voxstream.stream.features import FeatureParams, IncrementalMfcc, MfccFrames, pool, window_features
+from voxstream.engine.features import FeatureParams, IncrementalMfcc, MfccFrames, pool, window_features
 
 
 def _signal(seconds: float = 3.0, seed: int = 0) -> np.ndarray:

@@ -1,9 +1,9 @@
-"""Tests of the "mean_std_dstd_prosody" pooling (pitch, centroid and level statistics) in stream/features.py."""
+"""Tests of the "mean_std_dstd_prosody" pooling (pitch, centroid and level statistics) in src/voxstream/engine/features.py."""
 
 import numpy as np
 import pytest
 
-from voxstream.stream.features import PROSODY, FeatureParams, IncrementalMfcc, MfccFrames, pool, window_features
+from voxstream.engine.features import PROSODY, FeatureParams, IncrementalMfcc, MfccFrames, pool, window_features
 
 PARAMS = FeatureParams(pooling="mean_std_dstd_prosody")
 SR = 16000

@@ -6,12 +6,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from voxstream.stream.features import FeatureParams, IncrementalMfcc, MfccFrames, seq_pool, window_features
+from voxstream.engine.features import FeatureParams, IncrementalMfcc, MfccFrames, seq_pool, window_features
 
 SR = 16000
 GAINS_DB = (-30.0, -20.0, -10.0, 10.0, 20.0)
 SHIPPED = {"dtype": "float32", "pitch_decimation": 2}
-"""The shipped LSTM's further feature fields (train/models.py); every property below holds for both."""
+"""The shipped LSTM's further feature fields (src/voxstream/train/models.py); every property below holds for both."""
 VARIANTS = pytest.mark.parametrize("extra", [{}, SHIPPED], ids=["float64", "float32-decimated"])
 
 
@@ -124,8 +124,8 @@ def test_card_fields_and_bad_values():
 def test_windows_of_a_file_equal_each_window_pooled_alone(extra):
     """seq_windows shares sub-window statistics between the windows of a file; the result is exactly
     each window's frames pooled on their own (the live path)."""
-    from voxstream.stream.batch import pool_windows
-    from voxstream.stream.features import pool
+    from voxstream.offline.batch import pool_windows
+    from voxstream.engine.features import pool
 
     p = FeatureParams(pooling="seq", **extra)
     frames = MfccFrames(p)(speechlike(6.0))
@@ -139,7 +139,7 @@ def test_windows_of_a_file_equal_each_window_pooled_alone(extra):
 
 def test_pool_of_frames_is_seq_pool():
     """pool(frames, "seq", params) is seq_pool: one code path for batch and stream."""
-    from voxstream.stream.features import pool
+    from voxstream.engine.features import pool
 
     p = FeatureParams(pooling="seq", seq_steps=4)
     frames = MfccFrames(p)(speechlike(2.0))
@@ -172,7 +172,7 @@ def test_gain_free_on_espeak_speech(tmp_path, gain_db):
 def test_live_window_keeps_its_sub_windows(extra):
     """Live, each 0.25 s hop computes the statistics of one new sub-window and reuses the other 7: the
     features equal the window's frames pooled afresh, exactly, hop after hop (and after a reset)."""
-    from voxstream.stream.features import seq_pool
+    from voxstream.engine.features import seq_pool
 
     p = FeatureParams(pooling="seq", **extra)
     inc, y, hop = IncrementalMfcc(p, 2 * SR), speechlike(6.0), SR // 4

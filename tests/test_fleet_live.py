@@ -23,10 +23,10 @@ from mqtt_broker import free_port
 import test_mqtt_tls as tls
 from test_mqtt_tls import tls_broker  # noqa: F401  (fixture: a TLS-only, password-only mosquitto)
 
-from voxstream.stream.config import MqttConfig, WebsocketConfig
-from voxstream.stream.fleet_mqtt import FleetSubscriber
-from voxstream.stream.fleet_server import FleetServer
-from voxstream.stream.fleet_state import Fleet, FleetLimits, iso
+from voxstream.config import MqttConfig, WebsocketConfig
+from voxstream.fleet.mqtt import FleetSubscriber
+from voxstream.fleet.server import FleetServer
+from voxstream.fleet.state import Fleet, FleetLimits, iso
 
 T = 15.0
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/lib/chromium/chromium"

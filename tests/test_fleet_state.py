@@ -8,7 +8,7 @@ import tracemalloc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voxstream.stream.fleet_state import OFFLINE, ONLINE, UNKNOWN, Fleet, FleetLimits, iso, parse_iso
+from voxstream.fleet.state import OFFLINE, ONLINE, UNKNOWN, Fleet, FleetLimits, iso, parse_iso
 
 T0 = 1_760_000_000.0
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voxstream.stream.audio_io import load_audio
+from voxstream.audio.files import load_audio
 from engine_support import espeak_wav, need_model, run_cli
 
 SR = 16000

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 from engine_support import espeak_wav, need_espeak
-from voxstream.stream.config import GateConfig
-from voxstream.stream.errors import ConfigError
-from voxstream.stream.gate import FLOOR_DBFS, SpeechGate
+from voxstream.config import GateConfig
+from voxstream.errors import ConfigError
+from voxstream.engine.gate import FLOOR_DBFS, SpeechGate
 
 SR = 16000
 WINDOW, HOP = 2 * SR, SR // 4
@@ -75,7 +75,7 @@ def speechlike(seconds: float, rng: np.random.Generator) -> np.ndarray:
 def espeak(tmp_path_factory) -> np.ndarray:
     """About 10 s of espeak-ng speech at 16 kHz (two voices, three sentences, short silences between)."""
     need_espeak()
-    from voxstream.stream.audio_io import load_audio
+    from voxstream.audio.files import load_audio
 
     d = tmp_path_factory.mktemp("espeak")
     texts = [("en", "The quick brown fox jumps over the lazy dog while the children play in the garden."),

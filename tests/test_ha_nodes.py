@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from engine_support import need_model
 from fault_support import MqttTap, VoxProc, tone_with_speechlike_bursts
-from voxstream.stream.ha_discovery import node_slug
+from voxstream.config import node_slug
 
 NODES = ("Living Room", "Küche")
 WAIT_S = 60.0

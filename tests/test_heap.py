@@ -9,7 +9,7 @@ import pytest
 PROBE = r"""
 import resource, sys
 import numpy as np
-from voxstream.stream.heap import keep_freed_memory
+from voxstream.offline.heap import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 def faults_of_one_file():

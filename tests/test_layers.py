@@ -12,17 +12,36 @@ import soundfile as sf
 
 from engine_support import ROOT
 
-PACKAGES = {"stream": "voxstream.stream", "train": "voxstream.train"}
+SRC = ROOT / "src"
+
+CORE = {"config", "errors", "backoff", "held_signals"}
+"""Top-level modules every room may use: they import no room."""
+MAY_IMPORT = {
+    "engine": set(),
+    "audio": set(),
+    "model": {"engine"},
+    "offline": {"engine", "model", "audio", "stages"},
+    "publish": {"engine", "model", "status"},
+    "fleet": {"publish", "engine"},
+    "train": {"engine", "model", "audio", "offline", "stages"},
+}
+"""Room -> the other rooms (besides CORE) it may import.  The wiring (``app``, ``stages``, ``status``,
+``api``) and ``cli`` may import any runtime room; nothing but ``voxstream.train`` imports ``voxstream.train``."""
 
 
 def _module_name(path) -> str:
-    rel = path.relative_to(ROOT)
-    return ".".join([PACKAGES[rel.parts[0]], *rel.with_suffix("").parts[1:]]).removesuffix(".__init__")
+    return ".".join(path.relative_to(SRC).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _room(module: str) -> str:
+    """``voxstream.engine.gate`` -> ``engine``; ``voxstream.config`` -> ``config``."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else ""
 
 
 def import_graph() -> dict[str, set[str]]:
     """Module -> the voxstream modules it imports anywhere in its file (lazy imports inside functions too)."""
-    modules = {_module_name(p): p for folder in PACKAGES for p in (ROOT / folder).rglob("*.py")}
+    modules = {_module_name(p): p for p in (SRC / "voxstream").rglob("*.py")}
     graph = {}
     for name, path in modules.items():
         package = name.rsplit(".", 1)[0] if not path.name == "__init__.py" else name
@@ -46,13 +65,13 @@ def import_graph() -> dict[str, set[str]]:
 def test_graph_sees_the_packages():
     """The walk finds both packages and real edges (so the circle check below cannot pass vacuously)."""
     graph = import_graph()
-    assert "voxstream.stream.pipeline" in graph and "voxstream.train.trainer" in graph
-    assert "voxstream.stream.clips" in graph["voxstream.train.protocols"]
-    assert "voxstream.stream.pipeline" in graph["voxstream.stream.stages"]
+    assert "voxstream.engine.pipeline" in graph and "voxstream.train.trainer" in graph
+    assert "voxstream.offline.clips" in graph["voxstream.train.protocols"]
+    assert "voxstream.engine.pipeline" in graph["voxstream.stages"]
 
 
 def test_no_import_circle():
-    """Depth-first search over the import graph of stream/ and train/ finds no cycle."""
+    """Depth-first search over the import graph of src/voxstream finds no cycle."""
     graph = import_graph()
     state: dict[str, int] = {}
     path: list[str] = []
@@ -73,10 +92,32 @@ def test_no_import_circle():
             visit(node)
 
 
-def test_stream_never_imports_train_or_tensorflow():
-    """No module of stream/ names voxstream.train, tensorflow or keras in any import."""
+def test_rooms_import_only_what_they_may():
+    """Each room imports only CORE and the rooms MAY_IMPORT lists for it (lazy imports inside functions too)."""
+    graph = import_graph()
     offenders = []
-    for path in (ROOT / "stream").rglob("*.py"):
+    for module, deps in graph.items():
+        room = _room(module)
+        if room not in MAY_IMPORT:
+            continue
+        allowed = MAY_IMPORT[room] | CORE | {room}
+        offenders += [f"{module} -> {dep}" for dep in sorted(deps) if _room(dep) not in allowed]
+    assert offenders == []
+
+
+def test_the_room_rule_can_fail():
+    """The rule sees a real edge that it would forbid if the room table said so (not vacuous)."""
+    graph = import_graph()
+    assert "voxstream.engine.features" in graph["voxstream.model.card"]
+    assert _room("voxstream.model.card") == "model" and "engine" in MAY_IMPORT["model"]
+
+
+def test_runtime_never_imports_train_or_tensorflow():
+    """No module outside voxstream.train names voxstream.train, tensorflow or keras in any import."""
+    offenders = []
+    for path in (SRC / "voxstream").rglob("*.py"):
+        if "train" in path.relative_to(SRC / "voxstream").parts[:1]:
+            continue
         for node in ast.walk(ast.parse(path.read_text())):
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
@@ -90,7 +131,7 @@ def test_run_fast_loads_no_trainer_and_no_tensorflow(tmp_path):
     clip = tmp_path / "tone.wav"
     t = np.arange(3 * 16000) / 16000
     sf.write(str(clip), (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
-    code = ("import json, sys; from voxstream.stream.cli import main; "
+    code = ("import json, sys; from voxstream.cli.main import main; "
             f"rc = main(['run', '--file', {str(clip)!r}, '--fast', '--no-ws', '--no-mqtt', '--json']); "
             "print(json.dumps({'rc': rc, 'mods': sorted(m for m in sys.modules "
             "if m.startswith(('voxstream.train', 'tensorflow', 'keras')))}), file=sys.stderr)")

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from voxstream.stream.audio_io import load_audio
+from voxstream.audio.files import load_audio
 from engine_support import ROOT, VOXSTREAM, need_model, speech_with_pauses
 
 SR = 16000
@@ -33,6 +33,42 @@ def pulse(tmp_path_factory):
     subprocess.run([sys.executable, "-c", warm], env=env, timeout=30, capture_output=True)
     yield env
     subprocess.run(["bash", str(SCRIPT), "stop", str(d)], capture_output=True, timeout=30)
+
+
+RECORD = """
+import asyncio, sys
+import numpy as np, soundfile as sf
+from voxstream.audio.sources import MicSource
+from voxstream.config import load_config
+
+async def main(path, seconds):
+    cfg = load_config(None, {"audio": {"device": "pulse"}}, {})
+    blocks, n = [], 0
+    async with MicSource(cfg.audio, 16000) as mic:
+        print("capturing", file=sys.stderr, flush=True)
+        async for block in mic:
+            blocks.append(block)
+            n += len(block)
+            if n >= seconds * 16000:
+                break
+    sf.write(path, np.concatenate(blocks), 16000, subtype="FLOAT")
+
+asyncio.run(main(sys.argv[1], float(sys.argv[2])))
+"""
+"""The test's own tap: the runtime's microphone source, its blocks written to a WAV (voxstream writes no audio)."""
+
+
+def _capturing(proc: subprocess.Popen, marker: str) -> tuple[threading.Event, list[str]]:
+    """An event set when ``marker`` appears on the process's stderr, and the lines read so far."""
+    seen, log = threading.Event(), []
+
+    def read_stderr():
+        for line in proc.stderr:
+            log.append(line)
+            if marker in line:
+                seen.set()
+    threading.Thread(target=read_stderr, daemon=True).start()
+    return seen, log
 
 
 def best_lag_correlation(played: np.ndarray, captured: np.ndarray) -> tuple[float, int]:
@@ -76,23 +112,23 @@ def test_live_capture_detects_speech_and_matches_what_was_played(pulse, tmp_path
     duration = len(played) / SR + 3.0
     rec = tmp_path / "captured.wav"
     proc = subprocess.Popen([*VOXSTREAM, "run", "--device", "pulse", "--duration", f"{duration:.2f}", "--json",
-                             "--no-ws", "--no-mqtt", "--record", str(rec)],
+                             "--no-ws", "--no-mqtt"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=pulse, cwd=ROOT)
-    capturing, log = threading.Event(), []
-
-    def read_stderr():
-        for line in proc.stderr:
-            log.append(line)
-            if "capturing from" in line:
-                capturing.set()
-    threading.Thread(target=read_stderr, daemon=True).start()
+    tap = subprocess.Popen([sys.executable, "-c", RECORD, str(rec), f"{duration:.2f}"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=pulse, cwd=ROOT)
+    capturing, log = _capturing(proc, "capturing from")
+    tapping, tap_log = _capturing(tap, "capturing")
     try:
         assert capturing.wait(30), "".join(log)
+        assert tapping.wait(30), "".join(tap_log)
         time.sleep(0.3)
         subprocess.run(["paplay", "--device=vsink", str(played_file)], env=pulse, timeout=60, check=True)
         stdout, _ = proc.communicate(timeout=60)
+        tap.wait(timeout=60)
     finally:
         proc.kill()
+        tap.kill()
+    assert tap.returncode == 0, "".join(tap_log)
     assert proc.returncode == 0, "".join(log)
     events = [json.loads(line) for line in stdout.splitlines()]
     speech = [e for e in events if e["speech"]]

@@ -1,7 +1,7 @@
 """Issue 5 rule: `voxstream run --file --fast` gives the windowed labels of the offline (training) path.
 
 The CLI runs in a subprocess with the shipped models; the offline path is the
-one clip score's rows, :func:`voxstream.stream.clips.window_rows` (MFCC frames of the
+one clip score's rows, :func:`voxstream.offline.clips.window_rows` (MFCC frames of the
 whole clip sliced per window, the gate per window), and training's
 :func:`~voxstream.train.sessions.simulate` (one session through the card's
 normaliser), then the same :class:`Classifier` and smoother.
@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voxstream.stream.audio_io import load_audio
-from voxstream.stream.config import load_config
-from voxstream.stream.clips import window_rows
-from voxstream.stream.stages import make_gate, window_spec
-from voxstream.stream.model import Classifier
-from voxstream.stream.smoother import Smoother
+from voxstream.audio.files import load_audio
+from voxstream.config import load_config
+from voxstream.offline.clips import window_rows
+from voxstream.stages import make_gate, window_spec
+from voxstream.model.litert import Classifier
+from voxstream.engine.smoother import Smoother
 from voxstream.train.rows import DatasetRows
 from voxstream.train.sessions import simulate
 from engine_support import ROOT, espeak_wav, run_cli

@@ -13,13 +13,13 @@ import aiomqtt
 import pytest
 
 from mqtt_broker import MOSQUITTO, Broker
-from voxstream.stream.card import LABELS, ModelCard
-from voxstream.stream.config import MqttConfig
-from voxstream.stream.errors import ConfigError
-from voxstream.stream.events import EmotionEvent
-from voxstream.stream.features import FeatureParams
-from voxstream.stream.ha_discovery import Topics
-from voxstream.stream.publish_mqtt import MqttPublisher
+from voxstream.model.card import LABELS, ModelCard
+from voxstream.config import MqttConfig
+from voxstream.errors import ConfigError
+from voxstream.engine.events import EmotionEvent
+from voxstream.engine.features import FeatureParams
+from voxstream.publish.homeassistant import Topics
+from voxstream.publish.mqtt import MqttPublisher
 
 T = 5.0
 USER, PASSWORD = "vox", "p4ss-Secret-91"

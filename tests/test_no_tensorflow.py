@@ -29,10 +29,10 @@ def clip(tmp_path_factory):
 
 
 @pytest.mark.parametrize("argv", [
-    ("-c", "import voxstream.stream.app, voxstream.stream.cmd_run, voxstream.stream.cmd_classify, "
-           "voxstream.stream.cmd_bench, voxstream.stream.sources, voxstream.stream.pipeline"),
-    ("-m", "voxstream.stream.cli", "run", "--file", "{clip}", "--fast", "--json", "--no-ws", "--no-mqtt"),
-    ("-m", "voxstream.stream.cli", "classify", "{clip}", "--format", "json"),
+    ("-c", "import voxstream.app, voxstream.cli.run, voxstream.cli.classify, "
+           "voxstream.cli.bench, voxstream.audio.sources, voxstream.engine.pipeline"),
+    ("-m", "voxstream.cli.main", "run", "--file", "{clip}", "--fast", "--json", "--no-ws", "--no-mqtt"),
+    ("-m", "voxstream.cli.main", "classify", "{clip}", "--format", "json"),
 ])
 def test_runtime_commands_do_not_import_tensorflow(argv, clip):
     """Importing the runtime, `run --file --fast` and `classify` load none of the training-only modules."""
@@ -41,6 +41,6 @@ def test_runtime_commands_do_not_import_tensorflow(argv, clip):
     argv = [a.replace("{clip}", str(clip)) for a in argv]
     mods, out = imported_modules(*argv)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "voxstream.stream.pipeline" in mods or "voxstream.stream.cli" in mods  # the probe works
+    assert "voxstream.engine.pipeline" in mods or "voxstream.cli.main" in mods  # the probe works
     bad = sorted(m for m in mods if m.split(".")[0] in FORBIDDEN)
     assert not bad, f"runtime imported {bad[:5]}"

@@ -1,11 +1,11 @@
-"""Tests of the runtime feature normaliser (stream/normalize.py)."""
+"""Tests of the runtime feature normaliser (src/voxstream/engine/normalize.py)."""
 
 import json
 
 import numpy as np
 import pytest
 
-from voxstream.stream.normalize import Normalizer
+from voxstream.engine.normalize import Normalizer
 
 DIM = 6
 

@@ -20,12 +20,12 @@ import pytest
 import soundfile as sf
 
 from engine_support import ROOT, run_cli
-from voxstream.stream.errors import ModelError
-from voxstream.stream.shipped import DEFAULT_MODEL, resolve_model, shipped_dir, shipped_models
+from voxstream.errors import ModelError
+from voxstream.model.shipped import DEFAULT_MODEL, resolve_model, shipped_dir, shipped_models
 
 HEAVY = {"librosa", "scipy", "scikit-learn", "sklearn", "numba", "llvmlite", "tensorflow", "tensorflow-cpu", "keras"}
 SHIPPED = {"voxstream/models/voxstream.tflite", "voxstream/models/voxstream.json", "voxstream/models/seed.tflite",
-           "voxstream/models/seed.json", "voxstream/stream/web/index.html"}
+           "voxstream/models/seed.json", "voxstream/publish/index.html", "voxstream/fleet/fleet.html"}
 
 
 def _name(requirement: str) -> str:
@@ -84,7 +84,7 @@ def test_bad_model_names_are_one_line_errors(value, expected, tmp_path, monkeypa
 
 def test_native_stderr_is_restored_after_an_error():
     """fd 2 points where it did before, even when the interpreter creation inside raises."""
-    from voxstream.stream.model import native_stderr
+    from voxstream.model.litert import native_stderr
     before = os.fstat(2)
     with pytest.raises(RuntimeError):
         with native_stderr():
@@ -109,7 +109,10 @@ def _source_copy(dest: Path) -> Path:
     files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
                            capture_output=True, check=True, timeout=60).stdout.decode().split("\0")
     for name in filter(None, files):
-        if (ROOT / name).is_file():
+        if (ROOT / name).is_symlink():  # src/voxstream/models -> ../../models, a link in git too
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            (dest / name).symlink_to((ROOT / name).readlink())
+        elif (ROOT / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, dest / name)
     return dest

@@ -17,11 +17,11 @@ import pytest
 from engine_support import need_espeak, need_model
 from mqtt_broker import free_port
 
-from voxstream.stream.card import LABELS, ModelCard
-from voxstream.stream.config import WebsocketConfig
-from voxstream.stream.events import EmotionEvent
-from voxstream.stream.features import FeatureParams
-from voxstream.stream.publish_ws import WebSocketPublisher
+from voxstream.model.card import LABELS, ModelCard
+from voxstream.config import WebsocketConfig
+from voxstream.engine.events import EmotionEvent
+from voxstream.engine.features import FeatureParams
+from voxstream.publish.websocket import WebSocketPublisher
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -148,7 +148,7 @@ async def test_end_to_end_voxstream_run_file_feeds_the_page(tmp_path):
     text = "I am so happy today. This is wonderful news. " * 3
     subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, timeout=30, capture_output=True)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "voxstream.stream.cli", "run", "--file", str(wav), "--loop",
+    proc = subprocess.Popen([sys.executable, "-m", "voxstream.cli.main", "run", "--file", str(wav), "--loop",
                              "--ws-host", "127.0.0.1", "--ws-port", str(port), "--no-mqtt"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

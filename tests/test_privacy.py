@@ -14,7 +14,7 @@ import pytest
 
 from engine_support import ROOT, need_model
 from fault_support import MqttTap, VoxProc, tone_with_speechlike_bursts
-from voxstream.stream.config import Config, load_config
+from voxstream.config import Config, load_config
 
 MAX_BYTES = 4096
 EVENT_KEYS = {"seq", "stream_time_s", "label", "confidence", "scores", "raw_label", "speech", "level_dbfs", "node",
@@ -131,7 +131,7 @@ _SAFE_USES: dict[tuple[str, str], str] = {
 
 def unsafe_uses(root: Path) -> list[str]:
     found = []
-    for folder in ("stream", "train"):
+    for folder in ("src",):
         for path in sorted((root / folder).rglob("*.py")):
             rel = str(path.relative_to(root))
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -143,18 +143,17 @@ def unsafe_uses(root: Path) -> list[str]:
 
 
 def test_no_unsafe_deserialisation_in_the_source_tree():
-    """stream/ and train/ never pickle, eval, exec, yaml.load or np.load(allow_pickle=True) anything."""
+    """src/ never pickles, evals, execs, yaml.loads or np.loads(allow_pickle=True) anything."""
     assert unsafe_uses(ROOT) == []
 
 
 def test_unsafe_scan_catches_each_pattern(tmp_path):
     """The scan itself finds each forbidden construct (so a clean result means something)."""
-    (tmp_path / "stream").mkdir()
-    (tmp_path / "train").mkdir()
-    (tmp_path / "stream" / "bad.py").write_text(
+    (tmp_path / "src" / "voxstream" / "train").mkdir(parents=True)
+    (tmp_path / "src" / "voxstream" / "bad.py").write_text(
         "import pickle\nx = eval(s)\nexec(code)\nnp.load(p, allow_pickle=True)\nyaml.load(f)\n"
         "keras.models.load_model(p, safe_mode=False)\nsubprocess.run(c, shell=True)\n")
-    (tmp_path / "train" / "ok.py").write_text("loop.run_in_executor(None, f)\nnp.load(p, allow_pickle=False)\n"
+    (tmp_path / "src" / "voxstream" / "train" / "ok.py").write_text("loop.run_in_executor(None, f)\nnp.load(p, allow_pickle=False)\n"
                                               "# pickle is never used\nmodel.evaluate(x)\n")
     found = unsafe_uses(tmp_path)
-    assert len(found) == 7 and all("stream/bad.py" in f for f in found), found
+    assert len(found) == 7 and all("src/voxstream/bad.py" in f for f in found), found

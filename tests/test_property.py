@@ -12,9 +12,9 @@ import soundfile as sf
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from voxstream.stream.audio_io import READ_FRAMES, iter_blocks, load_audio
-from voxstream.stream.config import SECTIONS, load_config
-from voxstream.stream.errors import AudioError, ConfigError
+from voxstream.audio.files import READ_FRAMES, iter_blocks, load_audio
+from voxstream.config import SECTIONS, load_config
+from voxstream.errors import AudioError, ConfigError
 
 SR = 16000
 FIELDS = {s: [f.name for f in dataclasses.fields(cls)] for s, cls in SECTIONS.items()}

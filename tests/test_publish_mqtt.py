@@ -14,13 +14,13 @@ import time
 import aiomqtt
 import pytest
 
-from voxstream.stream.card import LABELS, ModelCard
-from voxstream.stream.config import MqttConfig
-from voxstream.stream.events import EmotionEvent
-from voxstream.stream.features import FeatureParams
-from voxstream.stream.ha_discovery import Topics, device_info, discovery_configs, node_slug
-from voxstream.stream.mqtt_state import MqttState, Throttle
-from voxstream.stream.publish_mqtt import MqttPublisher
+from voxstream.model.card import LABELS, ModelCard
+from voxstream.config import MqttConfig
+from voxstream.engine.events import EmotionEvent
+from voxstream.engine.features import FeatureParams
+from voxstream.publish.homeassistant import Topics, device_info, discovery_configs, node_slug
+from voxstream.publish.mqtt_state import MqttState, Throttle
+from voxstream.publish.mqtt import MqttPublisher
 
 T = 5.0
 NODE = "kitchen pi"
@@ -245,7 +245,7 @@ async def test_home_assistant_birth_message_triggers_reannounce(mqtt_broker):
 
 async def test_reconnects_after_broker_restart_and_keeps_pipeline_running(mqtt_broker, caplog):
     """With the broker down publish() stays instant and logs rate-limited warnings; after restart the latest state goes out."""
-    caplog.set_level(logging.DEBUG, logger="voxstream.stream.publish_mqtt")
+    caplog.set_level(logging.DEBUG, logger="voxstream.publish.mqtt")
     cfg = mqtt_config(mqtt_broker, min_interval_s=0.0, discovery=False)
     topics = Topics.for_node(cfg, NODE)
     async with MqttPublisher(cfg, NODE, make_card()) as pub:
@@ -259,7 +259,7 @@ async def test_reconnects_after_broker_restart_and_keeps_pipeline_running(mqtt_b
             with pytest.raises(StopIteration):
                 coro.send(None)
             await asyncio.sleep(0.05)
-        records = [r for r in caplog.records if r.name == "voxstream.stream.publish_mqtt"]
+        records = [r for r in caplog.records if r.name == "voxstream.publish.mqtt"]
         assert 1 <= len([r for r in records if r.levelno == logging.WARNING]) <= 2
         assert not [r for r in records if r.levelno >= logging.ERROR]
         assert len([r for r in records if "still unreachable" in r.getMessage()]) >= 3, "expected several retries"
@@ -288,11 +288,11 @@ async def test_no_broker_at_all_does_not_block_start_or_stop(tmp_path):
 
 LAST_WILL_CHILD = r"""
 import asyncio, json, sys
-from voxstream.stream.card import LABELS, ModelCard
-from voxstream.stream.config import MqttConfig
-from voxstream.stream.events import EmotionEvent
-from voxstream.stream.features import FeatureParams
-from voxstream.stream.publish_mqtt import MqttPublisher
+from voxstream.model.card import LABELS, ModelCard
+from voxstream.config import MqttConfig
+from voxstream.engine.events import EmotionEvent
+from voxstream.engine.features import FeatureParams
+from voxstream.publish.mqtt import MqttPublisher
 
 async def main():
     card = ModelCard(name="m", arch="mlp", labels=LABELS, features=FeatureParams(), input_shape=(1, 40, 1),

@@ -13,12 +13,12 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from voxstream.stream.card import LABELS, ModelCard
-from voxstream.stream.config import WebsocketConfig
-from voxstream.stream.events import EmotionEvent, Hello
-from voxstream.stream.features import FeatureParams
-from voxstream.stream.publish_ws import WebSocketPublisher
-from voxstream.stream.status import RunStats
+from voxstream.model.card import LABELS, ModelCard
+from voxstream.config import WebsocketConfig
+from voxstream.engine.events import EmotionEvent, Hello
+from voxstream.engine.features import FeatureParams
+from voxstream.publish.websocket import WebSocketPublisher
+from voxstream.status import RunStats
 
 T = 5.0  # seconds allowed for any single await
 
@@ -205,7 +205,7 @@ async def test_publish_never_raises_and_closed_clients_are_removed():
 
 async def test_port_in_use_is_one_clear_error():
     """A second publisher on a taken port fails with one line naming the address, not a traceback."""
-    from voxstream.stream.errors import VoxstreamError
+    from voxstream.errors import VoxstreamError
     async with WebSocketPublisher(ws_config(), make_card(), None, "testnode") as pub:
         with pytest.raises(VoxstreamError, match=f"cannot listen on 127.0.0.1:{pub.port}"):
             async with WebSocketPublisher(ws_config(port=pub.port), make_card(), None, "testnode"):

@@ -3,7 +3,7 @@
 import numpy as np
 import soxr
 
-from voxstream.stream.audio_io import Resampler, to_mono
+from voxstream.audio.files import Resampler, to_mono
 
 
 def test_48k_stereo_blocks_resample_to_16k_mono():

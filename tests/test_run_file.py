@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voxstream.stream.app import RunStats, build_publishers, run_stream
-from voxstream.stream.audio_io import iter_blocks, load_audio
-from voxstream.stream.config import Config
-from voxstream.stream.model import Classifier
-from voxstream.stream.stages import build_engine
-from voxstream.stream.sources import FileSource
+from voxstream.app import RunStats, build_publishers, run_stream
+from voxstream.audio.files import iter_blocks, load_audio
+from voxstream.config import Config
+from voxstream.model.litert import Classifier
+from voxstream.stages import build_engine
+from voxstream.audio.sources import FileSource
 from engine_support import VOXSTREAM, ROOT, need_model, run_cli, speech_with_pauses
 
 SR = 16000
@@ -164,11 +164,11 @@ def test_classify_json_reports_bad_files_and_continues(tmp_path, speech, classif
 
 def test_classify_scores_a_clip_like_the_offline_evaluation(tmp_path, speech, classifier):
     """classify = mean of the raw probabilities of the clip's speech windows, computed offline window by window."""
-    from voxstream.stream.cmd_classify import classify_file
-    from voxstream.stream.features import MfccFrames, windows, window_features
-    from voxstream.stream.gate import SpeechGate
-    from voxstream.stream.normalize import Normalizer
-    from voxstream.stream.config import Config
+    from voxstream.cli.classify import classify_file
+    from voxstream.engine.features import MfccFrames, windows, window_features
+    from voxstream.engine.gate import SpeechGate
+    from voxstream.engine.normalize import Normalizer
+    from voxstream.config import Config
     card, cfg = classifier.card, Config()
     y = load_audio(speech, SR)
     extractor, normalizer = MfccFrames(card.features), Normalizer.from_dict(card.normalization)
@@ -221,8 +221,8 @@ async def test_fanout_reaches_every_publisher_despite_a_broken_one(classifier, s
 
 def test_factory_builds_enabled_publishers_only(classifier):
     """The publisher factory builds exactly the publishers the config enables, with the node and shared stats."""
-    from voxstream.stream.publish_mqtt import MqttPublisher
-    from voxstream.stream.publish_ws import WebSocketPublisher
+    from voxstream.publish.mqtt import MqttPublisher
+    from voxstream.publish.websocket import WebSocketPublisher
     off = Config().replace("websocket", enabled=False).replace("mqtt", enabled=False)
     assert build_publishers(off, classifier.card, RunStats()) == []
     stats = RunStats()

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voxstream.stream.card import LABELS, ModelCard
-from voxstream.stream.clips import ClipRows, clip_probabilities, stream_rows, window_rows
-from voxstream.stream.config import Config, GateConfig
-from voxstream.stream.features import FeatureParams, MfccFrames, window_features
-from voxstream.stream.gate import SpeechGate
-from voxstream.stream.stages import build_engine, make_normalizer
-from voxstream.stream.window import WindowSpec
+from voxstream.model.card import LABELS, ModelCard
+from voxstream.offline.clips import ClipRows, clip_probabilities, stream_rows, window_rows
+from voxstream.config import Config, GateConfig
+from voxstream.engine.features import FeatureParams, MfccFrames, window_features
+from voxstream.engine.gate import SpeechGate
+from voxstream.stages import build_engine, make_normalizer
+from voxstream.engine.window import WindowSpec
 from voxstream.train.rows import Windowing, dataset_rows
 from voxstream.train.sessions import simulate, template
 

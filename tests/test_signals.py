@@ -111,7 +111,7 @@ def test_signals_held_during_an_import_arrive_after_it():
     import os
     import threading
 
-    from voxstream.stream.held_signals import held
+    from voxstream.held_signals import held
 
     before = signal.signal(signal.SIGINT, signal.default_int_handler)  # pytest may run as a background job
     stop = threading.Event()

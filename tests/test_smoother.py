@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from voxstream.stream.smoother import Smoother
+from voxstream.engine.smoother import Smoother
 
 LABELS = ("angry", "disgust", "fear", "happy", "neutral", "ps", "sad")
 HOP = 0.25

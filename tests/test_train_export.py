@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voxstream.stream.card import LABELS, SCHEMA_VERSION, load_card
-from voxstream.stream.errors import ConfigError, ModelError
-from voxstream.stream.model import Classifier
+from voxstream.model.card import LABELS, SCHEMA_VERSION, load_card
+from voxstream.errors import ConfigError, ModelError
+from voxstream.model.litert import Classifier
 
 from engine_support import need_espeak
 

@@ -1,0 +1,97 @@
+"""``voxstream run``: stream a microphone or a file through the pipeline to the publishers."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from voxstream.app import RunStats, build_publishers, run_stream
+from voxstream.cli.common import add_config_flags, config_from_args, load_classifier
+from voxstream.config import Config
+from voxstream.publish.console import ConsolePrinter
+from voxstream.audio.devices import input_devices
+from voxstream.stages import build_engine
+from voxstream.audio.sources import FileSource, MicSource
+
+_LOGGER = logging.getLogger(__name__)
+
+FAST_BLOCK_S = 1.0
+"""Block length when a file is read as fast as possible (larger blocks, fewer loop turns)."""
+
+def register(sub) -> None:
+    p = sub.add_parser("run", help="stream a microphone (or a file) to the console, WebSocket page and MQTT",
+                       description="Classify speech emotion live; one event per hop.")
+    add_config_flags(p)
+    src = p.add_argument_group("source")
+    src.add_argument("--device", help="input device: index or name substring (see `voxstream devices`)")
+    src.add_argument("--file", metavar="PATH", help="stream this audio file instead of a microphone")
+    src.add_argument("--fast", action="store_true", help="with --file: as fast as possible, not in real time")
+    src.add_argument("--loop", action="store_true", help="with --file: repeat forever")
+    src.add_argument("--demo", action="store_true", help="stream a demo clip made with espeak-ng, looping")
+    src.add_argument("--demo-if-no-mic", action="store_true",
+                     help="use the demo clip when no input device exists")
+    src.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of audio")
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="JSON lines on stdout, one event per hop")
+    out.add_argument("--node", help="node name in events and MQTT topics")
+    out.add_argument("--window", type=float, metavar="S", help="analysis window in seconds (0 = model card)")
+    out.add_argument("--hop", type=float, metavar="S", help="seconds between events (0 = model card)")
+    out.add_argument("--ws-host")
+    out.add_argument("--ws-port", type=int)
+    out.add_argument("--no-ws", action="store_true", help="no WebSocket page")
+    out.add_argument("--mqtt-host")
+    out.add_argument("--mqtt-port", type=int)
+    out.add_argument("--no-mqtt", action="store_true", help="no MQTT")
+    p.set_defaults(func=cmd_run)
+
+
+def make_source(args: argparse.Namespace, cfg: Config, rate: int, stats: RunStats):
+    """File, demo clip or microphone, as the flags ask."""
+    demo = args.demo or (args.demo_if_no_mic and not args.file and not args.device and not input_devices())
+    if demo:
+        from voxstream.audio.demo import demo_clip
+        if not args.demo:
+            print("voxstream: no input device found; streaming a demo clip (espeak-ng) instead", file=sys.stderr)
+        path, realtime, loop = demo_clip(rate), True, True
+    elif args.file:
+        path, realtime, loop = args.file, not args.fast, args.loop
+    else:
+        return MicSource(cfg.audio, rate, stats)
+    block = FAST_BLOCK_S if not realtime else cfg.audio.block_s
+    return FileSource(path, rate, max(1, int(round(block * rate))), realtime=realtime, loop=loop, stats=stats)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    classifier = load_classifier(cfg)
+    engine = build_engine(classifier.card, classifier.predict, cfg)
+    stats = RunStats(model=classifier.card.name, node=cfg.node.name)
+    source = make_source(args, cfg, engine.spec.sample_rate, stats)
+    publishers = [ConsolePrinter(json=args.json)]
+    publishers += build_publishers(cfg, classifier.card, stats, engine.spec.window_s, engine.spec.hop_s)
+    _LOGGER.info("model %s, window %.2f s, hop %.2f s, node %s", classifier.card.name, engine.spec.window_s,
+                 engine.spec.hop_s, cfg.node.name)
+    asyncio.run(_main(source, engine, publishers, stats, args.duration))
+    _LOGGER.info("stopped: %d events, %.1f s of audio, %d dropped blocks, %d overflows", stats.events,
+                 stats.audio_s, stats.dropped_blocks, stats.overflows)
+    return 0
+
+
+async def _main(source, engine, publishers, stats, duration) -> None:
+    """Run until the source ends, --duration, Ctrl-C or SIGTERM (publishers are flushed either way)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(run_stream(source, engine, publishers, stats, duration))
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        _LOGGER.info("interrupted")
+    finally:
+        for sig, handler in previous.items():
+            loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)  # asyncio would leave SIGTERM at SIG_DFL (killed, not a clean exit)

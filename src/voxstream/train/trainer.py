@@ -1,0 +1,255 @@
+"""The one training pipeline: data table -> rows -> splits -> fit -> LiteRT evaluation -> export -> card.
+
+``voxstream train --arch ARCH --data DIR... [--split SPEC] [--evaluate SPEC...]``.
+An architecture (:mod:`.models`) is a plug-in: its pooling, whether it trains
+on streaming windows or whole clips, its normalisation, augmentation copies
+and Keras builder.  Every evaluation split is trained from scratch on its own
+training side; its model is converted to ``.tflite`` and scored through LiteRT
+by the protocols of :mod:`.protocols` (the one clip score of
+:mod:`voxstream.offline.clips`).  The shipped model is fitted on the training
+side of ``--split`` (default ``all``); with a held-out side its card also
+records the shipped model's own ``holdout`` figures, which ``voxstream eval``
+reproduces exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from voxstream.model.card import LABELS
+from voxstream.config import GateConfig
+from voxstream.engine.features import FeatureParams
+
+from voxstream.train import plots, report
+from voxstream.train.datasets import label_indices, scan_folders, speaker_keys
+from voxstream.train.models import Arch, get_arch
+from voxstream.train.protocols import PROTOCOLS, mean_over_folds, run_protocols
+from voxstream.train.rows import DatasetRows, Windowing, dataset_rows, default_cache_dir
+from voxstream.train.sessions import order, simulate, template, with_post
+from voxstream.train.splits import available, make_splits
+from voxstream.train.variants import CONDITIONS
+from voxstream.train.variants import check as check_variant
+
+_LOGGER = logging.getLogger(__name__)
+
+
+@dataclass
+class Options:
+    data: list[str]
+    arch: str
+    split: str = "all"
+    evaluate: list[str] = field(default_factory=list)
+    name: str = "voxstream"
+    out: str = "models"
+    epochs: int | None = None
+    seed: int = 0
+    window_s: float = 2.0
+    hop_s: float = 0.25
+    scan: dict = field(default_factory=dict)
+    cache_dir: str | None = "default"
+    workers: int = 2
+    command: str = ""
+    variants: tuple[str, ...] | None = None
+    """Override of the architecture's training copies (``--variants``)."""
+    train_hop: int | None = None
+
+
+@dataclass
+class Data:
+    table: object
+    y: np.ndarray
+    speakers: np.ndarray
+    params: FeatureParams
+    train_rows: dict[str, DatasetRows]
+    """Variant -> rows the architecture trains on (streaming windows, or whole clips)."""
+    test_rows: dict[str, DatasetRows]
+    """Condition (``orig`` and :data:`.variants.CONDITIONS`) -> streaming-window rows."""
+
+
+def load(opts: Options, arch: Arch, test_conditions: bool = True) -> Data:
+    table = scan_folders(opts.data, **opts.scan).table
+    if table.empty:
+        raise ValueError(f"{', '.join(map(str, opts.data))}: no labelled audio files found")
+    params = FeatureParams(pooling=arch.pooling, **arch.features)
+    cache = default_cache_dir() if opts.cache_dir == "default" else opts.cache_dir
+    paths = list(table["path"].astype(str))
+    stream = Windowing(opts.window_s, opts.hop_s)
+
+    def rows(variant: str, windowing: Windowing) -> DatasetRows:
+        return dataset_rows(paths, params, windowing, variant, GateConfig(), opts.seed, cache, opts.workers)
+
+    test = {v: rows(v, stream) for v in (("orig",) + (CONDITIONS if test_conditions else ()))}
+    train = {v: (test[v] if v in test and not arch.whole_clip else rows(v, Windowing(None) if arch.whole_clip
+                                                                          else stream)) for v in arch.variants}
+    return Data(table, label_indices(table["label"]), speaker_keys(table).to_numpy(), params, train, test)
+
+
+def training_set(data: Data, arch: Arch, train: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Normalised training rows of the clips ``train`` (every variant a set of new speakers) and the card's
+    normalisation dict."""
+    norm = template(data.test_rows["orig"], train, arch.normalization)
+    xs, ys = [], []
+    for k, variant in enumerate(arch.variants):
+        rows = data.train_rows[variant]
+        if arch.whole_clip:
+            x, clip = rows.x[rows.rows_of(train)], train
+        else:
+            x, clip = simulate(rows, order(train, data.speakers, seed + 101 * k), norm)
+            x, clip = x[::arch.train_hop], clip[::arch.train_hop]
+        xs.append(x), ys.append(data.y[clip])
+    norm, x = with_post(norm, np.concatenate(xs))
+    return x, np.concatenate(ys), norm
+
+
+def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Shuffled stratified (fit, val) indices; at least one validation row per class present."""
+    rng = np.random.default_rng(seed)
+    fit, val = [], []
+    for label in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == label))
+        n = max(1, int(round(fraction * len(idx)))) if len(idx) > 1 else 0
+        val.append(idx[:n]), fit.append(idx[n:])
+    return np.sort(np.concatenate(fit)), np.sort(np.concatenate(val))
+
+
+def seed_everything(seed: int) -> None:
+    """Same seed, same command -> same weights (Python, numpy and TF seeds, deterministic ops)."""
+    import keras
+    import tensorflow as tf
+
+    keras.backend.clear_session()  # layer names restart too: the same bytes in one process as in a new one
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def fit(arch: Arch, x: np.ndarray, y: np.ndarray, seed: int, epochs: int | None) -> tuple[object, dict]:
+    """A fresh seeded model of ``arch`` fitted on rows ``x``; returns (model, history per epoch)."""
+    import keras
+
+    from voxstream.train.models import build_model
+
+    seed_everything(seed)
+    x = x.reshape((len(x),) + arch.input_shape(x.shape[1:])).astype(np.float32)
+    onehot = keras.utils.to_categorical(y, len(LABELS))
+    fit_idx, val_idx = (validation_split(y, arch.val_fraction, seed) if arch.val_fraction
+                        else (np.arange(len(y)), None))
+    model = build_model(arch.name, x.shape[1:], len(LABELS))
+    val = (x[val_idx], onehot[val_idx]) if val_idx is not None else None
+    hist = model.fit(x[fit_idx], onehot[fit_idx], validation_data=val, epochs=epochs or arch.epochs,
+                     batch_size=arch.batch_size, shuffle=True, verbose=0)
+    return model, {k: [round(float(v), 5) for v in vals] for k, vals in hist.history.items()}
+
+
+def to_tflite(model, arch: Arch) -> bytes:
+    from voxstream.train.export import convert
+    from voxstream.train.models import export_twin
+
+    return convert(export_twin(model, arch.name))
+
+
+def evaluate_split(data: Data, arch: Arch, split, seed: int, epochs: int | None) -> dict:
+    """Fit on the split's training side, convert, and score its test side by every protocol (LiteRT)."""
+    from voxstream.train.export import LitePredictor
+
+    start = time.perf_counter()
+    x, y, norm = training_set(data, arch, split.train, seed)
+    model, _ = fit(arch, x, y, seed, epochs)
+    predict = LitePredictor(to_tflite(model, arch))
+    protocols = run_protocols(data.test_rows, norm, predict, split.test, data.y, data.speakers, seed + 7)
+    _LOGGER.info("%s: stream %.4f, cold %.4f (%.0f s)", split.name, protocols["stream"]["accuracy"],
+                 protocols["cold"]["accuracy"], time.perf_counter() - start)
+    return {"split": split.name, "n_train_clips": int(len(split.train)), "n_test_clips": int(len(split.test)),
+            "n_train_rows": int(len(x)), "seconds": round(time.perf_counter() - start, 1), "protocols": protocols}
+
+
+def run_evaluations(data: Data, arch: Arch, opts: Options, artifacts: Path) -> dict:
+    out = {}
+    for spec, splits in available(data.table, opts.evaluate, opts.seed).items():
+        results = [evaluate_split(data, arch, s, opts.seed, opts.epochs) for s in splits]
+        out[spec] = {"splits": results}
+        if len(results) > 1:
+            out[spec]["mean"] = mean_over_folds([r["protocols"] for r in results])
+        for i, r in enumerate(results):
+            plots.confusion(r["protocols"]["stream"], artifacts /
+                            f"confusion_{spec}{f'_fold{i + 1}' if len(results) > 1 else ''}.png", r["split"])
+    return out
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for pkg in ("tensorflow-cpu", "keras", "numpy", "ai-edge-litert", "soundfile", "soxr", "audiomentations"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def train(opts: Options) -> Path:
+    """Evaluate on the chosen splits, fit the shipped model, and write ``<out>/<name>.tflite`` + card."""
+    from voxstream.train.export import LitePredictor, latency_us, write_model
+
+    start = time.perf_counter()
+    arch = get_arch(opts.arch)
+    for key in ("variants", "train_hop"):
+        if getattr(opts, key) is not None:
+            arch = replace(arch, **{key: getattr(opts, key)})
+    for v in arch.variants:
+        check_variant(v)
+    data = load(opts, arch)
+    artifacts = Path(opts.out) / f"{opts.name}_artifacts"
+    evaluations = run_evaluations(data, arch, opts, artifacts)
+    shipped = make_splits(data.table, opts.split, opts.seed)
+    if len(shipped) != 1:
+        raise ValueError(f"--split {opts.split}: names {len(shipped)} folds; the shipped model needs one "
+                         f"(e.g. {opts.split}:1)")
+    side = shipped[0]
+    x, y, norm = training_set(data, arch, side.train, opts.seed)
+    model, history = fit(arch, x, y, opts.seed, opts.epochs)
+    blob = to_tflite(model, arch)
+    predict = LitePredictor(blob)
+    rng = np.random.default_rng(opts.seed)
+    check = x[rng.choice(len(x), min(500, len(x)), replace=False)]
+    keras_p = model.predict(check.reshape((len(check),) + arch.input_shape(check.shape[1:])), verbose=0)
+    lite_p = predict(check)
+    holdout = (run_protocols(data.test_rows, norm, predict, side.test, data.y, data.speakers, opts.seed + 7)
+               if len(side.test) else None)
+    plots.training_curves(history, artifacts / "curves.png", f"{opts.name}: {arch.name}")
+    extra = {
+        "description": arch.description,
+        "training": {"arch": arch.name, "data": [str(Path(d)) for d in opts.data], "split": opts.split,
+                     "trained_on": side.name, "n_clips": int(len(side.train)), "n_rows": int(len(x)),
+                     "variants": list(arch.variants), "train_hop": arch.train_hop,
+                     "normalization_recipe": arch.normalization, "epochs": len(history.get("loss", [])),
+                     "batch_size": arch.batch_size, "seed": opts.seed, "history": history,
+                     "label_counts": {lab: int((data.y[side.train] == i).sum()) for i, lab in enumerate(LABELS)},
+                     "label_map": "RAVDESS calm -> neutral", "gate": "the [gate] default (GateConfig())"},
+        "evaluation_protocol": {"clip_score": "voxstream.offline.clips: mean probability of the clip's speech "
+                                              "windows (all windows if none), through the card's normaliser",
+                                "protocols": list(PROTOCOLS), "predictions": "LiteRT, the converted model of "
+                                                                             "each split's own training side"},
+        "evaluations": evaluations,
+        "holdout": holdout and {"split": opts.split, "name": side.name, "n_test_clips": int(len(side.test)),
+                                "protocols": holdout},
+        "goals": report.goals(evaluations),
+        "tflite_check": {"bytes": len(blob), "latency_us_median": latency_us(blob, check[0].reshape(
+                             arch.input_shape(check.shape[1:]))),
+                         "max_abs_diff_vs_keras": float(np.abs(lite_p - keras_p).max()),
+                         "argmax_agreement_vs_keras": float((lite_p.argmax(1) == keras_p.argmax(1)).mean()),
+                         "n_compared": int(len(check)), "machine": platform.machine()},
+        "reproduce": {"command": opts.command, "wall_seconds": round(time.perf_counter() - start, 1),
+                      "deterministic": "same command, data and versions -> the same .tflite bytes"},
+        "artifacts": artifacts.name,
+        "versions": versions(),
+    }
+    in_shape = (1,) + arch.input_shape(x.shape[1:])
+    return write_model(opts.out, opts.name, blob, arch.name, data.params, in_shape, extra,
+                       window_s=opts.window_s, hop_s=opts.hop_s, normalization=norm)
