@@ -1,4 +1,4 @@
-"""The smoother: moving average, hysteresis, dwell, threshold and silence, on synthetic scores."""
+"""The smoother: moving average, hysteresis, dwell, threshold, uncertain and silence, on synthetic scores."""
 
 import numpy as np
 import pytest
@@ -62,15 +62,76 @@ def test_low_confidence_is_uncertain():
     assert out.label == "uncertain" and out.confidence == pytest.approx(1 / 7)
 
 
-def test_no_speech_decays_then_silence_then_fresh_start():
-    """Without speech the scores decay (uncertain), then "silence" after silence_s; speech restarts at once."""
+def test_long_silence_gives_silence_then_fresh_start():
+    """Without speech the label is held until silence_s, then "silence" with zero scores; speech restarts at once."""
     sm = Smoother(LABELS, alpha=0.35, threshold=0.4, silence_s=1.5)
     out = feed(sm, ["happy"] * 4 + [None] * 8)
     quiet = out[4:]
-    assert quiet[0].confidence < out[3].confidence
-    assert quiet[2].label == "uncertain"
-    assert [o.label for o in quiet[-3:]] == ["silence"] * 3 and quiet[-1].confidence == 0.0
+    held = [o for o in quiet if o.label != "silence"]
+    assert [o.label for o in held] == ["happy"] * 5  # 0.25 .. 1.25 s after the last speech window
+    assert all(o.confidence == pytest.approx(out[3].confidence) for o in held)  # a pause is no evidence
+    assert [o.label for o in quiet[5:]] == ["silence"] * 3 and quiet[-1].confidence == 0.0
+    assert not quiet[-1].scores.any()
     assert feed(sm, ["sad"], t0=10.0)[0].label == "sad"
+
+
+def test_pause_shorter_than_silence_s_keeps_the_label():
+    """Sentences of one emotion with pauses shorter than silence_s between them: one label, no change at all."""
+    sm = Smoother(LABELS, silence_s=1.5)
+    sentence, pause = ["sad"] * 10, [None] * 5  # 1.25 s without speech (< 1.5 s)
+    out = feed(sm, (sentence + pause) * 6 + sentence)
+    assert {o.label for o in out} == {"sad"}
+    assert min(o.confidence for o in out) == pytest.approx(0.9)
+
+
+def test_one_weak_window_keeps_the_held_label():
+    """A single window that makes every label weak (below threshold) does not turn the label "uncertain"."""
+    sm = Smoother(LABELS, alpha=0.35, threshold=0.4, uncertain_s=1.0)
+    flat = np.full(len(LABELS), 1 / len(LABELS))
+    t = [i * HOP for i in range(12)]
+    out = [sm.push(onehot("neutral", 0.5), ti) for ti in t[:4]]
+    out += [sm.push(flat, t[4])]  # smoothed neutral falls to 0.375: below the threshold
+    assert out[-1].confidence < 0.4
+    out += [sm.push(onehot("neutral", 0.5), ti) for ti in t[5:]]
+    assert [o.label for o in out] == ["neutral"] * 12
+
+
+def test_weak_spell_shorter_than_uncertain_s_keeps_the_label_longer_one_is_uncertain():
+    """Flat scores give "uncertain" only once every label has been below threshold for uncertain_s; confident
+    scores end it at once."""
+    flat = np.full(len(LABELS), 1 / len(LABELS))
+    sm = Smoother(LABELS, alpha=0.35, threshold=0.4, uncertain_s=1.0)
+    out = [sm.push(onehot("happy"), i * HOP) for i in range(4)]
+    out += [sm.push(flat, 1.0 + i * HOP) for i in range(12)]
+    weak_from = next(i for i, o in enumerate(out) if max(o.scores) < 0.4)
+    first_uncertain = next(i for i, o in enumerate(out) if o.label == "uncertain")
+    assert (first_uncertain - weak_from) * HOP == pytest.approx(1.0)
+    assert {o.label for o in out[:first_uncertain]} == {"happy"}
+    assert {o.label for o in out[first_uncertain:]} == {"uncertain"}
+    back = sm.push(onehot("sad"), 4.0)  # smoothed sad: 0.35 * 0.9 + 0.65 * ~1/7 > 0.4
+    assert back.label == "sad" and back.confidence >= 0.4
+
+
+def test_hand_over_between_labels_does_not_pass_through_uncertain():
+    """When the held label's probability falls while another rises, the label goes straight from one to the other."""
+    sm = Smoother(LABELS, alpha=0.35, margin=0.1, dwell_s=0.5, threshold=0.4)
+    out = feed(sm, ["angry"] * 8 + ["fear"] * 12)
+    assert any(o.confidence < 0.4 and o.label == "angry" for o in out)  # angry weak but held...
+    labels = [o.label for o in out]
+    assert "uncertain" not in labels and labels[-1] == "fear"
+    assert sum(a != b for a, b in zip(labels, labels[1:])) == 1
+
+
+def test_real_change_across_a_pause_within_dwell():
+    """A neutral sentence, a short pause, then an angry sentence: the label turns angry within dwell_s plus
+    the averaging lag of the angry speech (the pause does not count), and never reads "uncertain" or "silence"."""
+    sm = Smoother(LABELS, alpha=0.35, margin=0.1, dwell_s=0.5, silence_s=1.5)
+    out = feed(sm, ["neutral"] * 12 + [None] * 4 + ["angry"] * 16)
+    angry_from = 16 * HOP
+    first = next(i for i, o in enumerate(out) if o.label == "angry") * HOP
+    assert angry_from + 0.5 <= first <= angry_from + 0.5 + 1.0
+    labels = [o.label for o in out]
+    assert set(labels) == {"neutral", "angry"} and labels[-1] == "angry"
 
 
 def test_silence_from_the_start():

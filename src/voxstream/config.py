@@ -102,7 +102,9 @@ class SmootherConfig:
     threshold: float = 0.4
     """Below this smoothed confidence the label is "uncertain"."""
     silence_s: float = 1.5
-    """After this long without speech the label becomes "silence", in seconds."""
+    """After this long without speech the label becomes "silence", in seconds; a shorter pause keeps the label."""
+    uncertain_s: float = 1.0
+    """How long every label must stay below ``threshold`` (in speech) before the label becomes "uncertain", in seconds."""
 
 
 @dataclass(frozen=True)
@@ -288,6 +290,7 @@ def _validate(cfg: Config) -> None:
     need(cfg.smoother.dwell_s >= 0, "smoother.dwell_s", ">= 0")
     need(0 <= cfg.smoother.threshold <= 1, "smoother.threshold", "in [0, 1]")
     need(cfg.smoother.silence_s >= 0, "smoother.silence_s", ">= 0")
+    need(cfg.smoother.uncertain_s >= 0, "smoother.uncertain_s", ">= 0")
     need(bool(cfg.node.name.strip()) and "/" not in cfg.node.name and "+" not in cfg.node.name
          and "#" not in cfg.node.name, "node.name", "a non-empty name without / + #")
     need(0 <= cfg.websocket.port <= 65535, "websocket.port", "0-65535")

@@ -7,11 +7,16 @@ speech gate said there was no speech) and the stream time in seconds.
 * The label changes only when a challenger leads the current label by
   ``margin`` continuously for ``dwell_s`` seconds (hysteresis), so a single
   odd window does not flip it.  The first label after silence is taken at once.
-* When the current label's smoothed probability is below ``threshold`` the
-  output is "uncertain".
-* Without speech the average decays toward zero (no label is guessed); after
-  ``silence_s`` seconds without speech the output is "silence" and the state is
-  forgotten, so the next utterance starts fresh.
+* The label becomes "uncertain" only when the best smoothed probability (of
+  any label, not only the held one) has stayed below ``threshold`` for
+  ``uncertain_s`` seconds of speech, so one weak window, or the hand-over
+  from one label to the next, keeps the held label.  Confidence back above
+  ``threshold`` ends "uncertain" at once, with the best label.  A stream that
+  starts weak is "uncertain" at once (there is no label to hold).
+* A pause (windows without speech) is no evidence: the average and the held
+  label are kept as they are, so a pause shorter than ``silence_s`` changes
+  nothing.  After ``silence_s`` seconds without speech the output is
+  "silence" and the state is forgotten, so the next utterance starts fresh.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from voxstream.config import SmootherConfig
 from voxstream.engine.events import SILENCE, UNCERTAIN
 
 
@@ -28,25 +34,34 @@ class Smoothed:
     label: str
     """A model label, "uncertain" or "silence"."""
     confidence: float
+    """Smoothed probability of the held model label (0 for "silence")."""
     scores: np.ndarray
     """Smoothed score vector in the model's label order."""
 
 
+_DEFAULT = SmootherConfig()
+"""The defaults of every setting: [smoother] of the config, defined there only."""
+
+
 class Smoother:
-    def __init__(self, labels: tuple[str, ...] | list[str], alpha: float = 0.35, margin: float = 0.1,
-                 dwell_s: float = 0.5, threshold: float = 0.4, silence_s: float = 1.5) -> None:
+    def __init__(self, labels: tuple[str, ...] | list[str], alpha: float = _DEFAULT.alpha,
+                 margin: float = _DEFAULT.margin, dwell_s: float = _DEFAULT.dwell_s,
+                 threshold: float = _DEFAULT.threshold, silence_s: float = _DEFAULT.silence_s,
+                 uncertain_s: float = _DEFAULT.uncertain_s) -> None:
         self.labels = tuple(labels)
         self.alpha, self.margin, self.dwell_s = alpha, margin, dwell_s
-        self.threshold, self.silence_s = threshold, silence_s
+        self.threshold, self.silence_s, self.uncertain_s = threshold, silence_s, uncertain_s
         self.reset()
 
     @classmethod
     def from_config(cls, labels, cfg) -> "Smoother":
-        return cls(labels, cfg.alpha, cfg.margin, cfg.dwell_s, cfg.threshold, cfg.silence_s)
+        return cls(labels, cfg.alpha, cfg.margin, cfg.dwell_s, cfg.threshold, cfg.silence_s, cfg.uncertain_s)
 
     def reset(self) -> None:
         self._ema: np.ndarray | None = None
         self._current: int | None = None
+        self._uncertain = False
+        self._weak_since: float | None = None
         self._challenger: int | None = None
         self._challenge_since = 0.0
         self._last_speech: float | None = None
@@ -65,14 +80,29 @@ class Smoother:
         if self._last_speech is None or t - self._last_speech >= self.silence_s:
             self.reset()
             return Smoothed(SILENCE, 0.0, np.zeros(len(self.labels)))
-        self._ema = (1.0 - self.alpha) * self._ema
-        self._challenger = None
+        # A pause holds everything; only a challenge or a weak spell in progress restarts after it.
+        self._challenger, self._weak_since = None, None
         return self._output()
 
     def _update_label(self, t: float) -> None:
         best = int(np.argmax(self._ema))
+        weak = self._ema[best] < self.threshold
         if self._current is None:
-            self._current, self._challenger = best, None
+            self._current, self._challenger, self._uncertain = best, None, weak
+            self._weak_since = t if weak else None
+            return
+        if weak:
+            # No label is confident: hold the current one (a weak label never takes over) until
+            # the weakness has lasted uncertain_s.
+            self._challenger = None
+            if self._weak_since is None:
+                self._weak_since = t
+            if t - self._weak_since >= self.uncertain_s:
+                self._uncertain = True
+            return
+        self._weak_since = None
+        if self._uncertain:
+            self._current, self._challenger, self._uncertain = best, None, False
             return
         lead = self._ema[best] - self._ema[self._current]
         if best == self._current or lead < self.margin:
@@ -85,5 +115,4 @@ class Smoother:
 
     def _output(self) -> Smoothed:
         conf = float(self._ema[self._current])
-        label = self.labels[self._current] if conf >= self.threshold else UNCERTAIN
-        return Smoothed(label, conf, self._ema.copy())
+        return Smoothed(UNCERTAIN if self._uncertain else self.labels[self._current], conf, self._ema.copy())
