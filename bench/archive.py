@@ -2,9 +2,10 @@
 
 Usage (from the checkout, with the venv)::
 
-    .venv/bin/python bench/archive.py [--data /work/shared/data/ravdess] [--hours 1] [--workers 1 2] [--repeat 5]
+    .venv/bin/python bench/archive.py --data DIR [--hours 1] [--workers 1 2] [--repeat 5]
 
-Lists the audio files of ``--data`` (sorted) and repeats the list until it
+``--data`` is required: a folder of audio files (the docs' figures use the RAVDESS corpus).
+Lists its audio files (sorted) and repeats the list until it
 holds ``--hours`` of audio, then runs the real command line,
 ``voxstream classify --format json --out ... --stats ... FILES``, once per
 worker count, as a fresh process (start-up, model loading and worker
@@ -16,7 +17,7 @@ speed of one busy core, whatever else loads the machine) and the peak RSS of
 every worker; then whether the outputs of all runs are identical.  With
 ``--repeat N`` each worker count runs N times (interleaved, so a burst of
 load from elsewhere does not hit one count only) and the median run is
-reported: this machine is a VM whose timings vary by 10-20 % from run to run.
+reported: on a shared or virtual machine timings vary by 10-20 % from run to run.
 ``--json FILE`` also writes the figures.
 """
 
@@ -34,8 +35,6 @@ from pathlib import Path
 import soundfile as sf
 
 from voxstream.audio.files import find_audio_files
-
-DEFAULT_DATA = Path("/work/shared/data/ravdess")
 
 
 def hour_of_files(folder: Path, hours: float) -> tuple[list[str], float]:
@@ -69,7 +68,7 @@ def run(files: list[str], workers: int, work: Path, model: str | None = None, ta
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of audio files (searched recursively)")
+    ap.add_argument("--data", type=Path, help="folder of audio files, searched recursively (required)")
     ap.add_argument("--hours", type=float, default=1.0, help="hours of audio to classify per run")
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to run")
     ap.add_argument("--model", help="model name or .tflite path (default: the shipped default model)")
@@ -77,6 +76,13 @@ def main(argv: list[str] | None = None) -> int:
                     help="runs per worker count, interleaved; each is printed and the median run is reported")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
     args = ap.parse_args(argv)
+    if args.data is None:
+        print("bench/archive.py: error: --data DIR is required (a folder of audio files, e.g. RAVDESS)",
+              file=sys.stderr)
+        return 2
+    if not args.data.is_dir():
+        print(f"bench/archive.py: error: --data {args.data}: not a folder", file=sys.stderr)
+        return 2
     files, audio_s = hour_of_files(args.data, args.hours)
     print(f"{len(files)} files, {audio_s / 3600:.3f} h of audio from {args.data}; "
           f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")

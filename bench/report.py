@@ -1,5 +1,7 @@
 """Merge `voxstream bench` JSON outputs into bench/results.json and print them as a Markdown table.
 
+The table holds what was measured, one column per run; it judges nothing against a target.
+
 Usage: python bench/report.py NAME=RUN.json [NAME=RUN.json ...] [--out bench/results.json]
 """
 
@@ -30,10 +32,6 @@ ROWS = [  # (label, getter, format)
     ("load average (1 min) at start / end", lambda r: "{} / {}".format(r["machine"]["loadavg_start"][0],
                                                                       r["machine"]["loadavg_end"][0]), "{}"),
 ]
-TARGETS = {"per-hop latency p50 (features + model + smoother)": "< 0.5 ms",
-           "peak RSS of `voxstream run` (WS + MQTT on)": "< 120 MB",
-           "first label beyond the first 2 s window": "< 1.5 s",
-           "`--fast` file throughput (44.1 kHz file, wall)": "> 500x"}
 
 
 def cell(run: dict, get, fmt: str) -> str:
@@ -45,12 +43,11 @@ def cell(run: dict, get, fmt: str) -> str:
 
 
 def markdown(runs: dict[str, dict]) -> str:
-    """One row per measure, one column per run, plus the target."""
+    """One row per measure, one column per run: the measured values only."""
     names = list(runs)
-    lines = ["| measure | " + " | ".join(names) + " | target |", "|---" * (len(names) + 2) + "|"]
+    lines = ["| measure | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for label, get, fmt in ROWS:
-        lines.append(f"| {label} | " + " | ".join(cell(runs[n], get, fmt) for n in names)
-                     + f" | {TARGETS.get(label, '')} |")
+        lines.append(f"| {label} | " + " | ".join(cell(runs[n], get, fmt) for n in names) + " |")
     return "\n".join(lines)
 
 

@@ -4,6 +4,7 @@
 
 Every figure is read from the cards, which ``voxstream train ... --evaluate standard`` wrote
 (accuracy on speakers the model did not train on; fold means; the protocols of src/voxstream/train/protocols.py).
+The last table holds the headline figures of src/voxstream/train/report.py, one column per card.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from voxstream.train.report import figures
 
 PROTOCOLS = ("stream", "calm-speaker", "cold", "gain-20", "gain+20", "noise20")
 
@@ -64,6 +67,17 @@ def pooled(cards: list[tuple[str, dict]]) -> str:
     return "\n".join(lines)
 
 
+def headline(cards: list[dict]) -> str:
+    """The headline figures (fold means, and lao drops below ``stream``) of each card; n/a where it has none."""
+    per_card = [{f["figure"]: f["measured"] for f in figures(c.get("evaluations", {}))} for c in cards]
+    names = list(dict.fromkeys(name for fig in per_card for name in fig))
+    lines = ["| figure | " + " | ".join(f"{c['name']} ({c['arch']})" for c in cards) + " |",
+             "|" + "---|" * (1 + len(cards))]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(str(fig.get(name, "n/a")) for fig in per_card) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cards", nargs="+", type=Path)
@@ -79,12 +93,8 @@ def main() -> None:
     if args.folds:
         print()
         print(folds(cards[0]))
-    goals = cards[0].get("goals", [])
-    if goals:
-        print()
-        print("| goal | measured | target | reached |\n|---|---|---|---|")
-        for g in goals:
-            print(f"| {g['goal']} | {g['measured']} | {g['target']} | {'yes' if g['reached'] else 'no'} |")
+    print()
+    print(headline(cards))
 
 
 if __name__ == "__main__":
