@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from voxstream.audio.files import load_audio
-from voxstream.cli.bench import ms_stats, vm_hwm_mb
+from voxstream.cli.bench import ms_stats
+from voxstream.offline.heap import peak_rss_mb
 from voxstream.audio.demo import make_speech_clip
 
 HOW = ("librosa.feature.mfcc(y=window, sr=16000, n_mfcc=40), np.mean over frames, "
@@ -53,7 +54,7 @@ def seed_way(audio: np.ndarray, window: int, hop: int, hops: int, warm: int = 5)
         feats.append(t1 - t0), preds.append(time.perf_counter() - t1)
     total = [f + p for f, p in zip(feats, preds)]
     return {"per_hop_ms": ms_stats(total[warm:]), "features_ms": ms_stats(feats[warm:]),
-            "model_ms": ms_stats(preds[warm:]), "rss_peak_mb": round(vm_hwm_mb("self"), 1),
+            "model_ms": ms_stats(preds[warm:]), "rss_peak_mb": round(peak_rss_mb(), 1),
             "tensorflow": tf.__version__, "keras": keras.__version__, "librosa": librosa.__version__, "how": HOW}
 
 

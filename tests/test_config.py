@@ -168,8 +168,41 @@ def test_config_command_without_any_file_uses_defaults(tmp_path, monkeypatch, ca
     assert "# config file: none found, built-in defaults apply" in out
     assert f"# searched: {tmp_path / 'config.toml'}, {tmp_path / 'xdg' / 'voxstream' / 'config.toml'}" in out
     values = [ln for ln in out.splitlines() if " = " in ln]
-    assert values and all(ln.endswith("# default") for ln in values)
+    gate = [ln for ln in values if ln.split(" = ")[0] in ("min_dbfs", "active_fraction", "rise_db", "floor_percentile")]
+    assert len(gate) == 4 and all(ln.endswith("voxstream.json") and "# model card " in ln for ln in gate)
+    assert values and all(ln.endswith("# default") for ln in values if ln not in gate)
     assert tomllib.loads(out) == {s: dataclasses.asdict(getattr(Config(), s)) for s in SECTIONS}
+
+
+def _model_with_gate(folder: Path, **gate) -> Path:
+    """A copy of the shipped seed model whose card records another training gate (the sha256 covers the
+    .tflite only, so the copy still loads)."""
+    import json
+    import shutil
+
+    from voxstream.model.shipped import resolve_model
+
+    seed = resolve_model("seed")
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(seed, folder / "m.tflite")
+    card = json.loads(seed.with_suffix(".json").read_text())
+    card["gate"].update(gate)
+    card["tflite"]["file"] = "m.tflite"
+    (folder / "m.json").write_text(json.dumps(card))
+    return folder / "m.tflite"
+
+
+def test_config_command_shows_the_cards_gate_and_what_the_config_gives(tmp_path, monkeypatch, capsys):
+    """[gate] keys the config leaves out show the card's value with origin "model card <card>"; a key the file
+    sets and one the environment sets keep theirs."""
+    model = _model_with_gate(tmp_path / "m", rise_db=12.0, active_fraction=0.3, min_dbfs=-90.0)
+    f = _write(tmp_path / "mine.toml", "[gate]\nrise_db = 9.0\n")
+    out = _config_command(["--config", str(f), "--model", str(model)], monkeypatch, tmp_path, capsys,
+                          {"VOXSTREAM_GATE_MIN_DBFS": "-80", "XDG_CONFIG_HOME": str(tmp_path / "none")})
+    assert f"rise_db = 9.0  # {f}" in out  # the file's value wins, although it equals the default
+    assert "min_dbfs = -80.0  # VOXSTREAM_GATE_MIN_DBFS" in out
+    assert f"active_fraction = 0.3  # model card {model.with_suffix('.json')}" in out
+    assert f"floor_percentile = 10.0  # model card {model.with_suffix('.json')}" in out
 
 
 def tomli_w_free_dump(data: dict) -> str:

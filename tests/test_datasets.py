@@ -265,3 +265,33 @@ def test_bad_split_specs_are_one_clear_error(spec):
     table = _table({"tess": ["OAF", "YAF"], "ravdess": ["01", "02"]})
     with pytest.raises(ValueError, match="split"):
         make_splits(table, spec)
+
+
+def test_classify_and_the_training_scan_list_the_same_files(tmp_path):
+    """One rule for which files of a folder are audio: `classify` (find_audio_files) and the training scan
+    (scan_folders) see the same files in a folder of mixed names: upper-case suffixes, flac, text, hidden files
+    and a hidden folder."""
+    from voxstream.audio.files import find_audio_files
+
+    folder = tmp_path / "mixed"
+    (folder / "sub").mkdir(parents=True)
+    (folder / ".cache").mkdir()
+    tone(folder / "OAF_back_angry.WAV", 300)
+    tone(folder / "sub" / "03-01-06-01-02-01-12.wav", 400)
+    tone(folder / "1001_DFA_HAP_XX.flac", 500)
+    tone(folder / "DC_su01.Ogg", 600)
+    tone(folder / ".OAF_hidden_sad.wav", 700)  # hidden file
+    tone(folder / "._OAF_fork_sad.wav", 700)  # macOS resource fork name
+    tone(folder / ".cache" / "OAF_cached_sad.wav", 700)  # inside a hidden folder
+    tone(folder / "notes_for_me.wav", 900)  # audio, but no naming scheme: listed, then skipped as unrecognised
+    (folder / "readme.txt").write_text("not audio")
+    (folder / "OAF_text_sad.txt").write_text("not audio either")
+    (folder / "labels.csv").write_text("a,b\n")
+
+    listed = [str(p) for p in find_audio_files([folder])]
+    scan = scan_folders([folder])
+    scanned = sorted(list(scan.table["path"]) + [p for p, _ in scan.skipped])
+    assert sorted(listed) == scanned
+    assert sorted(p.rsplit("/", 1)[-1] for p in listed) == [
+        "03-01-06-01-02-01-12.wav", "1001_DFA_HAP_XX.flac", "DC_su01.Ogg", "OAF_back_angry.WAV", "notes_for_me.wav"]
+    assert scan.counts == {"unrecognised": 1}

@@ -161,8 +161,8 @@ def test_active_fraction_threshold():
     """Loud bursts over quiet noise covering 10 % of the window fail a 20 % requirement and pass a 5 % one."""
     x = scale(np.random.default_rng(8).standard_normal(2 * SR), -60)
     x[: int(0.2 * SR)] += tone(-30, 0.2)  # 0.2 s of 2 s
-    assert not SpeechGate(SR, active_fraction=0.2)(x).speech
-    r = SpeechGate(SR, active_fraction=0.05)(x)
+    assert not SpeechGate(SR, GateConfig(active_fraction=0.2))(x).speech
+    r = SpeechGate(SR, GateConfig(active_fraction=0.05))(x)
     assert r.speech and r.active_fraction == pytest.approx(0.1, abs=0.02)
     assert r.floor_dbfs < -60
 
@@ -199,11 +199,94 @@ def test_short_and_empty_windows():
 
 
 def test_from_config_and_validation():
-    """from_config carries every field; a bad rise or percentile is one config error."""
+    """The gate takes its thresholds from a GateConfig (their one set of defaults); a bad rise or percentile is
+    one config error."""
     cfg = GateConfig(min_dbfs=-70.0, active_fraction=0.3, rise_db=12.0, floor_percentile=5.0)
-    assert SpeechGate.from_config(cfg, SR) == SpeechGate(SR, -70.0, 0.3, 12.0, 5.0)
+    assert SpeechGate.from_config(cfg, SR) == SpeechGate(SR, cfg) != SpeechGate(SR)
     assert SpeechGate.from_config(GateConfig(), SR) == SpeechGate(SR)
+    assert SpeechGate(SR).config == GateConfig()
     with pytest.raises(ConfigError, match="gate.rise_db"):
         GateConfig(rise_db=0.0)
     with pytest.raises(ConfigError, match="gate.floor_percentile"):
         GateConfig(floor_percentile=101.0)
+
+
+def _card(gate=None):
+    """The shipped seed model's card with another gate (None: a card from before cards recorded one)."""
+    import dataclasses
+
+    from voxstream.model.card import load_card
+    from voxstream.model.shipped import resolve_model
+
+    return dataclasses.replace(load_card(resolve_model("seed"))[0], gate=gate)
+
+
+def test_the_shipped_cards_record_the_gate_they_were_trained_with():
+    """Every shipped card names all GateConfig fields: the [gate] defaults the shipped models were trained with."""
+    import json
+
+    from voxstream.model.card import load_card
+    from voxstream.model.shipped import shipped_models
+
+    assert set(shipped_models()) >= {"voxstream", "seed", "session_mlp"}
+    for name, path in shipped_models().items():
+        card, _ = load_card(path)  # the sha256 (of the .tflite only) still matches
+        assert card.gate == GateConfig(), name
+        assert set(json.loads(path.with_suffix(".json").read_text())["gate"]) == {
+            "min_dbfs", "active_fraction", "rise_db", "floor_percentile"}
+
+
+def test_card_gate_round_trips_and_bad_gates_are_refused():
+    """A card's gate survives to_dict -> JSON -> from_dict; an unknown key or a non-number is one ModelError."""
+    import json
+
+    from voxstream.errors import ModelError
+    from voxstream.model.card import ModelCard
+
+    card = _card(GateConfig(rise_db=12.0, floor_percentile=5.0))
+    data = json.loads(json.dumps(card.to_dict()))
+    assert data["gate"] == {"min_dbfs": -95.0, "active_fraction": 0.2, "rise_db": 12.0, "floor_percentile": 5.0}
+    assert ModelCard.from_dict(data).gate == card.gate and "gate" not in ModelCard.from_dict(data).extra
+    assert "gate" not in _card(None).to_dict()
+    for bad, word in (({"rise_db": "9"}, "gate.rise_db"), ({"rise": 9.0}, "gate.rise"),
+                      ({"rise_db": 0.0}, "gate.rise_db"), ([9.0], "gate")):
+        with pytest.raises(ModelError, match=word):
+            ModelCard.from_dict({**data, "gate": bad}, where="m.json")
+
+
+def test_the_runtime_gate_is_the_cards_unless_the_config_gives_a_value(tmp_path):
+    """The engine's gate takes the card's values for every [gate] key the config does not give; a value from the
+    file (even one equal to the default), the environment or Config.replace wins; a card without a gate uses the
+    config's gate."""
+    from voxstream.config import Config, load_config
+    from voxstream.model.card import gate_for
+    from voxstream.stages import build_engine, make_gate
+
+    trained = GateConfig(min_dbfs=-90.0, active_fraction=0.3, rise_db=12.0, floor_percentile=5.0)
+    card = _card(trained)
+    assert make_gate(card, Config()) == SpeechGate(SR, trained)
+    assert gate_for(card, Config())[1] == {f"gate.{k}": "model card" for k in
+                                            ("min_dbfs", "active_fraction", "rise_db", "floor_percentile")}
+    f = tmp_path / "c.toml"
+    f.write_text("[gate]\nrise_db = 9.0\n")
+    cfg = load_config(f, environ={"VOXSTREAM_GATE_ACTIVE_FRACTION": "0.25"})
+    assert make_gate(card, cfg).config == GateConfig(min_dbfs=-90.0, active_fraction=0.25, rise_db=9.0,
+                                                     floor_percentile=5.0)
+    assert make_gate(card, Config().replace("gate", min_dbfs=-95.0)).config.min_dbfs == -95.0
+    assert make_gate(_card(None), cfg).config == cfg.gate
+    engine = build_engine(card, lambda x: np.full(len(card.labels), 1 / len(card.labels), np.float32), Config())
+    assert engine.stages.gate.config == trained
+
+
+def test_training_writes_the_gate_into_the_card(tmp_path):
+    """write_model (the trainer's export) records every GateConfig field; default: the [gate] defaults."""
+    from voxstream.engine.features import FeatureParams
+    from voxstream.model.card import load_card
+    from voxstream.model.shipped import resolve_model
+    from voxstream.train.export import write_model
+
+    blob = resolve_model("seed").read_bytes()
+    gate = GateConfig(rise_db=11.0)
+    path = write_model(tmp_path, "g", blob, "seed", FeatureParams(), (1, 40, 1), {}, gate=gate)
+    assert load_card(path)[0].gate == gate
+    assert load_card(write_model(tmp_path, "d", blob, "seed", FeatureParams(), (1, 40, 1), {}))[0].gate == GateConfig()

@@ -33,3 +33,20 @@ def test_kept_memory_is_reused_without_page_faults():
     default, kept = faults("default"), faults("keep")
     assert default > 1000  # glibc gives the 10 MB back on free, and the next file faults it in again
     assert kept < 50
+
+
+def test_one_peak_memory_reader_for_this_process_and_a_child():
+    """peak_rss_mb: this process's VmHWM (what classify's workers report), a live child's by pid (what
+    `voxstream bench` polls), and None once that child has exited."""
+    import os
+
+    from voxstream.offline.heap import peak_rss_mb
+
+    own = peak_rss_mb()
+    assert own > 10 and abs(peak_rss_mb(os.getpid()) - own) < 50
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        assert 0 < peak_rss_mb(child.pid) < own + 100
+    finally:
+        child.communicate(b"")
+    assert peak_rss_mb(child.pid) is None

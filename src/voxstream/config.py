@@ -173,12 +173,21 @@ class Config:
     websocket: WebsocketConfig = field(default_factory=WebsocketConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    given: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+    """``"section.key"`` of every value set by the file, the environment, a flag or :meth:`replace` (not a
+    default): a model card's ``gate`` replaces only the gate values not given (:func:`voxstream.model.card.gate_for`)."""
 
     def replace(self, section: str, **values: Any) -> "Config":
-        return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **values)})
+        return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **values)},
+                                   given=self.given | {f"{section}.{key}" for key in values})
+
+    def is_given(self, key: str) -> bool:
+        """Was ``"section.key"`` set (file, environment, flag, :meth:`replace`), or does it differ from its default?"""
+        section, name = key.split(".")
+        return key in self.given or getattr(getattr(self, section), name) != getattr(SECTIONS[section](), name)
 
 
-SECTIONS: dict[str, type] = dict(typing.get_type_hints(Config))
+SECTIONS: dict[str, type] = {k: v for k, v in typing.get_type_hints(Config).items() if k != "given"}
 
 
 def _expected(tp: Any) -> str:

@@ -1,4 +1,14 @@
-"""SIGINT and SIGTERM held back while C extensions initialise.
+"""Every install of SIGINT and SIGTERM handlers: the command's, the event loop's, a worker's, and holding
+them back while C extensions initialise.
+
+- :func:`install_stop_handlers` (``voxstream`` at start): SIGTERM stops quietly like Ctrl-C, and SIGINT
+  raises ``KeyboardInterrupt`` even when inherited as ignored.
+- :func:`loop_stop_handlers` (``run`` and ``fleet`` inside ``asyncio.run``): both signals call a function
+  in the event loop; after the block the handlers of before are back (asyncio alone would leave
+  SIGTERM at ``SIG_DFL``: killed, not a clean exit).
+- :func:`worker_handlers` (``classify``'s worker processes): Ctrl-C is the parent's to handle,
+  SIGTERM ends the worker.
+- :func:`held`, below.
 
 A signal whose handler raises (Ctrl-C's ``KeyboardInterrupt``, voxstream's
 SIGTERM handler) inside an extension module's initialisation does not stop
@@ -20,9 +30,47 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Iterator
+from typing import Callable, Iterator
 
 STOP = (signal.SIGINT, signal.SIGTERM)
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM outside the event loop (start-up, shutdown): stop quietly, like Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+def install_stop_handlers() -> None:
+    """The command's handlers for its whole run: SIGTERM and SIGINT raise ``KeyboardInterrupt``.
+
+    SIGINT too when started with it ignored (a background job of a script): the event loops of ``run``
+    and ``fleet`` handle it whatever was inherited, so Ctrl-C / kill -INT stops every phase alike.
+    """
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@contextlib.contextmanager
+def loop_stop_handlers(loop, callback: Callable[[], object]) -> Iterator[None]:
+    """Inside the block SIGINT and SIGTERM call ``callback`` in the running event ``loop``; after it the
+    handlers of before are installed again."""
+    previous = {sig: signal.getsignal(sig) for sig in STOP}
+    for sig in previous:
+        loop.add_signal_handler(sig, callback)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            loop.remove_signal_handler(sig)  # leaves SIG_DFL (SIGTERM would kill) or default_int_handler
+            if handler is not None:  # None: not set from Python; nothing to restore
+                signal.signal(sig, handler)
+
+
+def worker_handlers() -> None:
+    """A worker process: Ctrl-C is the parent's to handle (it cancels the rest); SIGTERM ends it (a forked
+    worker would inherit the parent's handler)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from voxstream.model.calibration import configured_state
-from voxstream.model.card import ModelCard
+from voxstream.model.card import ModelCard, gate_for
 from voxstream.config import Config
 from voxstream.errors import ModelError
 from voxstream.engine.features import IncrementalMfcc
@@ -43,7 +43,8 @@ def window_spec(card: ModelCard, cfg: Config | None = None) -> WindowSpec:
 
 
 def make_gate(card: ModelCard, cfg: Config) -> SpeechGate:
-    return SpeechGate.from_config(cfg.gate, card.features.sample_rate)
+    """The gate the model was trained with (the card's), each value the config gives winning (:func:`gate_for`)."""
+    return SpeechGate.from_config(gate_for(card, cfg)[0], card.features.sample_rate)
 
 
 def make_stages(card: ModelCard, predict: Callable[[np.ndarray], np.ndarray], cfg: Config) -> Stages:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import stat
 import struct
 from dataclasses import dataclass
@@ -207,14 +208,28 @@ def load_audio(path: str | Path, sample_rate: int, stats: ReadStats | None = Non
 
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".opus", ".w64", ".caf")
+"""Suffixes (any case) of the files a folder is searched for: ``classify``, ``bench`` and training's scan."""
+
+
+def is_audio_name(name: str) -> bool:
+    """The one rule for a file found in a folder: an audio suffix (any case, ``.WAV`` too) and not hidden
+    (``.x.wav``, macOS' ``._x.wav`` resource forks)."""
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_SUFFIXES
+
+
+def audio_files_in(folder: str | Path) -> list[Path]:
+    """Every audio file (:func:`is_audio_name`) under ``folder``, recursively, hidden folders left out, symbolic
+    links to folders not followed; sorted."""
+    files = []
+    for root, dirs, names in os.walk(folder):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        files += [Path(root) / n for n in names if is_audio_name(n) and os.path.isfile(os.path.join(root, n))]
+    return sorted(files)
 
 
 def find_audio_files(paths: list[str | Path]) -> list[Path]:
-    """Files named directly, plus audio files found recursively in named folders (sorted)."""
+    """Files named directly, plus the audio files found recursively in named folders (:func:`audio_files_in`)."""
     out: list[Path] = []
     for item in map(Path, paths):
-        if item.is_dir():
-            out.extend(sorted(p for p in item.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES))
-        else:
-            out.append(item)
+        out.extend(audio_files_in(item) if item.is_dir() else [item])
     return out

@@ -16,8 +16,9 @@
 The seed notebook's way of doing one hop (librosa + Keras) is timed by
 ``bench/seed_way.py``, which adds it to this JSON (``bench/run_bench.sh`` runs both).
 
-Peak RSS is the child's own ``VmHWM`` (polled from ``/proc``): ``ru_maxrss``
-of a child also counts the parent's memory at fork time.
+Peak RSS is the child's own ``VmHWM`` (polled from ``/proc`` by
+:func:`voxstream.offline.heap.peak_rss_mb`, the reader ``classify``'s workers use
+too): ``ru_maxrss`` of a child also counts the parent's memory at fork time.
 
 Audio is made on the spot with espeak-ng, or taken from ``--data DIR``.
 ``--pin-core N`` restricts this process and its children to CPU N (like
@@ -45,6 +46,7 @@ from voxstream.app import RunStats, run_stream
 from voxstream.audio.files import find_audio_files, load_audio
 from voxstream.cli.common import add_config_flags, config_from_args, load_classifier
 from voxstream.errors import ConfigError
+from voxstream.offline.heap import peak_rss_mb
 from voxstream.engine.features import IncrementalMfcc
 from voxstream.stages import build_engine
 from voxstream.audio.sources import FileSource
@@ -130,19 +132,10 @@ def fast_throughput(classifier, cfg, path: Path, repeats: int) -> dict:
             "fast_audio_s": round(audio_s, 1), "fast_file_rate_hz": sf.info(str(path)).samplerate}
 
 
-def vm_hwm_mb(pid: int | str) -> float | None:
-    """Peak resident memory (VmHWM) of a live process, MB; None once it has exited."""
-    try:
-        with open(f"/proc/{pid}/status") as fh:
-            return next((int(ln.split()[1]) / 1024 for ln in fh if ln.startswith("VmHWM:")), None)
-    except OSError:
-        return None
-
-
 def _watch_peak(pid: int, started: threading.Event, peak: list[float]) -> None:
     """Poll a child's VmHWM until it exits (ru_maxrss would also count the bench's own memory at fork)."""
     while True:
-        hwm = vm_hwm_mb(pid)
+        hwm = peak_rss_mb(pid)
         if hwm is None:
             return
         if started.is_set():  # only after exec: before it /proc shows the forked copy of the bench
@@ -166,7 +159,7 @@ def _timed_run(cmd: list[str], errfile: Path) -> dict:
             first_event = first_event if first_event is not None else now
             if first_label is None and ev["label"] not in ("silence", "uncertain"):
                 first_label = now
-        peak.append(vm_hwm_mb(proc.pid) or 0.0)
+        peak.append(peak_rss_mb(proc.pid) or 0.0)
         status = proc.wait()
         watcher.join()
     out = {"first_event_s": first_event, "first_label_s": first_label, "rss_peak_mb": round(max(peak), 1) or None,

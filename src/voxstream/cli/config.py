@@ -1,8 +1,9 @@
 """``voxstream config``: the effective configuration as TOML, each value with where it came from.
 
 Origins: ``default`` (the built-in dataclass default), the config file's path,
-``command line`` (a flag such as ``--model``), or the environment variable
-(``VOXSTREAM_MQTT_HOST``).  The header names the file that was read and every
+``command line`` (a flag such as ``--model``), the environment variable
+(``VOXSTREAM_MQTT_HOST``), or ``model card <path>`` for the ``[gate]`` values the
+config does not give, which the model's card sets (the gate it was trained with).  The header names the file that was read and every
 place that was searched; the model line shows the file ``[model] path``
 resolves to.  Passwords are shown as ``"***"``.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 from voxstream.cli.common import add_config_flags, overrides_from_args
 from voxstream.config import SECTIONS, Config, config_candidates, default_config_path, load_config
 from voxstream.errors import ModelError
+from voxstream.model.card import card_path_for, gate_for, load_card
 from voxstream.model.shipped import resolve_model
 
 SECRET_KEYS = {"mqtt.password", "websocket.token"}
@@ -70,7 +72,12 @@ def cmd_config(args: argparse.Namespace) -> int:
     cfg = load_config(chosen, overrides_from_args(args), sources=sources)
     lines = file_header(chosen, bool(args.config))
     try:
-        lines.append(f"# model: {cfg.model.path} -> {resolve_model(cfg.model.path)}")
+        model = resolve_model(cfg.model.path)
+        lines.append(f"# model: {cfg.model.path} -> {model}")
+        card, _ = load_card(model, verify=False)
+        gate, origins = gate_for(card, cfg)
+        cfg = dataclasses.replace(cfg, gate=gate)
+        sources.update({key: f"model card {card_path_for(model)}" for key in origins})
     except ModelError as exc:
         lines.append(f"# model: {exc}")
     print("\n".join(lines + render(cfg, sources)))

@@ -6,10 +6,10 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 
 from voxstream.cli.common import config_from_args
 from voxstream.errors import ConfigError
+from voxstream.held_signals import loop_stop_handlers
 from voxstream.fleet.mqtt import FleetSubscriber
 from voxstream.fleet.server import FleetServer
 from voxstream.fleet.state import Fleet, FleetLimits
@@ -50,10 +50,7 @@ async def _main(cfg, fleet: Fleet, host: str, port: int, interval_s: float) -> N
     """Serve until Ctrl-C or SIGTERM."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        loop.add_signal_handler(sig, stop.set)
-    try:
+    with loop_stop_handlers(loop, stop.set):
         async with contextlib.AsyncExitStack() as stack:
             server = FleetServer(fleet, cfg.websocket, host, port, interval_s=interval_s)
             mqtt = FleetSubscriber(cfg.mqtt, fleet, server.mark)
@@ -63,7 +60,3 @@ async def _main(cfg, fleet: Fleet, host: str, port: int, interval_s: float) -> N
             await stack.enter_async_context(mqtt)
             await stop.wait()
             _LOGGER.info("interrupted")
-    finally:
-        for sig, handler in previous.items():
-            loop.remove_signal_handler(sig)
-            signal.signal(sig, handler)

@@ -11,14 +11,13 @@ import argparse
 import importlib
 import logging
 import os
-import signal
 import sys
 
 for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_name, "1")  # before numpy loads: BLAS threads only fight over small matrices
 from voxstream import __version__  # noqa: E402
 from voxstream.errors import VoxstreamError  # noqa: E402
-from voxstream.held_signals import held  # noqa: E402
+from voxstream.held_signals import held, install_stop_handlers  # noqa: E402
 
 COMMANDS = {
     "run": "voxstream.cli.run",
@@ -56,18 +55,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-def _terminate(signum, frame) -> None:
-    """SIGTERM outside the event loop (start-up, shutdown): stop quietly, like Ctrl-C."""
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     args = None
     try:  # one handler for the whole run: a signal at any point (imports, set-up, the command) exits quietly
-        signal.signal(signal.SIGTERM, _terminate)
-        # also when started with SIGINT ignored (a background job of a script): the event loops of `run` and
-        # `fleet` handle it whatever was inherited, so Ctrl-C / kill -INT stops every phase alike
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+        install_stop_handlers()  # SIGTERM like Ctrl-C; SIGINT also when inherited as ignored
         with held():  # the command's modules load (C extensions initialise there); delivered, and caught here, after
             args = build_parser(argv).parse_args(argv)
         logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,

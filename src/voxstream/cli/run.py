@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 
 from voxstream.app import RunStats, build_publishers, run_stream
 from voxstream.cli.common import add_config_flags, config_from_args, load_classifier
 from voxstream.config import Config
+from voxstream.held_signals import loop_stop_handlers
 from voxstream.publish.console import ConsolePrinter
 from voxstream.audio.devices import input_devices
 from voxstream.stages import build_engine
@@ -84,14 +84,8 @@ async def _main(source, engine, publishers, stats, duration) -> None:
     """Run until the source ends, --duration, Ctrl-C or SIGTERM (publishers are flushed either way)."""
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(run_stream(source, engine, publishers, stats, duration))
-    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in previous:
-        loop.add_signal_handler(sig, task.cancel)
-    try:
-        await task
-    except asyncio.CancelledError:
-        _LOGGER.info("interrupted")
-    finally:
-        for sig, handler in previous.items():
-            loop.remove_signal_handler(sig)
-            signal.signal(sig, handler)  # asyncio would leave SIGTERM at SIG_DFL (killed, not a clean exit)
+    with loop_stop_handlers(loop, task.cancel):
+        try:
+            await task
+        except asyncio.CancelledError:
+            _LOGGER.info("interrupted")

@@ -27,12 +27,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from voxstream.config import GateConfig
+from voxstream.config import GateConfig
 
 SUBFRAME_S = 0.025
 """Length of one sub-frame in seconds (25 ms: a 0.25 s hop and a 2 s window are whole sub-frames)."""
@@ -42,14 +40,6 @@ FLOOR_DBFS = -120.0
 """Level reported for digital silence."""
 SILENCE_DBFS = -110.0
 """Sub-frames with a speech-band level below this (under one 16-bit step) are digital silence."""
-MIN_DBFS = -95.0
-"""Default absolute minimum for an active sub-frame's speech-band level, dBFS."""
-RISE_DB = 9.0
-"""Default rise above the window's floor for an active sub-frame, dB."""
-FLOOR_PERCENTILE = 10.0
-"""Default percentile of the sub-frame levels taken as the window's floor."""
-ACTIVE_FRACTION = 0.2
-"""Default fraction of active sub-frames for speech."""
 _BLOCK = 80
 """Sub-frames per FFT call (one 2 s window at 16 kHz)."""
 
@@ -72,19 +62,15 @@ def dbfs(power: np.ndarray | float) -> np.ndarray | float:
 
 @dataclass(frozen=True)
 class SpeechGate:
+    """The gate at one sample rate; its thresholds are a :class:`~voxstream.config.GateConfig` (the one place
+    their defaults are defined: ``min_dbfs``, ``active_fraction``, ``rise_db``, ``floor_percentile``)."""
+
     sample_rate: int
-    min_dbfs: float = MIN_DBFS
-    """Absolute minimum speech-band level of an active sub-frame, dBFS."""
-    active_fraction: float = ACTIVE_FRACTION
-    """Fraction of sub-frames that must be active for speech."""
-    rise_db: float = RISE_DB
-    """How far above the window's floor an active sub-frame must be, dB."""
-    floor_percentile: float = FLOOR_PERCENTILE
-    """Percentile of the sub-frame levels (digital silence left out) taken as the floor."""
+    config: GateConfig = GateConfig()
 
     @classmethod
     def from_config(cls, cfg: GateConfig, sample_rate: int) -> SpeechGate:
-        return cls(sample_rate, cfg.min_dbfs, cfg.active_fraction, cfg.rise_db, cfg.floor_percentile)
+        return cls(sample_rate, cfg)
 
     @property
     def subframe(self) -> int:
@@ -131,10 +117,11 @@ class SpeechGate:
         audible = band_dbfs[band_dbfs > SILENCE_DBFS]
         if n == 0 or len(audible) == 0:
             return GateResult(False, level_dbfs, 0.0)
-        k = int(self.floor_percentile / 100.0 * (len(audible) - 1))
+        cfg = self.config
+        k = int(cfg.floor_percentile / 100.0 * (len(audible) - 1))
         floor = float(np.partition(audible, k)[k])
-        active = float(np.count_nonzero(audible > max(floor + self.rise_db, self.min_dbfs))) / n
-        return GateResult(active > 0.0 and active >= self.active_fraction, level_dbfs, active, floor)
+        active = float(np.count_nonzero(audible > max(floor + cfg.rise_db, cfg.min_dbfs))) / n
+        return GateResult(active > 0.0 and active >= cfg.active_fraction, level_dbfs, active, floor)
 
     def __call__(self, window: np.ndarray) -> GateResult:
         """Decide on one window of mono samples in [-1, 1]."""

@@ -1,4 +1,4 @@
-"""Feature normalisation of one stream: none, global, or a running per-session baseline.
+"""Feature normalisation of one stream: none, or a running per-session baseline.
 
 The runtime cannot know who is speaking, so speaker normalisation is done the
 streaming way: a :class:`Normalizer` of kind ``"session"`` keeps an
@@ -17,7 +17,6 @@ on the windows of each simulated session, so training features equal
 streaming features.  The card's ``"normalization"`` dict is its only input:
 
 - ``{"kind": "none"}``: features pass through unchanged.
-- ``{"kind": "global", "mean": [...], "std": [...]}``: ``(x - mean) / std``.
 - ``{"kind": "session", "prior_mean": [...], "prior_std": [...],
   "prior_windows": 40, "memory_windows": 480, "scale": true,
   "post_mean": [...], "post_std": [...]}`` (``post_*`` optional).
@@ -28,18 +27,12 @@ Optional keys (absent in older cards, which behave as before):
   is a running *median* (sign-driven quantile tracker, steps of ``rate * scale``)
   and the scale ``1.2533 x`` the running mean absolute deviation, so a burst of
   loud or emotional windows moves the baseline far less than a mean would.
-- ``"center": "window"`` (default ``"none"``): for a sequence of sub-window
-  vectors (shape ``(K, D)``, the ``seq`` pooling), subtract from every step
-  the mean over the window's steps of the columns ``center_columns``
-  (``[start, stop]``; default all) first: cepstral mean normalisation per
-  window, which removes a fixed channel EQ (and the speaker's average timbre)
-  without any history, so it also works cold.
 
 A session's baseline can be saved (:meth:`Normalizer.state`: ``mu``, ``var``,
 ``n``) and later sessions started from it instead of the prior
 (:meth:`Normalizer.with_state`, ``from_dict(..., state=...)``): what
-``voxstream calibrate`` records (:mod:`voxstream.model.calibration`).  Kinds
-``"none"`` and ``"global"`` keep no session, so for them this is a no-op.
+``voxstream calibrate`` records (:mod:`voxstream.model.calibration`).  Kind
+``"none"`` keeps no session, so for it this is a no-op.
 
 Sequences ``(K, D)`` are normalised step by step with the same ``D``-long
 statistics; the session baseline is updated with the window's mean step.
@@ -52,9 +45,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-KINDS = ("none", "global", "session")
+KINDS = ("none", "session")
+"""The kinds the shipped cards and the registered architectures use (voxstream.train.models)."""
 BASELINES = ("mean", "median")
-CENTERS = ("none", "window")
+KEYS = frozenset({"kind", "prior_mean", "prior_std", "prior_windows", "memory_windows", "scale", "post_mean",
+                  "post_std", "baseline"})
+"""Every key a card's ``normalization`` dict may hold."""
 _MAD_TO_STD = 1.2533
 """Standard deviation of a normal distribution per unit of mean absolute deviation (sqrt(pi / 2))."""
 _MIN_STD = 1e-3
@@ -85,9 +81,9 @@ class Normalizer:
 
     kind: str = "none"
     mean: np.ndarray | None = None
-    """Fixed centre ("global") or prior centre ("session")."""
+    """Prior centre of a session."""
     std: np.ndarray | None = None
-    """Fixed scale ("global") or prior scale ("session")."""
+    """Prior scale of a session."""
     prior_windows: float = 40.0
     """Weight of the prior, in speech windows (at a 0.25 s hop, 40 windows = 10 s of speech)."""
     memory_windows: float = 480.0
@@ -98,10 +94,6 @@ class Normalizer:
     post_std: np.ndarray | None = None
     baseline: str = "mean"
     """Session centre: running "mean" (the original) or robust running "median"."""
-    center: str = "none"
-    """"window": subtract each window's mean step (columns ``center_columns``) before anything else."""
-    center_columns: tuple[int, int] | None = None
-    """[start, stop) of the columns centred per window; None means all."""
     _n: int = field(default=0, init=False, repr=False)
     _start: tuple | None = field(default=None, init=False, repr=False)
     """A saved baseline ``(mu, var, n)`` that :meth:`reset` returns to instead of the prior (:meth:`with_state`)."""
@@ -111,8 +103,6 @@ class Normalizer:
             raise ValueError(f"normalization.kind: expected one of {KINDS}, got {self.kind!r}")
         if self.baseline not in BASELINES:
             raise ValueError(f"normalization.baseline: expected one of {BASELINES}, got {self.baseline!r}")
-        if self.center not in CENTERS:
-            raise ValueError(f"normalization.center: expected one of {CENTERS}, got {self.center!r}")
         if self.kind != "none" and (self.mean is None or self.std is None):
             raise ValueError(f"normalization: kind {self.kind!r} needs a mean and a std")
         if self.prior_windows < 1 or self.memory_windows < 1:
@@ -127,17 +117,11 @@ class Normalizer:
             return cls.from_dict(data).with_state(state)
         data = dict(data or {"kind": "none"})
         kind = data.get("kind", "none")
-        opts = {"center": str(data.get("center", "none"))}
-        if data.get("center_columns") is not None:
-            cols = data["center_columns"]
-            if not (isinstance(cols, (list, tuple)) and len(cols) == 2 and all(isinstance(c, int) for c in cols)):
-                raise ValueError("normalization.center_columns: expected [start, stop] (two integers)")
-            opts["center_columns"] = (int(cols[0]), int(cols[1]))
+        unknown = sorted(set(data) - KEYS)
+        if unknown:  # e.g. the per-window "center" of research cards: refused, never silently run differently
+            raise ValueError(f"normalization.{unknown[0]}: unknown key; expected only {sorted(KEYS)}")
         if kind == "none":
-            return cls(**opts)
-        if kind == "global":
-            mean = _vector(data, "mean", None)
-            return cls("global", mean, np.maximum(_vector(data, "std", len(mean)), _MIN_STD), **opts)
+            return cls()
         if kind != "session":
             raise ValueError(f"normalization.kind: expected one of {KINDS}, got {kind!r}")
         mean = _vector(data, "prior_mean", None)
@@ -148,19 +132,12 @@ class Normalizer:
         return cls("session", mean, np.maximum(_vector(data, "prior_std", len(mean)), _MIN_STD),
                    prior_windows=float(data.get("prior_windows", 40.0)),
                    memory_windows=float(data.get("memory_windows", 480.0)),
-                   scale=bool(data.get("scale", True)), baseline=str(data.get("baseline", "mean")), **post, **opts)
+                   scale=bool(data.get("scale", True)), baseline=str(data.get("baseline", "mean")), **post)
 
     def to_dict(self) -> dict:
         """The card's ``normalization`` dict (inverse of :meth:`from_dict`); default options are left out."""
-        opts = {}
-        if self.center != "none":
-            opts["center"] = self.center
-            if self.center_columns is not None:
-                opts["center_columns"] = list(self.center_columns)
         if self.kind == "none":
-            return {"kind": "none", **opts}
-        if self.kind == "global":
-            return {"kind": "global", "mean": self.mean.tolist(), "std": self.std.tolist(), **opts}
+            return {"kind": "none"}
         data = {"kind": "session", "prior_mean": self.mean.tolist(), "prior_std": self.std.tolist(),
                 "prior_windows": self.prior_windows, "memory_windows": self.memory_windows,
                 "scale": self.scale}
@@ -168,7 +145,7 @@ class Normalizer:
             data.update(post_mean=self.post_mean.tolist(), post_std=self.post_std.tolist())
         if self.baseline != "mean":
             data["baseline"] = self.baseline
-        return {**data, **opts}
+        return data
 
     def reset(self) -> None:
         """Forget the session: back to the prior, or to the saved baseline of :meth:`with_state`
@@ -183,8 +160,7 @@ class Normalizer:
     def state(self) -> dict:
         """The session baseline as JSON-ready data: ``{"mu": [...], "var": [...], "n": speech windows}``.
 
-        Kinds "none" and "global" keep no session: their state is empty (``mu``/``var`` ``[]``), and
-        restoring it is a no-op.
+        Kind "none" keeps no session: its state is empty (``mu``/``var`` ``[]``), and restoring it is a no-op.
         """
         if self.kind != "session":
             return {"mu": [], "var": [], "n": 0}
@@ -194,7 +170,7 @@ class Normalizer:
         """A copy whose sessions start (now and at every :meth:`reset`) from a saved :meth:`state`.
 
         Raises ValueError (one line) when ``mu``/``var`` do not match the prior's length or are not
-        finite, ``var`` is negative, or ``n`` is not a count.  For kinds "none" and "global" it is a no-op.
+        finite, ``var`` is negative, or ``n`` is not a count.  For kind "none" it is a no-op.
         """
         out = dataclasses.replace(self)
         if self.kind != "session":
@@ -218,16 +194,6 @@ class Normalizer:
         """Speech windows that have updated the session baseline since the last reset."""
         return self._n
 
-    def centred(self, features: np.ndarray) -> np.ndarray:
-        """The window's features after the per-window centring (``center``), as float64."""
-        x = np.asarray(features, dtype=np.float64)
-        if self.center == "none" or x.ndim < 2:
-            return x
-        lo, hi = self.center_columns or (0, x.shape[-1])
-        x = x.copy()
-        x[..., lo:hi] -= x[..., lo:hi].mean(axis=-2, keepdims=True)
-        return x
-
     def update(self, features: np.ndarray, speech: bool) -> None:
         """Move the session baseline towards one window's features, if the window is speech.
 
@@ -235,10 +201,10 @@ class Normalizer:
         """
         if self.kind != "session" or not speech:
             return
-        self._move(self.centred(features))
+        self._move(np.asarray(features, dtype=np.float64))
 
     def _move(self, x: np.ndarray) -> None:
-        """:meth:`update` with one speech window's centred features."""
+        """:meth:`update` with one speech window's features (float64)."""
         if x.ndim == 2:
             x = x.mean(axis=0)
         self._n += 1
@@ -255,16 +221,15 @@ class Normalizer:
 
     def apply(self, features: np.ndarray) -> np.ndarray:
         """Normalised copy of one window's features (float32); the state is not changed."""
+        x = np.asarray(features, dtype=np.float64)
         if self.kind != "session":
-            return self._normalised(self.centred(features), None, None)
-        return self._normalised(self.centred(features), self._mu, self._var)
+            return self._normalised(x, None, None)
+        return self._normalised(x, self._mu, self._var)
 
     def _normalised(self, x: np.ndarray, mu: np.ndarray | None, var: np.ndarray | None) -> np.ndarray:
-        """Centred features with the session baseline ``mu``, ``var`` (broadcast over x's leading axes)."""
+        """Features with the session baseline ``mu``, ``var`` (broadcast over x's leading axes)."""
         if self.kind == "none":
             return x.astype(np.float32)
-        if self.kind == "global":
-            return ((x - self.mean) / self.std).astype(np.float32)
         z = x - mu
         if self.scale:
             z = z / np.maximum(np.sqrt(var), _MIN_STD)
@@ -294,8 +259,7 @@ class Normalizer:
         return out
 
     def _run_block(self, rows: np.ndarray, flags: np.ndarray) -> np.ndarray:
-        x = np.stack([self.centred(r) for r in rows]) if rows.ndim >= 3 and self.center != "none" \
-            else np.asarray(rows, dtype=np.float64)
+        x = np.asarray(rows, dtype=np.float64)
         if self.kind != "session":
             return self._normalised(x, None, None)
         mu, var = np.empty((len(x), len(self._mu))), np.empty((len(x), len(self._var)))

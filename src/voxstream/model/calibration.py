@@ -10,8 +10,8 @@ calibration's speech windows; a session started from it
 (:meth:`~voxstream.engine.normalize.Normalizer.with_state`) begins at this
 speaker's ordinary voice instead of the training prior.  A baseline belongs to
 one model (its statistics are in that model's feature space), so it is used
-only when ``model_sha256`` is the loaded model's.  Kinds ``"none"`` and
-``"global"`` of normalisation keep no session: a baseline changes nothing there.
+only when ``model_sha256`` is the loaded model's.  Kind ``"none"`` of
+normalisation keeps no session: a baseline changes nothing there.
 """
 
 from __future__ import annotations

@@ -1,19 +1,29 @@
 """The model card: the JSON file beside every ``.tflite`` model.
 
 The card is the contract between training and the runtime.  It names the
-label order, every feature parameter, the normalisation, the streaming window
-and the sha256 of the model file; the runtime takes all of these from the card
-and never from constants, so what was trained is what runs.
+label order, every feature parameter, the normalisation, the streaming window,
+the speech gate the model was trained with and the sha256 of the model file;
+the runtime takes all of these from the card and never from constants, so what
+was trained is what runs.
+
+The gate is ``"gate": {"min_dbfs": ..., "active_fraction": ..., "rise_db": ...,
+"floor_percentile": ...}`` (every :class:`~voxstream.config.GateConfig` field).
+The runtime runs the card's gate, except for the values the user's config gives
+(:func:`gate_for`).  The sha256 covers the ``.tflite`` only, so the card's JSON
+may gain such keys without breaking the model.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from voxstream.errors import ModelError
+from voxstream.config import Config, GateConfig
+from voxstream.errors import ConfigError, ModelError
 from voxstream.engine.features import FeatureParams
 
 LABELS = ("angry", "disgust", "fear", "happy", "neutral", "ps", "sad")
@@ -46,6 +56,8 @@ class ModelCard:
     window_s: float = 2.0
     hop_s: float = 0.25
     normalization: dict = field(default_factory=lambda: {"kind": "none"})
+    gate: GateConfig | None = None
+    """The speech gate the model was trained with (None: a card from before cards recorded it)."""
     extra: dict = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict:
@@ -59,6 +71,7 @@ class ModelCard:
             "input": {"shape": list(self.input_shape), "dtype": "float32"},
             "streaming": {"window_s": self.window_s, "hop_s": self.hop_s},
             "normalization": self.normalization,
+            **({"gate": dataclasses.asdict(self.gate)} if self.gate is not None else {}),
             "tflite": {"file": self.tflite_file, "sha256": self.tflite_sha256},
         })
         return data
@@ -72,7 +85,7 @@ class ModelCard:
         try:
             extra = {k: v for k, v in data.items() if k not in {
                 "schema_version", "card_version", "name", "arch", "labels", "features", "input", "streaming",
-                "normalization", "tflite"}}
+                "normalization", "gate", "tflite"}}
             return cls(
                 name=str(data["name"]),
                 arch=str(data["arch"]),
@@ -84,6 +97,7 @@ class ModelCard:
                 window_s=float(data.get("streaming", {}).get("window_s", 2.0)),
                 hop_s=float(data.get("streaming", {}).get("hop_s", 0.25)),
                 normalization=dict(data.get("normalization") or {"kind": "none"}),
+                gate=_gate(data["gate"], where) if data.get("gate") is not None else None,
                 extra=extra,
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -91,6 +105,40 @@ class ModelCard:
 
     def save(self, path: str | Path) -> None:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
+
+
+GATE_KEYS = tuple(f.name for f in dataclasses.fields(GateConfig))
+
+
+def _gate(data, where: str) -> GateConfig:
+    """The card's ``gate`` dict as a GateConfig (keys it leaves out: GateConfig's defaults)."""
+    if not isinstance(data, dict):
+        raise ModelError(f"{where}: gate: expected an object with {', '.join(GATE_KEYS)}")
+    for key, value in data.items():
+        if key not in GATE_KEYS:
+            raise ModelError(f"{where}: gate.{key}: unknown key; expected {', '.join(GATE_KEYS)}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ModelError(f"{where}: gate.{key}: expected a number, got {value!r}")
+    try:
+        return GateConfig(**{k: float(v) for k, v in data.items()})
+    except ConfigError as exc:
+        raise ModelError(f"{where}: {exc}") from None
+
+
+def gate_for(card: ModelCard, cfg: Config) -> tuple[GateConfig, dict[str, str]]:
+    """The speech gate to run ``card``'s model with, and ``"gate.<key>" -> "model card"`` for every value taken
+    from the card: the card's gate, except where the config gives a value (file, environment, flag:
+    :meth:`Config.is_given`), which wins.  A card without a gate: the config's gate, no value from the card."""
+    if card.gate is None:
+        return cfg.gate, {}
+    values, origins = {}, {}
+    for key in GATE_KEYS:
+        if cfg.is_given(f"gate.{key}"):
+            values[key] = getattr(cfg.gate, key)
+        else:
+            values[key] = getattr(card.gate, key)
+            origins[f"gate.{key}"] = "model card"
+    return GateConfig(**values), origins
 
 
 def card_path_for(model_path: str | Path) -> Path:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import resource
 import threading
 import time
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ import numpy as np
 
 from voxstream.audio.files import iter_blocks
 from voxstream.offline.batch import BatchModel
+from voxstream.offline.heap import peak_rss_mb
 from voxstream.offline.clips import ClipFrames, ClipRows, clip_frames, pool_clips, score_clips, stream_rows
 from voxstream.config import Config
 from voxstream.errors import AudioError, VoxstreamError
@@ -242,23 +242,6 @@ class ArchiveScorer:
         best = int(np.argmax(probs))
         return FileResult(str(path), labels[best], float(probs[best]), {k: float(v) for k, v in zip(labels, probs)},
                           clip.samples / self.card.features.sample_rate)
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set size in MB.
-
-    Linux: ``VmHWM`` of ``/proc/self/status``, the peak of this program's own
-    memory; ``ru_maxrss`` also counts the parent's RSS at the fork before
-    ``exec`` (a worker spawned by a 1 GB process would report 1 GB).
-    """
-    try:
-        with open("/proc/self/status", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 _LOCAL = threading.local()

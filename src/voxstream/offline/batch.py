@@ -27,7 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from voxstream.engine.features import FeatureParams, pool_frames, seq_windows
-from voxstream.model.litert import native_stderr
+from voxstream.errors import ModelError
+from voxstream.model.litert import LiteModel
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -70,33 +71,27 @@ class BatchModel:
     """A LiteRT model scoring many windows per call: ``(n, *input shape) -> (n, n_labels)`` float32.
 
     Built from a loaded :class:`~voxstream.model.litert.Classifier` (same file,
-    same card): a second interpreter with a resizable batch when the model
+    same card): a second :class:`~voxstream.model.litert.LiteModel` with a resizable batch when the model
     allows it (float32 input and output, and a batch scores a few random
     windows like one call each), else the classifier's own per-window
     :meth:`predict` (quantised models, batch-1 convolutions and LSTMs).
     """
 
     def __init__(self, classifier, num_threads: int = 1) -> None:
-        from voxstream.model.litert import interpreter_class
-
         self.classifier = classifier
         self.row_shape = tuple(classifier.card.input_shape[1:])
-        self._interp, self._size = None, 0
+        self._model, self._size = None, 0
         try:
-            with native_stderr():
-                self._interp = interpreter_class()(model_path=str(classifier.path), num_threads=num_threads)
-                self._in = self._interp.get_input_details()[0]
-                self._out = self._interp.get_output_details()[0]
-                self._resize(MIN_BATCH)
-        except (RuntimeError, ValueError) as exc:
-            _LOGGER.debug("%s: no batch input (%s); one LiteRT call per window", classifier.path,
+            self._model = LiteModel(classifier.model.source, num_threads=num_threads)
+            self._resize(MIN_BATCH)
+        except (RuntimeError, ValueError, ModelError) as exc:
+            _LOGGER.debug("%s: no batch input (%s); one LiteRT call per window", classifier.model.where,
                           str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-            self._interp = None
-        self.batched = self._interp is not None and self._in["dtype"] == np.float32 \
-            and self._out["dtype"] == np.float32 and self._agrees()
+            self._model = None
+        self.batched = self._model is not None and self._model.float_io and self._agrees()
 
     @property
-    def path(self) -> Path:
+    def path(self) -> Path | None:
         return self.classifier.path
 
     def _agrees(self) -> bool:
@@ -105,12 +100,12 @@ class BatchModel:
         self.batched = True
         same = np.allclose(self(x), np.stack([self.classifier.predict(row) for row in x]), atol=1e-5)
         if not same:
-            _LOGGER.warning("%s: batch scores differ from per-window scores; one LiteRT call per window", self.path)
+            _LOGGER.warning("%s: batch scores differ from per-window scores; one LiteRT call per window",
+                            self.classifier.model.where)
         return bool(same)
 
     def _resize(self, size: int) -> None:
-        self._interp.resize_tensor_input(self._in["index"], [size, *self.row_shape])
-        self._interp.allocate_tensors()
+        self._model.resize(size)
         self._size = size
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
@@ -125,12 +120,9 @@ class BatchModel:
             part = x[lo:lo + MAX_BATCH]
             size = _batch_size(len(part))
             if size != self._size:
-                with native_stderr():
-                    self._resize(size)
+                self._resize(size)
             if len(part) < size:
                 part = np.concatenate([part, np.zeros((size - len(part), *self.row_shape), dtype=np.float32)])
-            self._interp.set_tensor(self._in["index"], part)
-            self._interp.invoke()
-            out[lo:lo + MAX_BATCH] = self._interp.get_tensor(self._out["index"])[: min(MAX_BATCH, len(x) - lo)]
+            out[lo:lo + MAX_BATCH] = self._model.predict_batch(part)[: min(MAX_BATCH, len(x) - lo)]
         return out
 

@@ -1,4 +1,4 @@
-"""Keep freed heap memory for reuse in a process that scores files back to back (glibc only).
+"""Process memory: keep freed heap memory for reuse (glibc only), and the one peak-memory reader.
 
 Each file's spectra are arrays of a megabyte or more.  glibc serves such
 allocations with fresh ``mmap`` pages and returns them on ``free``, so every
@@ -7,11 +7,15 @@ mmap and trim thresholds keeps that memory in the heap for the next file: the
 worker's page faults are gone and its peak memory stays bounded (``bench/archive.py``
 prints each worker's peak; ``tests/test_heap.py`` counts the faults).  Elsewhere
 (musl, macOS) this is a no-op.
+
+:func:`peak_rss_mb` reads a process's peak resident memory: each ``classify``
+worker's own (``bench/archive.py``) and ``voxstream bench``'s child's.
 """
 
 from __future__ import annotations
 
 import ctypes
+import resource
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
 """``mallopt`` parameters (glibc's malloc.h)."""
@@ -30,3 +34,23 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     settings = ((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_TOP_PAD, 16 << 20))
     return all(mallopt(option, value) == 1 for option, value in settings)
+
+
+def peak_rss_mb(pid: int | str | None = None) -> float | None:
+    """Peak resident set size in MB of this process (``pid`` None) or of the live process ``pid``.
+
+    Linux: ``VmHWM`` of ``/proc/<pid>/status``, the peak of that program's own memory; ``ru_maxrss`` also
+    counts the parent's RSS at the fork before ``exec`` (a worker spawned by a 1 GB process would report
+    1 GB).  For this process without ``/proc`` (macOS) it falls back to ``ru_maxrss``; for another
+    process it is None once that process has exited (or where there is no ``/proc``).
+    """
+    try:
+        with open(f"/proc/{'self' if pid is None else pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    if pid is not None:
+        return None
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0

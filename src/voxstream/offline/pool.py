@@ -15,12 +15,12 @@ import concurrent.futures
 import concurrent.futures.process
 import contextlib
 import os
-import signal
 import sys
 import threading
 from typing import Iterator
 
 from voxstream.offline.archive import STAGES, ChunkResult, Job, score_chunk, scorer_for
+from voxstream.held_signals import worker_handlers
 from voxstream.offline.heap import keep_freed_memory
 
 SINGLE_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -31,8 +31,7 @@ cores each worker already fills make the mel matrix product ~20x slower on a bus
 def _init_worker(job: Job) -> None:
     """A worker: Ctrl-C is the parent's to handle (it cancels the rest), SIGTERM ends it (a forked worker
     would inherit the parent's handler); keep freed memory for the next file (:mod:`.heap`); load the model."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    worker_handlers()
     keep_freed_memory()
     scorer_for(job)
 

@@ -19,7 +19,6 @@ counted and skipped; scanning never aborts on one bad file.
 from __future__ import annotations
 
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,14 +26,13 @@ from typing import Callable
 
 import numpy as np
 
-from voxstream.audio.files import audio_info
+from voxstream.audio.files import audio_files_in, audio_info
 from voxstream.model.card import LABELS
 
 _LOGGER = logging.getLogger(__name__)
 
 COLUMNS = ("path", "label", "speaker", "corpus", "duration")
 DROP = "drop"
-SKIP_SUFFIXES = {".json", ".txt", ".md", ".csv", ".npz", ".npy", ".py", ".png", ".jpg", ".pdf", ".zip", ".tar", ".gz"}
 
 
 @dataclass(frozen=True)
@@ -151,14 +149,6 @@ class Scan:
         return out
 
 
-def _audio_files(folder: Path) -> list[Path]:
-    files = []
-    for root, dirs, names in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        files += [Path(root) / n for n in names if not n.startswith(".") and Path(n).suffix.lower() not in SKIP_SUFFIXES]
-    return sorted(files)
-
-
 def _duration(path: Path) -> float:
     """Seconds of audio (soundfile.info through audio_info, which also rejects empty and truncated files)."""
     return audio_info(path).duration_s
@@ -166,7 +156,8 @@ def _duration(path: Path) -> float:
 
 def scan_folder(folder: str | Path, scheme: str = "auto", pattern: str | None = None,
                 label_map: dict[str, str] | None = None) -> Scan:
-    """Every audio file under ``folder`` with its label, speaker, corpus and duration."""
+    """Every audio file under ``folder`` (the rule of ``classify``: :func:`voxstream.audio.files.audio_files_in`)
+    with its label, speaker, corpus and duration."""
     import pandas as pd
 
     folder = Path(folder)
@@ -174,7 +165,7 @@ def scan_folder(folder: str | Path, scheme: str = "auto", pattern: str | None = 
         raise FileNotFoundError(f"{folder}: not a folder of audio files")
     parse = regex_parser(pattern) if pattern else (lambda stem: parse_name(stem, scheme))
     rows, skipped = [], []
-    for path in _audio_files(folder):
+    for path in audio_files_in(folder):
         parsed = parse(path.stem)
         if parsed is None:
             skipped.append((str(path), "unrecognised: file name matches no naming scheme"))

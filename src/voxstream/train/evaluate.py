@@ -48,7 +48,7 @@ def evaluate_model(model_path: str | Path, folders: list[str], split: str = "all
     paths = list(table["path"].astype(str))
     card = clf.card
     windowing = Windowing(card.window_s, card.hop_s)
-    rows = {v: dataset_rows(paths, card.features, windowing, v, GateConfig(), seed, cache, workers)
+    rows = {v: dataset_rows(paths, card.features, windowing, v, card.gate or GateConfig(), seed, cache, workers)
             for v in dict.fromkeys(CONDITION.get(p, "orig") for p in protocols)}
     y = label_indices(table["label"])
     speakers = speaker_keys(table).to_numpy()

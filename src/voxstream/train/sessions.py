@@ -27,11 +27,9 @@ def template(rows: DatasetRows, clips: np.ndarray, recipe: dict) -> dict:
     if recipe.get("kind", "none") == "none":
         return dict(recipe)
     options = {k: v for k, v in recipe.items() if k != "kind"}
-    centre = Normalizer.from_dict({"kind": "none", **{k: v for k, v in options.items()
-                                                      if k in ("center", "center_columns")}})
     index = rows.rows_of(clips)
     use = rows.speech[index] if rows.speech[index].any() else np.ones(len(index), dtype=bool)  # no speech: all
-    speech = _flat(centre.run(rows.x[index][use]))
+    speech = _flat(np.asarray(rows.x[index][use], dtype=np.float32))  # float32, as the shipped priors were computed
     return {"kind": "session", "prior_mean": speech.mean(axis=0).tolist(),
             "prior_std": np.maximum(speech.std(axis=0), 1e-3).tolist(), **options}
 

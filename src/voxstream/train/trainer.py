@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from voxstream.model.card import LABELS
+from voxstream.model.litert import LiteModel
 from voxstream.config import GateConfig
 from voxstream.engine.features import FeatureParams
 
@@ -58,6 +59,8 @@ class Options:
     variants: tuple[str, ...] | None = None
     """Override of the architecture's training copies (``--variants``)."""
     train_hop: int | None = None
+    gate: GateConfig = field(default_factory=GateConfig)
+    """The speech gate of the training rows (the ``[gate]`` defaults); the card records it."""
 
 
 @dataclass
@@ -82,7 +85,7 @@ def load(opts: Options, arch: Arch, test_conditions: bool = True) -> Data:
     stream = Windowing(opts.window_s, opts.hop_s)
 
     def rows(variant: str, windowing: Windowing) -> DatasetRows:
-        return dataset_rows(paths, params, windowing, variant, GateConfig(), opts.seed, cache, opts.workers)
+        return dataset_rows(paths, params, windowing, variant, opts.gate, opts.seed, cache, opts.workers)
 
     test = {v: rows(v, stream) for v in (("orig",) + (CONDITIONS if test_conditions else ()))}
     train = {v: (test[v] if v in test and not arch.whole_clip else rows(v, Windowing(None) if arch.whole_clip
@@ -155,12 +158,10 @@ def to_tflite(model, arch: Arch) -> bytes:
 
 def evaluate_split(data: Data, arch: Arch, split, seed: int, epochs: int | None) -> dict:
     """Fit on the split's training side, convert, and score its test side by every protocol (LiteRT)."""
-    from voxstream.train.export import LitePredictor
-
     start = time.perf_counter()
     x, y, norm = training_set(data, arch, split.train, seed)
     model, _ = fit(arch, x, y, seed, epochs)
-    predict = LitePredictor(to_tflite(model, arch))
+    predict = LiteModel(to_tflite(model, arch)).predict_rows
     protocols = run_protocols(data.test_rows, norm, predict, split.test, data.y, data.speakers, seed + 7)
     _LOGGER.info("%s: stream %.4f, cold %.4f (%.0f s)", split.name, protocols["stream"]["accuracy"],
                  protocols["cold"]["accuracy"], time.perf_counter() - start)
@@ -195,7 +196,7 @@ def versions() -> dict:
 
 def train(opts: Options) -> Path:
     """Evaluate on the chosen splits, fit the shipped model, and write ``<out>/<name>.tflite`` + card."""
-    from voxstream.train.export import LitePredictor, latency_us, write_model
+    from voxstream.train.export import write_model
 
     start = time.perf_counter()
     arch = get_arch(opts.arch)
@@ -215,7 +216,8 @@ def train(opts: Options) -> Path:
     x, y, norm = training_set(data, arch, side.train, opts.seed)
     model, history = fit(arch, x, y, opts.seed, opts.epochs)
     blob = to_tflite(model, arch)
-    predict = LitePredictor(blob)
+    lite = LiteModel(blob)
+    predict = lite.predict_rows
     rng = np.random.default_rng(opts.seed)
     check = x[rng.choice(len(x), min(500, len(x)), replace=False)]
     keras_p = model.predict(check.reshape((len(check),) + arch.input_shape(check.shape[1:])), verbose=0)
@@ -231,7 +233,7 @@ def train(opts: Options) -> Path:
                      "normalization_recipe": arch.normalization, "epochs": len(history.get("loss", [])),
                      "batch_size": arch.batch_size, "seed": opts.seed, "history": history,
                      "label_counts": {lab: int((data.y[side.train] == i).sum()) for i, lab in enumerate(LABELS)},
-                     "label_map": "RAVDESS calm -> neutral", "gate": "the [gate] default (GateConfig())"},
+                     "label_map": "RAVDESS calm -> neutral"},
         "evaluation_protocol": {"clip_score": "voxstream.offline.clips: mean probability of the clip's speech "
                                               "windows (all windows if none), through the card's normaliser",
                                 "protocols": list(PROTOCOLS), "predictions": "LiteRT, the converted model of "
@@ -240,8 +242,7 @@ def train(opts: Options) -> Path:
         "holdout": holdout and {"split": opts.split, "name": side.name, "n_test_clips": int(len(side.test)),
                                 "protocols": holdout},
         "goals": report.goals(evaluations),
-        "tflite_check": {"bytes": len(blob), "latency_us_median": latency_us(blob, check[0].reshape(
-                             arch.input_shape(check.shape[1:]))),
+        "tflite_check": {"bytes": len(blob), "latency_us_median": lite.latency_us(check[0]),
                          "max_abs_diff_vs_keras": float(np.abs(lite_p - keras_p).max()),
                          "argmax_agreement_vs_keras": float((lite_p.argmax(1) == keras_p.argmax(1)).mean()),
                          "n_compared": int(len(check)), "machine": platform.machine()},
@@ -252,4 +253,4 @@ def train(opts: Options) -> Path:
     }
     in_shape = (1,) + arch.input_shape(x.shape[1:])
     return write_model(opts.out, opts.name, blob, arch.name, data.params, in_shape, extra,
-                       window_s=opts.window_s, hop_s=opts.hop_s, normalization=norm)
+                       window_s=opts.window_s, hop_s=opts.hop_s, normalization=norm, gate=opts.gate)
