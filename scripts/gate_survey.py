@@ -23,7 +23,7 @@ import time
 import numpy as np
 from voxstream.audio.files import load_audio
 from voxstream.config import GateConfig
-from voxstream.engine.features import windows
+from voxstream.engine.params import windows
 from voxstream.engine.gate import SpeechGate
 from voxstream.train.datasets import scan_folders
 

@@ -9,7 +9,9 @@ from voxstream.audio.files import iter_blocks, load_audio
 from voxstream.offline.batch import BatchModel, pool_windows
 from voxstream.offline.clips import normalise_session, window_rows
 from voxstream.config import Config
-from voxstream.engine.features import POOLINGS, FeatureParams, MfccFrames, pool, windows
+from voxstream.engine.frames import MfccFrames
+from voxstream.engine.params import POOLINGS, FeatureParams, windows
+from voxstream.engine.pooling import pool
 from voxstream.engine.gate import SpeechGate
 from voxstream.model.litert import Classifier
 from voxstream.stages import build_engine, make_gate, make_normalizer, window_spec
@@ -47,7 +49,7 @@ def per_window(samples: np.ndarray, params: FeatureParams, spec: WindowSpec, gat
     rows, speech = [], []
     for start, end in windows(len(samples), spec.window, spec.hop):
         first = start // params.hop_length
-        rows.append(pool(frames[first:first + params.n_frames(end - start)], params.pooling, params))
+        rows.append(pool(frames[first:first + params.n_frames(end - start)], params))
         speech.append(gate(samples[start:end]).speech)
     return np.array(rows, dtype=np.float32), np.array(speech, dtype=bool)
 
@@ -68,7 +70,7 @@ def test_pool_windows_equals_pool_of_each_window(pooling, seconds):
     bounds = windows(len(x), spec.window, spec.hop)
     first = np.array([s // params.hop_length for s, _ in bounds])
     n = params.n_frames(bounds[0][1] - bounds[0][0])
-    want = np.stack([pool(frames[f:f + n], pooling, params) for f in first])
+    want = np.stack([pool(frames[f:f + n], params) for f in first])
     assert_features_close(pool_windows(frames, first, n, params), want)
 
 
@@ -80,7 +82,7 @@ def test_pool_windows_of_a_single_frame_and_of_silence():
             frames = MfccFrames(params)(x)
             n = min(len(frames), params.n_frames(2 * SR))
             first = np.arange(0, len(frames) - n + 1, 25)
-            want = np.stack([pool(frames[f:f + n], pooling, params) for f in first])
+            want = np.stack([pool(frames[f:f + n], params) for f in first])
             assert_features_close(pool_windows(frames, first, n, params), want)
 
 

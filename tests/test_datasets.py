@@ -10,7 +10,8 @@ import pytest
 import soundfile as sf
 
 from voxstream.audio.files import load_audio
-from voxstream.engine.features import FeatureParams, window_features
+from voxstream.engine.params import FeatureParams
+from voxstream.engine.pooling import window_features
 from voxstream.train.datasets import Parsed, map_label, parse_name, regex_parser, scan_folder, scan_folders
 
 RATE = 16000
@@ -174,7 +175,7 @@ def test_cache_is_keyed_by_content_and_parameters(tmp_path):
     assert len(list(cache.rglob("*.npz"))) == 2  # same bytes, another name: a hit
     tone(a, 230)  # new content under the old name
     _rows([a], params, cache=cache)
-    _rows([b], FeatureParams(pooling="mean_std"), cache=cache)
+    _rows([b], FeatureParams(pooling="mean_std_dstd_prosody"), cache=cache)
     files = list(cache.rglob("*.npz"))
     assert len(files) == 4
     with np.load(files[0], allow_pickle=False) as data:

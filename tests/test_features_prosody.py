@@ -1,9 +1,13 @@
-"""Tests of the "mean_std_dstd_prosody" pooling (pitch, centroid and level statistics) in src/voxstream/engine/features.py."""
+"""Tests of the "mean_std_dstd_prosody" pooling (pitch, centroid and level statistics) (src/voxstream/engine/frames.py, pooling.py)."""
 
 import numpy as np
 import pytest
 
-from voxstream.engine.features import PROSODY, FeatureParams, IncrementalMfcc, MfccFrames, pool, window_features
+from feature_tolerance import RTOL_FLOAT32, assert_features_close, max_log_mel
+from voxstream.engine.frames import MfccFrames
+from voxstream.engine.params import PROSODY, FeatureParams
+from voxstream.engine.pooling import pool, window_features
+from voxstream.engine.ring import FrameRing
 
 PARAMS = FeatureParams(pooling="mean_std_dstd_prosody")
 SR = 16000
@@ -24,12 +28,14 @@ def _gliding(seconds: float = 4.0) -> np.ndarray:
     return 0.3 * x + 0.01 * np.random.default_rng(1).standard_normal(len(t))
 
 
-def test_layout_extends_mean_std_dstd():
-    """The first 120 values equal mean_std_dstd of the same audio; 8 prosody values follow (dim 128)."""
+def test_layout_mfcc_stats_then_prosody():
+    """The first 120 values are the MFCC mean, std and frame-difference std; 8 prosody values follow (dim 128)."""
     x = _gliding(2.0)
     vec = window_features(x, PARAMS)
     assert vec.shape == (PARAMS.dim,) == (3 * PARAMS.n_mfcc + PROSODY,) == (128,)
-    np.testing.assert_array_equal(vec[:120], window_features(x, FeatureParams(pooling="mean_std_dstd")))
+    m = MfccFrames(PARAMS)(x)[:, :40]
+    want = np.concatenate([m.mean(axis=0), m.std(axis=0), np.diff(m, axis=0).std(axis=0)]).astype(np.float32)
+    np.testing.assert_allclose(vec[:120], want, rtol=RTOL_FLOAT32, atol=0)
     assert MfccFrames(PARAMS)(x).shape[1] == PARAMS.frame_width == 48
 
 
@@ -60,7 +66,7 @@ def test_centroid_and_level():
 def test_pool_is_column_statistics():
     """pool() of prosody frames: voiced fraction, voiced-only mean/std of log F0, and means/stds of the columns."""
     frames = MfccFrames(PARAMS)(_gliding(2.0))
-    extra = pool(frames, PARAMS.pooling)[120:]
+    extra = pool(frames, PARAMS)[120:]
     cols = frames[:, 40:]
     voiced = cols[:, 0] > 0
     log_f0 = cols[voiced, 1]  # voiced * log F0 on voiced frames
@@ -71,17 +77,18 @@ def test_pool_is_column_statistics():
 
 
 @pytest.mark.parametrize("block", [256, 1600, 4000])
-@pytest.mark.parametrize("resum_every", [4096, 5])
-def test_incremental_prosody_equals_batch(block, resum_every):
-    """IncrementalMfcc gives window_features of the last window for the prosody pooling too (ring wrap, re-sums)."""
+def test_incremental_prosody_equals_batch(block):
+    """FrameRing gives window_features of the last window for the prosody pooling too (ring wrap-around;
+    within the rounding bound of tests/feature_tolerance.py)."""
     x, window = _gliding(4.0), 2 * SR
-    inc = IncrementalMfcc(PARAMS, window, resum_every=resum_every)
+    inc = FrameRing(PARAMS, window)
     extractor, checked = MfccFrames(PARAMS), 0
+    db_max = max_log_mel(extractor, x)
     for start in range(0, len(x), block):
         inc.push(x[start:start + block])
         pos = min(start + block, len(x))
         if pos % PARAMS.hop_length == 0 and pos >= PARAMS.n_fft:
             ref = window_features(x[max(0, pos - window):pos], PARAMS, extractor)
-            np.testing.assert_allclose(inc.features(), ref, rtol=1e-4, atol=1e-3)
+            assert_features_close(inc.features(), ref, PARAMS, db_max)
             checked += 1
     assert checked >= 5

@@ -6,7 +6,12 @@ import subprocess
 import numpy as np
 import pytest
 
-from voxstream.engine.features import FeatureParams, IncrementalMfcc, MfccFrames, seq_pool, window_features
+from feature_tolerance import assert_features_close, max_log_mel
+from voxstream.engine.frames import MfccFrames
+from voxstream.engine.params import FeatureParams
+from voxstream.engine.pooling import pool, window_features
+from voxstream.engine.ring import FrameRing
+from voxstream.engine.seq import seq_pool
 
 SR = 16000
 GAINS_DB = (-30.0, -20.0, -10.0, 10.0, 20.0)
@@ -48,18 +53,20 @@ def test_short_windows_keep_the_shape(seconds):
 @VARIANTS
 @pytest.mark.parametrize("block", [256, 1024, 1600])
 def test_incremental_equals_batch(block, extra):
-    """IncrementalMfcc.features() equals window_features of the last 2 s wherever frames align (float32
-    spectra: to float32 precision, the matrix products round differently for other numbers of frames)."""
+    """FrameRing.features() equals window_features of the last 2 s wherever frames align, within the bound
+    of tests/feature_tolerance.py (the matrix products round differently for other numbers of frames, in
+    an order that depends on the CPU)."""
     p = FeatureParams(pooling="seq", **extra)
     window, y = 2 * SR, speechlike(5.0)
-    inc, extractor = IncrementalMfcc(p, window), MfccFrames(p)
+    inc, extractor = FrameRing(p, window), MfccFrames(p)
+    db_max = max_log_mel(extractor, y)
     checked = 0
     for start in range(0, len(y), block):
         inc.push(y[start: start + block])
         end = min(start + block, len(y))
         if end % p.hop_length == 0 and end >= p.n_fft:
             ref = window_features(y[max(0, end - window): end], p, extractor)
-            np.testing.assert_allclose(inc.features(), ref, rtol=0 if not extra else 1e-5, atol=1e-5)
+            assert_features_close(inc.features(), ref, p, db_max)
             checked += 1
     assert checked >= 5
 
@@ -125,25 +132,26 @@ def test_windows_of_a_file_equal_each_window_pooled_alone(extra):
     """seq_windows shares sub-window statistics between the windows of a file; the result is exactly
     each window's frames pooled on their own (the live path)."""
     from voxstream.offline.batch import pool_windows
-    from voxstream.engine.features import pool
 
     p = FeatureParams(pooling="seq", **extra)
     frames = MfccFrames(p)(speechlike(6.0))
     n = p.n_frames(2 * SR)
     first = np.arange(0, len(frames) - n + 1, 25)
     together = pool_windows(frames, first, n, p)
-    alone = np.stack([pool(frames[f: f + n], "seq", p) for f in first])
+    alone = np.stack([pool(frames[f: f + n], p) for f in first])
     assert len(first) == 17
     np.testing.assert_array_equal(together, alone)
 
 
 def test_pool_of_frames_is_seq_pool():
-    """pool(frames, "seq", params) is seq_pool: one code path for batch and stream."""
-    from voxstream.engine.features import pool
-
+    """pool(frames, params) is seq_pool: one code path for batch and stream; pool reads the params it is
+    given (seq_steps=4 here), and refuses frames of another pooling's width instead of pooling them."""
     p = FeatureParams(pooling="seq", seq_steps=4)
     frames = MfccFrames(p)(speechlike(2.0))
-    np.testing.assert_array_equal(pool(frames, "seq", p), seq_pool(frames, p))
+    assert pool(frames, p).shape == (4, 125)
+    np.testing.assert_array_equal(pool(frames, p), seq_pool(frames, p))
+    with pytest.raises(ValueError, match="frames of shape"):
+        pool(frames, FeatureParams(pooling="mean_std_dstd_prosody"))
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
@@ -172,10 +180,8 @@ def test_gain_free_on_espeak_speech(tmp_path, gain_db):
 def test_live_window_keeps_its_sub_windows(extra):
     """Live, each 0.25 s hop computes the statistics of one new sub-window and reuses the other 7: the
     features equal the window's frames pooled afresh, exactly, hop after hop (and after a reset)."""
-    from voxstream.engine.features import seq_pool
-
     p = FeatureParams(pooling="seq", **extra)
-    inc, y, hop = IncrementalMfcc(p, 2 * SR), speechlike(6.0), SR // 4
+    inc, y, hop = FrameRing(p, 2 * SR), speechlike(6.0), SR // 4
     for attempt in range(2):
         full = 0
         for start in range(0, len(y), hop):

@@ -280,7 +280,7 @@ def test_the_runtime_gate_is_the_cards_unless_the_config_gives_a_value(tmp_path)
 
 def test_training_writes_the_gate_into_the_card(tmp_path):
     """write_model (the trainer's export) records every GateConfig field; default: the [gate] defaults."""
-    from voxstream.engine.features import FeatureParams
+    from voxstream.engine.params import FeatureParams
     from voxstream.model.card import load_card
     from voxstream.model.shipped import resolve_model
     from voxstream.train.export import write_model

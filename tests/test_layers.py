@@ -108,7 +108,7 @@ def test_rooms_import_only_what_they_may():
 def test_the_room_rule_can_fail():
     """The rule sees a real edge that it would forbid if the room table said so (not vacuous)."""
     graph = import_graph()
-    assert "voxstream.engine.features" in graph["voxstream.model.card"]
+    assert "voxstream.engine.params" in graph["voxstream.model.card"]
     assert _room("voxstream.model.card") == "model" and "engine" in MAY_IMPORT["model"]
 
 

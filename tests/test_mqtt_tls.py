@@ -17,7 +17,7 @@ from voxstream.model.card import LABELS, ModelCard
 from voxstream.config import MqttConfig
 from voxstream.errors import ConfigError
 from voxstream.engine.events import EmotionEvent
-from voxstream.engine.features import FeatureParams
+from voxstream.engine.params import FeatureParams
 from voxstream.publish.homeassistant import Topics
 from voxstream.publish.mqtt import MqttPublisher
 

@@ -20,7 +20,7 @@ from mqtt_broker import free_port
 from voxstream.model.card import LABELS, ModelCard
 from voxstream.config import WebsocketConfig
 from voxstream.engine.events import EmotionEvent
-from voxstream.engine.features import FeatureParams
+from voxstream.engine.params import FeatureParams
 from voxstream.publish.websocket import WebSocketPublisher
 
 playwright_api = pytest.importorskip("playwright.async_api")

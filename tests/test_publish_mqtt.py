@@ -17,7 +17,7 @@ import pytest
 from voxstream.model.card import LABELS, ModelCard
 from voxstream.config import MqttConfig
 from voxstream.engine.events import EmotionEvent
-from voxstream.engine.features import FeatureParams
+from voxstream.engine.params import FeatureParams
 from voxstream.publish.homeassistant import Topics, device_info, discovery_configs, node_slug
 from voxstream.publish.mqtt_state import MqttState, Throttle
 from voxstream.publish.mqtt import MqttPublisher
@@ -291,7 +291,7 @@ import asyncio, json, sys
 from voxstream.model.card import LABELS, ModelCard
 from voxstream.config import MqttConfig
 from voxstream.engine.events import EmotionEvent
-from voxstream.engine.features import FeatureParams
+from voxstream.engine.params import FeatureParams
 from voxstream.publish.mqtt import MqttPublisher
 
 async def main():

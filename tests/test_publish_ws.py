@@ -16,7 +16,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from voxstream.model.card import LABELS, ModelCard
 from voxstream.config import WebsocketConfig
 from voxstream.engine.events import EmotionEvent, Hello
-from voxstream.engine.features import FeatureParams
+from voxstream.engine.params import FeatureParams
 from voxstream.publish.websocket import WebSocketPublisher
 from voxstream.status import RunStats
 

@@ -165,7 +165,9 @@ def test_classify_json_reports_bad_files_and_continues(tmp_path, speech, classif
 def test_classify_scores_a_clip_like_the_offline_evaluation(tmp_path, speech, classifier):
     """classify = mean of the raw probabilities of the clip's speech windows, computed offline window by window."""
     from voxstream.cli.classify import classify_file
-    from voxstream.engine.features import MfccFrames, windows, window_features
+    from voxstream.engine.frames import MfccFrames
+    from voxstream.engine.params import windows
+    from voxstream.engine.pooling import window_features
     from voxstream.engine.gate import SpeechGate
     from voxstream.engine.normalize import Normalizer
     from voxstream.config import Config

@@ -9,14 +9,16 @@ import soundfile as sf
 from voxstream.model.card import LABELS, ModelCard
 from voxstream.offline.clips import ClipRows, clip_probabilities, stream_rows, window_rows
 from voxstream.config import Config, GateConfig
-from voxstream.engine.features import FeatureParams, MfccFrames, window_features
+from voxstream.engine.frames import MfccFrames
+from voxstream.engine.params import FeatureParams
+from voxstream.engine.pooling import window_features
 from voxstream.engine.gate import SpeechGate
 from voxstream.stages import build_engine, make_normalizer
 from voxstream.engine.window import WindowSpec
 from voxstream.train.rows import Windowing, dataset_rows
 from voxstream.train.sessions import simulate, template
 
-PARAMS = FeatureParams(pooling="mean_std_dstd")
+PARAMS = FeatureParams(pooling="mean_std_dstd_prosody")
 SPEC = WindowSpec(32000, 4000, 16000)
 
 

@@ -14,7 +14,7 @@ from voxstream.model.calibration import configured_state
 from voxstream.model.card import ModelCard, gate_for
 from voxstream.config import Config
 from voxstream.errors import ModelError
-from voxstream.engine.features import IncrementalMfcc
+from voxstream.engine.ring import FrameRing
 from voxstream.engine.gate import SpeechGate
 from voxstream.engine.normalize import Normalizer
 from voxstream.engine.pipeline import Engine, Stages
@@ -51,7 +51,7 @@ def make_stages(card: ModelCard, predict: Callable[[np.ndarray], np.ndarray], cf
     """The engine's stages; its session starts from the configured speaker baseline when one fits the model
     (:func:`~voxstream.model.calibration.configured_state`), else from the card's prior."""
     spec = window_spec(card, cfg)
-    return Stages(spec=spec, mfcc=IncrementalMfcc(card.features, spec.window), gate=make_gate(card, cfg),
+    return Stages(spec=spec, mfcc=FrameRing(card.features, spec.window), gate=make_gate(card, cfg),
                   normalizer=make_normalizer(card, configured_state(card, cfg)), predict=predict,
                   smoother=Smoother.from_config(card.labels, cfg.smoother),
                   labels=tuple(card.labels), node=cfg.node.name, model=card.name)

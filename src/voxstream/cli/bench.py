@@ -47,7 +47,7 @@ from voxstream.audio.files import find_audio_files, load_audio
 from voxstream.cli.common import add_config_flags, config_from_args, load_classifier
 from voxstream.errors import ConfigError
 from voxstream.offline.heap import peak_rss_mb
-from voxstream.engine.features import IncrementalMfcc
+from voxstream.engine.ring import FrameRing
 from voxstream.stages import build_engine
 from voxstream.audio.sources import FileSource
 
@@ -91,7 +91,7 @@ def _hop_blocks(audio: np.ndarray, start: int, hop: int, count: int) -> list[np.
 def per_hop_costs(classifier, cfg, audio: np.ndarray, hops: int, warm: int = 10) -> dict:
     """Time Engine.push of one hop at a time (the whole per-hop path), and features and model alone."""
     engine = build_engine(classifier.card, classifier.predict, cfg)
-    mfcc = IncrementalMfcc(classifier.card.features, engine.spec.window)
+    mfcc = FrameRing(classifier.card.features, engine.spec.window)
     head = np.resize(audio, engine.spec.window - engine.spec.hop)  # the first window, less one hop
     engine.push(head)
     mfcc.push(head)

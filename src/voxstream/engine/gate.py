@@ -133,7 +133,7 @@ class SpeechGate:
         return self.decide(band, _level(s1.sum() + tail.sum(), s2.sum() + tail @ tail, len(x)))
 
     def windows(self, samples: np.ndarray, window: int, hop: int) -> list[GateResult]:
-        """The verdicts on the windows of :func:`voxstream.engine.features.windows`: ``samples[s:s + window]``
+        """The verdicts on the windows of :func:`voxstream.engine.params.windows`: ``samples[s:s + window]``
         for s = 0, hop, 2 hop, ..., or one verdict on all of a signal shorter than one window.
 
         Equal to calling the gate on each window; when window and hop are whole sub-frames the
@@ -155,3 +155,48 @@ def _level(total: float, total_sq: float, n: int) -> float:
     """RMS level (dBFS) around the mean of ``n`` samples from their sum and sum of squares."""
     m = total / n
     return float(dbfs(max(total_sq / n - m * m, 0.0)))
+
+
+class GateRing:
+    """The gate's verdict on the latest ``window`` samples of a stream, each sub-frame analysed once.
+
+    Equal to ``gate(last window)`` (the same per-sub-frame numbers, in the same order, through
+    :meth:`SpeechGate.decide`) once a whole window has been heard, when the window is whole
+    sub-frames and the samples seen are too; otherwise :meth:`verdict` returns None and the caller
+    asks the gate about the window itself."""
+
+    def __init__(self, gate: SpeechGate, window: int) -> None:
+        self.gate, self.window = gate, window
+        sf = gate.subframe
+        self.n = window // sf if window % sf == 0 else 0
+        # every value twice (at i and i + n), so the window is one contiguous slice of each row
+        self._stats = np.zeros((3, 2 * max(self.n, 1)))
+        self.reset()
+
+    def reset(self) -> None:
+        self._tail = np.zeros(0, dtype=np.float32)
+        self._count = 0  # sub-frames seen
+
+    def push(self, samples: np.ndarray) -> None:
+        if not self.n:
+            return
+        x = np.asarray(samples, dtype=np.float32)
+        buf = np.concatenate([self._tail, x]) if len(self._tail) else x
+        sf, n = self.gate.subframe, self.n
+        k = len(buf) // sf
+        self._tail = buf[k * sf:].copy()
+        if k == 0:
+            return
+        if k > n:
+            buf, self._count, k = buf[(k - n) * sf: k * sf], self._count + k - n, n
+        pos = (self._count + np.arange(k)) % n
+        self._stats[:, pos] = self._stats[:, pos + n] = np.stack(self.gate.subframe_stats(buf[: k * sf]))
+        self._count += k
+
+    def verdict(self) -> GateResult | None:
+        """The gate's verdict on the last window, or None when it cannot be given from whole sub-frames."""
+        if not self.n or self._count < self.n or len(self._tail):
+            return None
+        s = self._count % self.n
+        s1, s2, band = self._stats[:, s: s + self.n]
+        return self.gate.decide(band, _level(s1.sum() + 0.0, s2.sum() + 0.0, self.window))

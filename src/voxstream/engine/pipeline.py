@@ -7,7 +7,7 @@ size give the same events (blocks are split at hop boundaries).
 Timing decision: the first event comes when the first full window has been
 heard (``window_s`` of audio, 2 s by default), then one every ``hop_s``.  A
 stream that ends before one full window gets a single event over what it had
-(:meth:`Engine.finish`), like :func:`~voxstream.engine.features.windows`
+(:meth:`Engine.finish`), like :func:`~voxstream.engine.params.windows`
 gives a short clip one window.
 """
 
@@ -19,8 +19,8 @@ from typing import Callable
 import numpy as np
 
 from voxstream.engine.events import EmotionEvent
-from voxstream.engine.features import IncrementalMfcc
-from voxstream.engine.gate import SpeechGate
+from voxstream.engine.ring import FrameRing
+from voxstream.engine.gate import GateRing, SpeechGate
 from voxstream.engine.normalize import Normalizer
 from voxstream.engine.smoother import Smoother
 from voxstream.engine.window import SampleRing, WindowSpec
@@ -31,7 +31,7 @@ class Stages:
     """Everything one engine runs, built by :func:`voxstream.stages.make_stages`."""
 
     spec: WindowSpec
-    mfcc: IncrementalMfcc
+    mfcc: FrameRing
     gate: SpeechGate
     normalizer: Normalizer
     predict: Callable[[np.ndarray], np.ndarray]
@@ -49,6 +49,7 @@ class Engine:
         self.stages = stages
         self.spec = stages.spec
         self.ring = SampleRing(self.spec.window)
+        self.gate_ring = GateRing(stages.gate, self.spec.window)
         self.samples = 0
         self.seq = 0
         self._next = self.spec.window
@@ -66,6 +67,7 @@ class Engine:
             part = block[i: i + take]
             self.stages.mfcc.push(part)
             self.ring.push(part)
+            self.gate_ring.push(part)
             self.samples += take
             i += take
             if self.samples == self._next:
@@ -81,7 +83,7 @@ class Engine:
 
     def _hop(self) -> EmotionEvent:
         st, t = self.stages, self.stream_time_s
-        gate = st.gate(self.ring.view())
+        gate = self.gate_ring.verdict() or st.gate(self.ring.view())  # each sub-frame analysed once
         features = st.mfcc.features()
         st.normalizer.update(features, gate.speech)
         probs = st.predict(st.normalizer.apply(features)) if gate.speech else None

@@ -1,7 +1,7 @@
 """The sliding window: its length and hop in samples, and a ring of the latest samples.
 
 The features of a window are computed incrementally elsewhere
-(:class:`~voxstream.engine.features.IncrementalMfcc`); this ring keeps the raw
+(:class:`~voxstream.engine.ring.FrameRing`); this ring keeps the raw
 samples of the current window for the speech gate, its level meter and
 nothing else.
 """

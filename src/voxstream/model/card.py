@@ -24,7 +24,7 @@ from pathlib import Path
 
 from voxstream.config import Config, GateConfig
 from voxstream.errors import ConfigError, ModelError
-from voxstream.engine.features import FeatureParams
+from voxstream.engine.params import FeatureParams
 
 LABELS = ("angry", "disgust", "fear", "happy", "neutral", "ps", "sad")
 """The seven product labels, in the order every model of voxstream uses."""

@@ -141,7 +141,7 @@ class ArchiveScorer:
     """One process's model, gate and feature extractor, reused for every file it scores."""
 
     def __init__(self, job: Job) -> None:
-        from voxstream.engine.features import MfccFrames
+        from voxstream.engine.frames import MfccFrames
         from voxstream.model.litert import Classifier
         from voxstream.model.calibration import configured_state
         from voxstream.stages import make_gate, make_normalizer, window_spec

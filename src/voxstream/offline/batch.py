@@ -1,15 +1,15 @@
 """Whole-clip scoring at once: every window pooled from the frames in a few numpy calls, many windows per model call.
 
-The per-window rule is :func:`voxstream.engine.features.pool` over the frames
+The per-window rule is :func:`voxstream.engine.pooling.pool` over the frames
 of one window; :func:`pool_windows` gives the same numbers for all windows of
-a clip together (the same function, :func:`voxstream.engine.features.pool_frames`):
+a clip together (the same function, :func:`voxstream.engine.pooling.pool_frames`):
 
-- ``mean``, ``mean_std``, ``mean_std_dstd`` and ``mean_std_dstd_prosody``:
+- ``mean`` and ``mean_std_dstd_prosody``:
   the frames of a block of windows are gathered into one ``(windows, frames,
   columns)`` array and reduced along the frame axis with the per-window
   formulas (two-pass standard deviations: running sums of squares lose the
   digits of a near-constant column, e.g. the level of digital silence);
-- ``seq``: :func:`voxstream.engine.features.seq_windows` on the file's frames
+- ``seq``: :func:`voxstream.engine.seq.seq_windows` on the file's frames
   and a block of window starts: the statistics of a sub-window (a 0.25 s hop)
   that do not depend on the window are computed once, not once per window
   that contains it; ``pool`` of one window is the same function with one start.
@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from voxstream.engine.features import FeatureParams, pool_frames, seq_windows
+from voxstream.engine.params import FeatureParams
+from voxstream.engine.pooling import pool_frames
+from voxstream.engine.seq import seq_windows
 from voxstream.errors import ModelError
 from voxstream.model.litert import LiteModel
 

@@ -25,7 +25,8 @@ from typing import Callable, Iterable
 import numpy as np
 
 from voxstream.offline.batch import pool_windows
-from voxstream.engine.features import FeatureParams, MfccFrames, windows
+from voxstream.engine.frames import MfccFrames
+from voxstream.engine.params import FeatureParams, windows
 from voxstream.engine.gate import SpeechGate
 from voxstream.engine.normalize import Normalizer
 from voxstream.engine.window import WindowSpec

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from voxstream.config import GateConfig
 from voxstream.model.card import LABELS, ModelCard, sha256_file
-from voxstream.engine.features import FeatureParams
+from voxstream.engine.params import FeatureParams
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -27,7 +27,9 @@ from voxstream.audio.files import load_audio
 from voxstream.model.card import sha256_file
 from voxstream.offline.clips import ClipRows, window_rows
 from voxstream.config import GateConfig
-from voxstream.engine.features import FeatureParams, MfccFrames, pool
+from voxstream.engine.frames import MfccFrames
+from voxstream.engine.params import FeatureParams
+from voxstream.engine.pooling import pool
 from voxstream.engine.gate import SpeechGate
 from voxstream.engine.window import WindowSpec
 
@@ -85,7 +87,7 @@ def clip_rows(samples: np.ndarray, params: FeatureParams, windowing: Windowing, 
     extractor = extractor or MfccFrames(params)
     spec = windowing.spec(params)
     if spec is None:
-        x = pool(extractor(samples), params.pooling, params)[None]
+        x = pool(extractor(samples), params)[None]
         return ClipRows(x.astype(np.float32), np.ones(1, dtype=bool), len(samples))
     return window_rows(samples, params, spec, SpeechGate.from_config(gate, params.sample_rate), extractor)
 

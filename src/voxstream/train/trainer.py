@@ -25,7 +25,7 @@ import numpy as np
 from voxstream.model.card import LABELS
 from voxstream.model.litert import LiteModel
 from voxstream.config import GateConfig
-from voxstream.engine.features import FeatureParams
+from voxstream.engine.params import FeatureParams
 
 from voxstream.train import plots, report
 from voxstream.train.datasets import label_indices, scan_folders, speaker_keys
