@@ -78,12 +78,16 @@ def test_broker_down_at_start_killed_and_restarted(clip, tmp_path):
         state = json.loads(tap.on(f"{NODE}/emotion")[-1][1])
         assert state["node"] == NODE and state["type"] == "emotion"
 
-        elapsed = proc.signal_and_wait(signal.SIGTERM)
-        assert proc.proc.returncode == 0 and elapsed < 1.5, (proc.proc.returncode, elapsed)
+        proc.signal_and_wait(signal.SIGTERM, WAIT_S)
+        assert proc.proc.returncode == 0, (proc.proc.returncode, proc.stderr[-1500:])
         assert re.search(r"stopped: \d+ events, [\d.]+ s of audio, 0 dropped blocks", proc.stderr), proc.stderr[-1500:]
+        assert "did not close within" not in proc.stderr, proc.stderr[-1500:]  # MQTT flushed within the bound
         assert "Traceback" not in proc.stderr
-        tap.wait(lambda: any(p == b"offline" for t, p in tap.on(f"{NODE}/status") if t > t_restart), 5, "offline")
-        assert t_up < t_kill < t_restart
+        tap.wait(lambda: any(p == b"offline" for t, p in tap.on(f"{NODE}/status") if t > t_restart), WAIT_S,
+                 "offline")
+        # one connection per broker life: online announced before the kill and again after the restart
+        assert len(re.findall(r"MQTT connected to ", proc.stderr)) == 2, proc.stderr[-3000:]
+        assert any(t_up < t < t_kill for t, p in tap.on(f"{NODE}/status") if p == b"online")
     finally:
         terminate_quietly(proc)
         if tap is not None:
@@ -92,7 +96,8 @@ def test_broker_down_at_start_killed_and_restarted(clip, tmp_path):
 
 
 def test_broker_that_never_answers_does_not_block_audio_or_shutdown(clip):
-    """A TCP listener that never sends CONNACK: events keep coming, SIGTERM still exits 0 quickly, no traceback."""
+    """A TCP listener that never sends CONNACK: events keep coming, SIGTERM exits 0 within the close bound, no
+    traceback."""
     need_model()
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
@@ -108,8 +113,11 @@ def test_broker_that_never_answers_does_not_block_audio_or_shutdown(clip):
                 proc.wait_events(len(proc.events()) + 8, WAIT_S)
                 assert _max_gap(proc, t0) < MAX_GAP_S
                 assert healthz(ws)["dropped_blocks"] == 0
-                elapsed = proc.signal_and_wait(signal.SIGTERM)
+                proc.signal_and_wait(signal.SIGTERM, WAIT_S)
             finally:
                 conn.close()
-            assert proc.proc.returncode == 0 and elapsed < 1.5, (proc.proc.returncode, elapsed, proc.stderr[-2000:])
+            assert proc.proc.returncode == 0, (proc.proc.returncode, proc.stderr[-2000:])
+            # the connect stuck on CONNACK is cut within the publisher's close bound, and the run ends normally
+            assert "did not close within" not in proc.stderr, proc.stderr[-2000:]
+            assert re.search(r"stopped: \d+ events", proc.stderr), proc.stderr[-2000:]
             assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr[-3000:]

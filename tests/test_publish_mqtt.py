@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import aiomqtt
 import pytest
@@ -200,26 +199,31 @@ async def test_rate_limit_unchanged_label_but_not_changes(mqtt_broker):
     """An unchanged label goes out at most every min_interval_s, a change at once (and fires), the last on shutdown."""
     cfg = mqtt_config(mqtt_broker, min_interval_s=0.5, discovery=False)
     topics = Topics.for_node(cfg, NODE)
+    now = [0.0]  # the publisher's clock, advanced by hand: 1/8 s per event (exact in binary)
+    seqs = lambda: [json.loads(p)["seq"] for p in sub.on(topics.emotion)]  # noqa: E731
     async with Subscriber(mqtt_broker, topics.emotion, topics.event) as sub:
-        async with MqttPublisher(cfg, NODE, make_card()) as pub:
+        async with MqttPublisher(cfg, NODE, make_card(), clock=lambda: now[0]) as pub:
             await _until(lambda: pub.connected)
-            start = time.monotonic()
-            for seq in range(32):  # 1.6 s of events at 20 Hz, all "happy"
+            for seq in range(32):  # 4 s of events at 8 Hz, all "happy": due at 0, 0.5, 1.0, ... s
+                now[0] = seq * 0.125
                 await asyncio.wait_for(pub.publish(make_event(seq, "happy")), T)
-                await asyncio.sleep(0.05)
-            await sub.until(lambda: len(sub.on(topics.emotion)) >= 3)
-            elapsed = time.monotonic() - start
-            states = len(sub.on(topics.emotion))
-            assert 3 <= states <= int(elapsed / 0.5) + 1, f"{states} states in {elapsed:.2f} s"
+                if seq % 4 == 0:
+                    await sub.until(lambda: seq in seqs())
+            now[0] = 32 * 0.125
             await asyncio.wait_for(pub.publish(make_event(32, "sad")), T)
-            await sub.until(lambda: json.loads(sub.on(topics.emotion)[-1])["label"] == "sad", timeout=0.5)
-            await sub.until(lambda: len(sub.on(topics.event)) == 2, timeout=0.5)
+            await sub.until(lambda: json.loads(sub.on(topics.emotion)[-1])["label"] == "sad")
+            # one client's QoS 1 messages arrive in order: any held-back "happy" sent would be here before 32
+            assert seqs() == [0, 4, 8, 12, 16, 20, 24, 28, 32]
+            await sub.until(lambda: len(sub.on(topics.event)) == 2)
             assert [json.loads(p)["event_type"] for p in sub.on(topics.event)] == ["happy", "sad"]
+            now[0] = 33 * 0.125
             await asyncio.wait_for(pub.publish(make_event(33, "sad")), T)  # not due yet: held back
+            now[0] = 34 * 0.125
             await asyncio.wait_for(pub.publish(make_event(34, "angry")), T)  # a change: due at once
             await sub.until(lambda: json.loads(sub.on(topics.emotion)[-1])["seq"] == 34)
             # one client's QoS 1 messages arrive in order: had 33 been sent, it would be here before 34
             assert [json.loads(p)["seq"] for p in sub.on(topics.emotion)][-2:] == [32, 34]
+            now[0] = 35 * 0.125
             await asyncio.wait_for(pub.publish(make_event(35, "angry")), T)  # held back again
         await sub.until(lambda: json.loads(sub.on(topics.emotion)[-1])["seq"] == 35)  # flushed on shutdown
         assert 33 not in [json.loads(p)["seq"] for p in sub.on(topics.emotion)]
@@ -273,17 +277,25 @@ async def test_reconnects_after_broker_restart_and_keeps_pipeline_running(mqtt_b
             await sub.until(lambda: json.loads(sub.on(topics.emotion)[-1])["seq"] == 41)
 
 
-async def test_no_broker_at_all_does_not_block_start_or_stop(tmp_path):
-    """Against a port with nothing listening, entering, publishing and leaving are all quick."""
+async def test_no_broker_at_all_does_not_block_start_or_stop(tmp_path, caplog):
+    """Against a port with nothing listening, entering returns while the retries run, publish() never suspends,
+    and leaving ends the retry loop."""
     from mqtt_broker import free_port
+    caplog.set_level(logging.DEBUG, logger="voxstream.publish.mqtt")
     cfg = MqttConfig(host="127.0.0.1", port=free_port(), reconnect_min_s=0.05, reconnect_max_s=0.1)
-    t0 = time.monotonic()
-    async with MqttPublisher(cfg, NODE, make_card()) as pub:
+    pub = MqttPublisher(cfg, NODE, make_card())
+    await asyncio.wait_for(pub.__aenter__(), T)
+    task = pub._task
+    try:
         for seq in range(5):
-            await asyncio.wait_for(pub.publish(make_event(seq)), T)
-        await asyncio.sleep(0.3)
-        assert pub.connections == 0 and not pub.connected
-    assert time.monotonic() - t0 < 1.5
+            coro = pub.publish(make_event(seq))
+            with pytest.raises(StopIteration):  # finished without ever waiting
+                coro.send(None)
+        await _until(lambda: len([r for r in caplog.records if "still unreachable" in r.getMessage()]) >= 2)
+        assert pub.connections == 0 and not pub.connected and not task.done()
+    finally:
+        await asyncio.wait_for(pub.__aexit__(None, None, None), T)
+    assert task.done()
 
 
 LAST_WILL_CHILD = r"""

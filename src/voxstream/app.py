@@ -3,7 +3,8 @@
 Publishers plug in here.  A publisher is an async context manager with
 ``async def publish(event)`` that must never block (it queues or drops);
 :func:`build_publishers` makes them from the config.  A publisher whose output
-is gone for good raises :class:`StopStream` and the run ends quietly.
+is gone for good raises :class:`StopStream` and the run ends quietly; one that cannot go on until the user
+fixes something raises :class:`~voxstream.errors.PublisherError`, which ends the run with exit code 2.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from voxstream.model.card import ModelCard
 from voxstream.config import Config
 from voxstream.engine.events import EmotionEvent, utc_now_iso
 from voxstream.engine.pipeline import Engine
-from voxstream.errors import StopStream  # noqa: F401  (re-exported for publishers' callers)
+from voxstream.errors import PublisherError, StopStream  # noqa: F401  (StopStream: re-exported for publishers' callers)
 from voxstream.status import RunStats, RunStatus  # noqa: F401  (re-exported: callers build RunStats here)
 
 _LOGGER = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class Fanout:
         for i, pub in enumerate(self.publishers):
             try:
                 await pub.publish(event)
-            except StopStream:
+            except (StopStream, PublisherError):  # the output is gone, or the user must fix something
                 raise
             except Exception as exc:  # noqa: BLE001 - a publisher bug must not stop the audio
                 if i not in self._failed:

@@ -20,3 +20,9 @@ class AudioError(VoxstreamError):
 class StopStream(Exception):
     """Raised by a publisher whose output is gone for good (e.g. stdout closed by ``| head``): the run ends
     normally, every publisher is still flushed and closed, and the command exits 0."""
+
+
+class PublisherError(VoxstreamError):
+    """A publisher cannot go on until the user fixes something (e.g. its MQTT node name is in use by another
+    voxstream process).  Raised from ``publish``, it ends the run: every publisher is still closed, and the
+    command exits 2 with this one line."""

@@ -56,6 +56,11 @@ class Topics:
     ha_status: str
     """Home Assistant's birth/last-will topic, subscribed to re-announce discovery."""
 
+    @property
+    def base(self) -> str:
+        """``<prefix>/<node slug>``, the level above every topic of the node (for log and error lines)."""
+        return self.status.rsplit("/", 1)[0]
+
     @classmethod
     def for_node(cls, cfg: MqttConfig, node: str) -> "Topics":
         base = f"{cfg.prefix.rstrip('/')}/{node_slug(node)}"

@@ -16,6 +16,29 @@ Two parts:
 
 While the broker is away only the latest state is kept (plus at most a few
 pending label-change messages, dropped on reconnect), so memory stays bounded.
+
+**One process per node.**  The client id is ``voxstream-<slug>``, so two nodes
+whose names give the same slug (``kitchen`` and ``Kitchen!``) share it.  The
+broker then closes the older connection whenever the other one connects
+(MQTT's session takeover; mosquitto 2.0 sends no reason, the socket just
+closes), they reconnect in turns forever and Home Assistant flaps.  The
+publisher counts how its connections end: a connection the broker closes
+within :data:`TAKEOVER_SESSION_S` of connecting, :data:`TAKEOVER_DROPS` times
+in a row (the first of them may have lasted any time) with no failed
+reconnect in between, is a takeover; the run stops with one line
+(:class:`~voxstream.errors.PublisherError`, exit code 2) naming the clash.
+A process still connected when the other one gave up keeps the node; both may stop.
+
+Why this design: the slug client id stays, so a node restarted after a crash,
+``kill -9`` or a power cut simply takes over its dead predecessor's lingering
+connection (nothing live is closed, nothing counts) and no retained marker can
+go stale and block it.  One network blip or a broker restart never stops a
+node: a blip is one drop, usually after a long connection, and a failed
+reconnect (broker away) resets the count; a publish that times out on a slow
+broker is not a drop (only the broker closing the connection is).  A unique client id per process plus
+a retained claim would answer faster but needs an extra topic and a wait on
+every restart after a crash; the MQTT 5 reason "Session taken over" would be
+exact but mosquitto 2.0.11 does not send it.
 """
 
 from __future__ import annotations
@@ -33,7 +56,7 @@ import aiomqtt
 from voxstream.backoff import Backoff
 from voxstream.model.card import ModelCard
 from voxstream.config import MqttConfig
-from voxstream.errors import ConfigError
+from voxstream.errors import ConfigError, PublisherError, VoxstreamError
 from voxstream.engine.events import EmotionEvent
 from voxstream.publish.homeassistant import OFFLINE, ONLINE, HA_ONLINE, Topics, discovery_configs, node_slug
 from voxstream.publish.mqtt_state import MqttState
@@ -47,6 +70,13 @@ PUBLISH_TIMEOUT_S = 5.0
 SHUTDOWN_TIMEOUT_S = 3.0
 CONNECT_GRACE_S = 0.4
 """At shutdown, how long a connect in progress may take to finish (to publish offline) before it is cut."""
+TAKEOVER_SESSION_S = 10.0
+"""A connection the broker closes sooner than this after connecting counts towards a takeover."""
+DROP_GRACE_S = 1.0
+"""After a publish fails, how long the listener may take to report that the broker closed the connection."""
+TAKEOVER_DROPS = 4
+"""Closed connections in a row (all but the first shorter than TAKEOVER_SESSION_S, no failed reconnect in between)
+that mean another client holds the same client id."""
 
 
 class _Quiet(logging.Filter):
@@ -128,6 +158,10 @@ class MqttPublisher:
         self.sent = 0
         """State messages sent on the emotion topic."""
         self.publish_errors = 0
+        self.drops = 0
+        """Connections closed by the broker in a row, each soon after connecting (see TAKEOVER_DROPS)."""
+        self.fatal: PublisherError | None = None
+        """Set when another process holds the node: ``publish`` raises it and the run ends."""
 
     async def __aenter__(self) -> "MqttPublisher":
         self._task = asyncio.create_task(self._run(), name="mqtt-publisher")
@@ -151,7 +185,12 @@ class MqttPublisher:
             _LOGGER.debug("MQTT task ended with an error", exc_info=True)
 
     async def publish(self, event: EmotionEvent) -> None:
-        """Keep the event as the latest state and wake the connection task if it is due; never blocks or raises."""
+        """Keep the event as the latest state and wake the connection task if it is due; never blocks.
+
+        Raises :class:`PublisherError` only once another process was found to hold the node (ends the run).
+        """
+        if self.fatal is not None:
+            raise self.fatal
         try:
             if self.state.push(event, self._clock()):
                 self._wake.set()
@@ -173,7 +212,8 @@ class MqttPublisher:
         )
 
     async def _run(self) -> None:
-        await keep_connected(self, "MQTT publisher", stopping=lambda: self._stopping, sleep=self._sleep)
+        await keep_connected(self, "MQTT publisher", stopping=lambda: self._stopping or self.fatal is not None,
+                             sleep=self._sleep)
 
     async def _sleep(self, delay: float) -> None:
         """Wait before the next attempt; a shutdown request cuts it short."""
@@ -189,6 +229,8 @@ class MqttPublisher:
             self._wake.clear()
 
     def _connection_failed(self, exc: BaseException) -> None:
+        if not self.connected:  # the broker is unreachable: a network or broker problem, not a takeover
+            self.drops = 0
         now = time.monotonic()
         where = f"{self.cfg.host}:{self.cfg.port}"
         if self.connected or now >= self._next_warn:
@@ -204,13 +246,32 @@ class MqttPublisher:
         self._next_warn = 0.0
         _LOGGER.info("MQTT connected to %s:%s as %s", self.cfg.host, self.cfg.port, self.client_id)
         self.state.reconnected()
+        started = time.monotonic()
         listener = asyncio.create_task(self._listen(client))
         try:
             await self._announce_all(client)
             await self._send_loop(client, listener)
+        except aiomqtt.MqttError:
+            lasted = time.monotonic() - started
+            if not self._stopping:  # only the broker closing the connection counts, not our own time-out
+                await asyncio.wait({listener}, timeout=DROP_GRACE_S)
+                if listener.done() and not listener.cancelled() and isinstance(listener.exception(), aiomqtt.MqttError):
+                    self._dropped(lasted)
+            raise
         finally:
             listener.cancel()
             await asyncio.gather(listener, return_exceptions=True)
+
+    def _dropped(self, lasted_s: float) -> None:
+        """Count a connection the broker closed; raise PublisherError when it looks like a takeover."""
+        self.drops = self.drops + 1 if lasted_s < TAKEOVER_SESSION_S else 1
+        if self.drops >= TAKEOVER_DROPS:
+            self.fatal = PublisherError(
+                f"MQTT node {self.node!r} ({self.topics.base}/...) is in use by another voxstream process: the broker "
+                f"closed this node's connection (client id {self.client_id}) {self.drops} times in a row within "
+                f"{TAKEOVER_SESSION_S:.0f} s of connecting, as it does when another client connects with the same "
+                f"id; give each node its own [node] name")
+            raise self.fatal
 
     async def _announce_all(self, client: aiomqtt.Client) -> None:
         """The discovery configs, then (once this run has a state) the state and status online; all retained."""
@@ -273,9 +334,11 @@ async def keep_connected(link, what: str, stopping=lambda: False, sleep=asyncio.
     The one reconnect loop of the MQTT publisher and the fleet's subscriber (aiomqtt has none).  ``link``
     has ``cfg`` (``reconnect_min_s``/``reconnect_max_s``), ``_client()``, ``_session(client)``,
     ``_connection_failed(exc)`` and a ``connected`` flag.  Any other error is logged and retried: a broker
-    problem never takes the pipeline down.
+    problem never takes the pipeline down.  A :class:`VoxstreamError` from the session (the node is in use by
+    another process) ends the loop and is raised.
     """
     backoff = Backoff(link.cfg.reconnect_min_s, link.cfg.reconnect_max_s, jitter=True)
+    fatal: VoxstreamError | None = None
     while not stopping():
         client = link._client()
         try:
@@ -286,12 +349,16 @@ async def keep_connected(link, what: str, stopping=lambda: False, sleep=asyncio.
             except asyncio.CancelledError:
                 abandon(client)
                 raise
+        except* VoxstreamError as group:
+            fatal = group.exceptions[0]
         except* aiomqtt.MqttError as group:
             link._connection_failed(group.exceptions[0])
         except* Exception as group:  # noqa: BLE001 - keep retrying
             _LOGGER.error("%s error: %r; reconnecting", what, group.exceptions[0])
         finally:
             link.connected = False
+        if fatal is not None:
+            raise fatal
         if stopping():
             break
         await sleep(backoff.next())
