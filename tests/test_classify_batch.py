@@ -5,18 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from engine_support import need_model, speech_with_pauses
 from voxstream.audio.files import iter_blocks, load_audio
-from voxstream.offline.batch import BatchModel, pool_windows
-from voxstream.offline.clips import normalise_session, window_rows
 from voxstream.config import Config
 from voxstream.engine.frames import MfccFrames
+from voxstream.engine.gate import SpeechGate
 from voxstream.engine.params import POOLINGS, FeatureParams, windows
 from voxstream.engine.pooling import pool
-from voxstream.engine.gate import SpeechGate
-from voxstream.model.litert import Classifier
-from voxstream.stages import build_engine, make_gate, make_normalizer, window_spec
 from voxstream.engine.window import WindowSpec
-from engine_support import need_model, speech_with_pauses
+from voxstream.model.litert import Classifier
+from voxstream.offline.batch import BatchModel, pool_windows
+from voxstream.offline.clips import normalise_session, window_rows
+from voxstream.stages import build_engine, make_gate, make_normalizer, window_spec
 
 SR = 16000
 
@@ -123,8 +123,8 @@ def test_batch_model_falls_back_when_the_model_refuses_a_batch():
 
 def test_whole_file_scores_equal_the_live_engine_windows(speech, classifier):
     """Each window's label and scores from the whole-file path equal the engine's (``run --file --fast``) to 1e-5."""
+    from voxstream.api import classify_file
     from voxstream.offline.archive import ArchiveScorer, Job
-    from voxstream.cli.classify import classify_file
 
     card, cfg = classifier.card, Config()
     seen = []
@@ -145,7 +145,7 @@ def test_whole_file_scores_equal_the_live_engine_windows(speech, classifier):
     probs = scorer.model(normalised[rows.speech])
     np.testing.assert_allclose(probs, np.stack(seen), atol=1e-5)
     assert [card.labels[i] for i in probs.argmax(axis=1)] == [e.raw_label for e in events if e.speech]
-    result = classify_file(speech, classifier, cfg)
+    result = classify_file(speech, classifier.path, cfg)
     np.testing.assert_allclose([result.scores[k] for k in card.labels], np.mean(seen, axis=0), atol=1e-5)
 
 

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from engine_support import ROOT, VOXSTREAM, need_model, run_cli, speech_with_pauses
 from voxstream.app import RunStats, build_publishers, run_stream
 from voxstream.audio.files import iter_blocks, load_audio
+from voxstream.audio.sources import FileSource
 from voxstream.config import Config
 from voxstream.model.litert import Classifier
 from voxstream.stages import build_engine
-from voxstream.audio.sources import FileSource
-from engine_support import VOXSTREAM, ROOT, need_model, run_cli, speech_with_pauses
 
 SR = 16000
 
@@ -47,7 +47,8 @@ def test_block_size_does_not_change_events(classifier, speech):
     assert len({len(r) for r in runs}) == 1 and len(runs[0]) > 20
     for other in runs[1:]:
         for a, b in zip(runs[0], other):
-            assert (a.label, a.speech, a.raw_label, a.stream_time_s) == (b.label, b.speech, b.raw_label, b.stream_time_s)
+            assert ((a.label, a.speech, a.raw_label, a.stream_time_s)
+                    == (b.label, b.speech, b.raw_label, b.stream_time_s))
             assert max(abs(a.scores[k] - b.scores[k]) for k in a.scores) < 1e-4
 
 
@@ -164,13 +165,13 @@ def test_classify_json_reports_bad_files_and_continues(tmp_path, speech, classif
 
 def test_classify_scores_a_clip_like_the_offline_evaluation(tmp_path, speech, classifier):
     """classify = mean of the raw probabilities of the clip's speech windows, computed offline window by window."""
-    from voxstream.cli.classify import classify_file
+    from voxstream.api import classify_file
+    from voxstream.config import Config
     from voxstream.engine.frames import MfccFrames
-    from voxstream.engine.params import windows
-    from voxstream.engine.pooling import window_features
     from voxstream.engine.gate import SpeechGate
     from voxstream.engine.normalize import Normalizer
-    from voxstream.config import Config
+    from voxstream.engine.params import windows
+    from voxstream.engine.pooling import window_features
     card, cfg = classifier.card, Config()
     y = load_audio(speech, SR)
     extractor, normalizer = MfccFrames(card.features), Normalizer.from_dict(card.normalization)
@@ -185,7 +186,7 @@ def test_classify_scores_a_clip_like_the_offline_evaluation(tmp_path, speech, cl
             speech_probs.append(classifier.predict(normalised))
     assert speech_probs, "the espeak clip must contain speech windows"
     expected = np.mean(speech_probs, axis=0)
-    result = classify_file(speech, classifier)
+    result = classify_file(speech, classifier.path)
     got = np.array([result.scores[k] for k in classifier.labels])
     np.testing.assert_allclose(got, expected, atol=1e-4)
     assert result.label == classifier.labels[int(np.argmax(expected))]

@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import AsyncIterator, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-
-from voxstream.model.card import ModelCard
 from voxstream.config import Config
 from voxstream.engine.events import EmotionEvent, utc_now_iso
 from voxstream.engine.pipeline import Engine
-from voxstream.errors import PublisherError, StopStream  # noqa: F401  (StopStream: re-exported for publishers' callers)
+from voxstream.errors import PublisherError, StopStream
+from voxstream.model.card import ModelCard
 from voxstream.status import RunStats, RunStatus  # noqa: F401  (re-exported: callers build RunStats here)
 
 _LOGGER = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ CLOSE_TIMEOUT_S = 0.8
 class Publisher(Protocol):
     """Where events go: console, WebSocket page, MQTT."""
 
-    async def __aenter__(self) -> "Publisher": ...
+    async def __aenter__(self) -> Publisher: ...
 
     async def __aexit__(self, *exc) -> bool | None: ...
 
@@ -71,7 +71,7 @@ class Fanout:
                 await pub.publish(event)
             except (StopStream, PublisherError):  # the output is gone, or the user must fix something
                 raise
-            except Exception as exc:  # noqa: BLE001 - a publisher bug must not stop the audio
+            except Exception as exc:
                 if i not in self._failed:
                     _LOGGER.error("publisher %s failed: %s (further errors logged at debug)",
                                   type(pub).__name__, exc)
@@ -92,7 +92,7 @@ async def _bounded_close(pub: Publisher) -> AsyncIterator[Publisher]:
                 await pub.__aexit__(None, None, None)
         except TimeoutError:
             _LOGGER.warning("publisher %s did not close within %.1f s", type(pub).__name__, CLOSE_TIMEOUT_S)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             _LOGGER.warning("publisher %s failed while closing: %s", type(pub).__name__, exc)
 
 
@@ -114,20 +114,31 @@ async def run_stream(source, engine: Engine, publishers: list[Publisher], stats:
 
 
 async def _stream(source, engine: Engine, fan: Fanout, stats: RunStats, limit: int | None) -> None:
+    async for event in stream_events(source, engine, stats, limit):
+        await fan.publish(event)
+
+
+async def stream_events(source, engine: Engine, stats: RunStats | None = None,
+                        limit: int | None = None) -> AsyncIterator[EmotionEvent]:
+    """The events of an entered ``source`` through ``engine``, each stamped with the wall clock, until the
+    source ends or ``limit`` samples; ``stats`` (if given) counts them."""
     async for block in source:
         if limit is not None:
             block = block[: max(0, limit - engine.samples)]
-        await _emit(fan, engine.push(block), stats)
-        stats.audio_s = engine.stream_time_s
+        for event in engine.push(block):
+            yield _stamped(event, stats)
+        if stats is not None:
+            stats.audio_s = engine.stream_time_s
         if limit is not None and engine.samples >= limit:
             break
-    await _emit(fan, engine.finish(), stats)
+    for event in engine.finish():
+        yield _stamped(event, stats)
 
 
-async def _emit(fan: Fanout, events: list[EmotionEvent], stats: RunStats) -> None:
-    for event in events:
-        event = replace(event, timestamp=utc_now_iso())  # the clock is read here, outside the engine
+def _stamped(event: EmotionEvent, stats: RunStats | None) -> EmotionEvent:
+    event = replace(event, timestamp=utc_now_iso())  # the clock is read here, outside the engine
+    if stats is not None:
         stats.events += 1
         stats.speech_events += int(event.speech)
         stats.last_event = event
-        await fan.publish(event)
+    return event

@@ -12,20 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import numpy as np
 
+from voxstream.audio.devices import _sd, resolve_device
 from voxstream.audio.files import ReadStats, Resampler, audio_info, iter_blocks, to_mono
 from voxstream.backoff import Backoff
 from voxstream.config import AudioConfig
-from voxstream.audio.devices import _sd, resolve_device
 from voxstream.errors import AudioError
 
 _LOGGER = logging.getLogger(__name__)
 _LOST = object()
 """Queue marker: the PortAudio stream finished on its own (device gone)."""
+
+
+FAST_BLOCK_S = 1.0
+"""Block length, in seconds, when a file is read as fast as possible (larger blocks, fewer loop turns)."""
 
 
 class SourceCounters:
@@ -47,7 +51,7 @@ class FileSource:
         self.stats = stats if stats is not None else SourceCounters()
         self.description = f"file {self.path}"
 
-    async def __aenter__(self) -> "FileSource":
+    async def __aenter__(self) -> FileSource:
         audio_info(self.path)  # fail early, with one line, on a bad file
         return self
 
@@ -84,7 +88,7 @@ class MicSource:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.description = "microphone"
 
-    async def __aenter__(self) -> "MicSource":
+    async def __aenter__(self) -> MicSource:
         self._loop = asyncio.get_running_loop()
         self._queue = asyncio.Queue(maxsize=self.cfg.queue_blocks)
         dev = resolve_device(self.cfg.device)  # a wrong --device fails now, with the device list
@@ -122,7 +126,7 @@ class MicSource:
             try:
                 sd._terminate()
                 sd._initialize()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 _LOGGER.debug("PortAudio re-scan failed: %s", exc)
         dev = resolve_device(self.cfg.device)
         rate = self.cfg.device_rate or int(round(dev.default_rate))
@@ -144,7 +148,7 @@ class MicSource:
             try:
                 stream.abort(ignore_errors=True)
                 stream.close(ignore_errors=True)
-            except Exception as exc:  # noqa: BLE001 - a dying device may raise anything
+            except Exception as exc:
                 _LOGGER.debug("closing the input stream: %s", exc)
 
     def _stall_s(self) -> float:

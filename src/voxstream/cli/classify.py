@@ -12,25 +12,24 @@ stderr by name and counted; the others still succeed.
 
 from __future__ import annotations
 
-import os
-
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
-from voxstream.offline.archive import FileResult, Job, RunStats, chunks, job_for, scorer_for
-from voxstream.offline.output import Progress, ResultWriter, done_files, format_for
-from voxstream.offline.pool import run_local
 from voxstream.audio.files import find_audio_files
-from voxstream.model.calibration import OFF, read_baseline
-from voxstream.model.card import load_card
 from voxstream.cli.common import add_config_flags, config_from_args
 from voxstream.config import Config
 from voxstream.errors import AudioError, ConfigError
+from voxstream.model.calibration import OFF, read_baseline
+from voxstream.model.card import load_card
 from voxstream.model.litert import Classifier
+from voxstream.offline.archive import Job, RunStats, chunks, job_for, scorer_for
+from voxstream.offline.output import Progress, ResultWriter, done_files, format_for
+from voxstream.offline.pool import run_local
 
-__all__ = ["FileResult", "classify_file", "cmd_classify", "register"]
+__all__ = ["cmd_classify", "register"]
 
 
 def default_workers() -> int:
@@ -59,15 +58,6 @@ def register(sub) -> None:
     p.add_argument("--stats", metavar="FILE",
                    help="write a JSON summary: wall and audio seconds, seconds per stage, peak RSS per worker")
     p.set_defaults(func=cmd_classify)
-
-
-def classify_file(path: Path, classifier: Classifier, cfg: Config | None = None) -> FileResult:
-    """The file's label and scores by the one clip score, the file a session of its own."""
-    job = Job(str(classifier.path), cfg or Config())
-    out = scorer_for(job).score([str(path)])
-    if out.errors[0]:
-        raise AudioError(out.errors[0])
-    return out.results[0]
 
 
 def _chunk_results(args: argparse.Namespace, parts: list[list[str]], job: Job, workers: int):

@@ -8,18 +8,15 @@ import logging
 import sys
 
 from voxstream.app import RunStats, build_publishers, run_stream
+from voxstream.audio.devices import input_devices
+from voxstream.audio.sources import FAST_BLOCK_S, FileSource, MicSource
 from voxstream.cli.common import add_config_flags, config_from_args, load_classifier
 from voxstream.config import Config
 from voxstream.held_signals import loop_stop_handlers
 from voxstream.publish.console import ConsolePrinter
-from voxstream.audio.devices import input_devices
 from voxstream.stages import build_engine
-from voxstream.audio.sources import FileSource, MicSource
 
 _LOGGER = logging.getLogger(__name__)
-
-FAST_BLOCK_S = 1.0
-"""Block length when a file is read as fast as possible (larger blocks, fewer loop turns)."""
 
 def register(sub) -> None:
     p = sub.add_parser("run", help="stream a microphone (or a file) to the console, WebSocket page and MQTT",
