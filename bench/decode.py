@@ -2,7 +2,7 @@
 
 Usage (from the checkout, with the venv)::
 
-    .venv/bin/python bench/decode.py [--data /work/shared/data/ravdess] [--files 400] [--repeat 5]
+    .venv/bin/python bench/decode.py --data ../shared/data/ravdess [--files 400] [--repeat 5]
 
 Reads the first ``--files`` audio files of ``--data`` (sorted) with
 ``soundfile.read(dtype="float32")`` through each library in turn, ``--repeat``
@@ -26,7 +26,7 @@ from voxstream.audio.sndfile import handles, library_version, system_library
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--data", type=Path, default=Path("/work/shared/data/ravdess"))
+    ap.add_argument("--data", type=Path, required=True, help="a folder of audio files, e.g. ../shared/data/ravdess")
     ap.add_argument("--files", type=int, default=400)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args(argv)

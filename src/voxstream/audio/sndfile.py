@@ -1,8 +1,8 @@
 """Decode with the system's libsndfile when there is one (Debian's ``libsndfile1``, which
 ``scripts/setup.sh`` installs), else with the copy bundled in the soundfile wheel.
 
-The bundled copy decodes FLAC more slowly than Debian's build on this machine
-(``bench/decode.py`` prints both).  FLAC is lossless, so both give the same
+The bundled copy can decode FLAC more slowly than the distribution's build
+(``bench/decode.py`` times both).  FLAC is lossless, so both give the same
 samples (``tests/test_audio_io.py``).  soundfile has no option for this: it keeps
 its library handle in ``soundfile._snd``, which :func:`prefer_system_library`
 replaces once if the system library loads and is libsndfile 1.1 or later.

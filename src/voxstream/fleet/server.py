@@ -1,6 +1,6 @@
 """The fleet page, ``/api/nodes``, ``/healthz`` and the fleet WebSocket on one port.
 
-``GET /`` serves the self-contained page (``web/fleet.html``); ``GET
+``GET /`` serves the self-contained page (``fleet.html`` beside this module); ``GET
 /api/nodes`` a JSON list with one object per node (``node``, ``status``, the
 latest ``event`` as published, ``last_change`` ISO time, ``last_seen``);
 ``GET /healthz`` counters (no emotion data).  ``/ws`` sends one ``hello``
@@ -22,8 +22,9 @@ import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from importlib import resources
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
@@ -85,7 +86,7 @@ class FleetServer:
         """Updates not sent to a client whose write buffer was full (it got the whole fleet later)."""
 
     # -- lifecycle -------------------------------------------------------------------------------------
-    async def __aenter__(self) -> "FleetServer":
+    async def __aenter__(self) -> FleetServer:
         try:
             self._server = await serve(
                 self._handle, self.host, self._port, process_request=self._process_request,
@@ -110,7 +111,7 @@ class FleetServer:
                     conn.transport.abort()
             try:
                 await asyncio.wait_for(self._server.wait_closed(), CLOSE_WAIT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 _LOGGER.debug("fleet server closed with handshakes still pending")
             self._server = None
 
@@ -134,7 +135,7 @@ class FleetServer:
             await asyncio.sleep(self.interval_s)
             try:
                 self.tick()
-            except Exception:  # noqa: BLE001 - the page must keep being served
+            except Exception:
                 _LOGGER.exception("fleet: could not send an update")
 
     def tick(self) -> None:

@@ -23,14 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from voxstream.config import Config, GateConfig
-from voxstream.errors import ConfigError, ModelError
 from voxstream.engine.params import FeatureParams
+from voxstream.errors import ConfigError, ModelError
 
 LABELS = ("angry", "disgust", "fear", "happy", "neutral", "ps", "sad")
 """The seven product labels, in the order every model of voxstream uses."""
 
 SCHEMA_VERSION = 2
-"""2: one trainer (evaluations per split and protocol, ``holdout``, ``goals``); 1: the two trainers before it."""
+"""2: one trainer (evaluations per split and protocol, ``holdout``); 1: the two trainers before it."""
 
 
 def sha256_file(path: str | Path) -> str:
@@ -77,7 +77,7 @@ class ModelCard:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict, where: str = "card") -> "ModelCard":
+    def from_dict(cls, data: dict, where: str = "card") -> ModelCard:
         version = data.get("schema_version", data.get("card_version", 1))
         if not isinstance(version, int) or version > SCHEMA_VERSION:
             raise ModelError(f"{where}: card schema_version {version!r} is newer than this voxstream reads "

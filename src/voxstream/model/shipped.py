@@ -1,7 +1,7 @@
 """The models shipped inside the package, and the one rule that turns ``--model`` into a file.
 
 ``--model`` and ``[model] path`` take either a shipped name (``voxstream``,
-``seed``: ``<name>.tflite`` + ``<name>.json`` in the package
+``session_mlp``, ``seed``: ``<name>.tflite`` + ``<name>.json`` in the package
 ``voxstream.models``, found with :mod:`importlib.resources`, so the default
 works wherever the command runs) or a path to a ``.tflite`` (or its ``.json``
 card), relative to the working directory.
@@ -12,8 +12,8 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from voxstream.model.card import card_path_for
 from voxstream.errors import ModelError
+from voxstream.model.card import card_path_for
 
 SHIPPED_PACKAGE = "voxstream.models"
 DEFAULT_MODEL = "voxstream"

@@ -1,6 +1,6 @@
 """WebSocket publisher: the live page, ``/healthz`` and the event stream on one port.
 
-``GET /`` serves the self-contained page (``web/index.html``), ``GET /healthz``
+``GET /`` serves the self-contained page (``index.html`` beside this module), ``GET /healthz``
 a small JSON status, and ``/ws`` is the WebSocket: on connect it sends one
 :class:`~voxstream.engine.events.Hello` message (the model card summary), then every :class:`EmotionEvent`
 as JSON text.
@@ -34,13 +34,13 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.protocol import State
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
-from voxstream.model.card import ModelCard
 from voxstream.config import WebsocketConfig
-from voxstream.errors import VoxstreamError
 from voxstream.engine.events import SILENCE, UNCERTAIN, EmotionEvent, Hello
+from voxstream.errors import VoxstreamError
+from voxstream.model.card import ModelCard
 from voxstream.status import RunStats
 
 _LOGGER = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ class WebSocketPublisher:
         self.publish_errors = 0
 
     # -- lifecycle -------------------------------------------------------------------------
-    async def __aenter__(self) -> "WebSocketPublisher":
+    async def __aenter__(self) -> WebSocketPublisher:
         try:
             self._server = await self._serve()
         except OSError as exc:
@@ -156,7 +156,7 @@ class WebSocketPublisher:
                     conn.transport.abort()
             try:
                 await asyncio.wait_for(self._server.wait_closed(), CLOSE_WAIT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 _LOGGER.debug("WebSocket server closed with handshakes still pending")
             self._server = None
 
@@ -184,7 +184,7 @@ class WebSocketPublisher:
             for client in self._clients:
                 if not client.offer(message):
                     self.dropped_messages += 1
-        except Exception:  # noqa: BLE001 - the pipeline must keep running
+        except Exception:
             self.publish_errors += 1
             log = _LOGGER.exception if self.publish_errors == 1 else _LOGGER.debug
             log("could not queue event for WebSocket clients (further errors at debug level)")

@@ -15,7 +15,7 @@
 
 audiomentations draws from numpy's and Python's global generators, so each call seeds them
 from ``rng`` (and restores nothing: training is single-threaded here). The same ``rng`` state gives
-the same output.  Library and version pins: the ``train`` extra (see the report of issue 10).
+the same output.  Library and version pins: the ``train`` extra in ``pyproject.toml``.
 """
 
 from __future__ import annotations

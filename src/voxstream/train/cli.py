@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 from voxstream.errors import ConfigError
-
 from voxstream.train.splits import SYNTAX
 
 
@@ -144,9 +143,6 @@ def results_table(card: dict) -> str:
     for spec, protocols in entries:
         cells = "  ".join(f"{p} {m['accuracy_mean']:.3f}" for p, m in protocols.items())
         lines.append(f"  {spec}: {cells}  (unlabelled {protocols['stream']['unlabelled']})")
-    for goal in card.get("goals", []):
-        lines.append(f"  goal {goal['goal']}: {goal['measured']} vs {goal['target']} "
-                     f"({'reached' if goal['reached'] else 'not reached'})")
     return "\n".join(lines)
 
 

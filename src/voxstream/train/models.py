@@ -13,8 +13,8 @@ builders only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Arch:
     pooling: str = "mean"
     """FeatureParams.pooling the architecture is trained on (the runtime reads it from the card)."""
     features: dict = field(default_factory=dict)
-    """Further :class:`~voxstream.engine.features.FeatureParams` fields of the architecture (the card records them)."""
+    """Further :class:`~voxstream.engine.params.FeatureParams` fields of the architecture (the card records them)."""
     whole_clip: bool = False
     """Train on one vector pooled over each whole clip (the seed notebook) instead of streaming windows.
     Evaluation always scores streaming windows, as the runtime does."""

@@ -1,9 +1,8 @@
 """Headline figures of a model card, read from the card's own evaluations (fold means).
 
 Only measured numbers: every figure comes from the evaluations of the same
-training run, and nothing here says what a figure should be.  The project's
-goals are stated as text in docs/model.md; ``scripts/model_table.py`` prints
-these figures for the shipped cards.
+training run, and nothing here says what a figure should be;
+``scripts/model_table.py`` prints these figures for the shipped cards.
 """
 
 from __future__ import annotations
@@ -37,11 +36,3 @@ def figures(evaluations: dict) -> list[dict]:
         out.append({"figure": "lao unlabelled clips (stream)", "measured": lao["stream"]["unlabelled"]})
     return out
 
-
-def goals(evaluations: dict) -> list[dict]:
-    """Always empty: cards carry no targets.
-
-    Kept only because ``voxstream.train.trainer`` still writes ``"goals": report.goals(...)``; once it
-    writes :func:`figures` (or nothing: they derive from ``evaluations``) this function goes.
-    """
-    return []

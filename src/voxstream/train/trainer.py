@@ -22,12 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
-from voxstream.model.card import LABELS
-from voxstream.model.litert import LiteModel
 from voxstream.config import GateConfig
 from voxstream.engine.params import FeatureParams
-
-from voxstream.train import plots, report
+from voxstream.model.card import LABELS
+from voxstream.model.litert import LiteModel
+from voxstream.train import plots
 from voxstream.train.datasets import label_indices, scan_folders, speaker_keys
 from voxstream.train.models import Arch, get_arch
 from voxstream.train.protocols import PROTOCOLS, mean_over_folds, run_protocols
@@ -241,7 +240,6 @@ def train(opts: Options) -> Path:
         "evaluations": evaluations,
         "holdout": holdout and {"split": opts.split, "name": side.name, "n_test_clips": int(len(side.test)),
                                 "protocols": holdout},
-        "goals": report.goals(evaluations),
         "tflite_check": {"bytes": len(blob), "latency_us_median": lite.latency_us(check[0]),
                          "max_abs_diff_vs_keras": float(np.abs(lite_p - keras_p).max()),
                          "argmax_agreement_vs_keras": float((lite_p.argmax(1) == keras_p.argmax(1)).mean()),
