@@ -1,4 +1,5 @@
-"""Helpers for the fault, soak and privacy tests: `voxstream run` as a watched subprocess, an MQTT tap, /proc readings."""
+"""Helpers for the fault, soak and privacy tests: `voxstream run` as a watched subprocess, an MQTT tap,
+/proc readings."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ class VoxProc:
         for line in stream:
             dst.append((time.monotonic(), line.rstrip("\n")))
 
-    def __enter__(self) -> "VoxProc":
+    def __enter__(self) -> VoxProc:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -93,15 +94,12 @@ class VoxProc:
     def ws_port(self, timeout: float = 30) -> int:
         return int(self.wait_stderr(_PAGE.pattern, timeout).group(1))
 
-    def signal_and_wait(self, signum: int, timeout: float = 10) -> float:
-        """Send a signal; returns seconds until the process exited."""
-        t0 = time.monotonic()
+    def signal_and_wait(self, signum: int, timeout: float = 10) -> None:
+        """Send a signal and wait for the process to exit (``subprocess.TimeoutExpired`` after ``timeout``)."""
         self.proc.send_signal(signum)
         self.proc.wait(timeout)
-        elapsed = time.monotonic() - t0
         for t in self._threads:
             t.join(5)
-        return elapsed
 
 
 def catches(pid: int, signum: int) -> bool:
@@ -140,7 +138,7 @@ class MqttTap:
         self._client.connect_async(host, port, keepalive=10)
         self._client.loop_start()
 
-    def __enter__(self) -> "MqttTap":
+    def __enter__(self) -> MqttTap:
         return self
 
     def __exit__(self, *exc) -> None:

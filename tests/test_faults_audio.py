@@ -1,4 +1,5 @@
-"""Audio device faults with the PulseAudio virtual microphone: a vanishing device is retried and resumed; bad --device."""
+"""Audio device faults with the PulseAudio virtual microphone: a vanishing device is retried and resumed;
+bad --device."""
 
 from __future__ import annotations
 
@@ -114,6 +115,6 @@ def test_device_disappears_and_comes_back(mic, tmp_path):
         proc.wait_until(lambda: _speech_after(proc, t_play2), 30, "speech after the device came back")
         assert healthz(port)["dropped_blocks"] == 0
 
-        elapsed = proc.signal_and_wait(signal.SIGTERM)
-        assert proc.proc.returncode == 0 and elapsed < 1.5
+        proc.signal_and_wait(signal.SIGTERM)  # fails after 10 s if the run does not exit
+        assert proc.proc.returncode == 0
         assert "Traceback" not in proc.stderr
