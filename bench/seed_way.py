@@ -23,10 +23,10 @@ from pathlib import Path
 
 import numpy as np
 
+from voxstream.audio.demo import make_speech_clip
 from voxstream.audio.files import load_audio
 from voxstream.cli.bench import ms_stats
 from voxstream.offline.heap import peak_rss_mb
-from voxstream.audio.demo import make_speech_clip
 
 HOW = ("librosa.feature.mfcc(y=window, sr=16000, n_mfcc=40), np.mean over frames, "
        "keras Model.predict(x, verbose=0) on the seed LSTM (random weights)")

@@ -21,10 +21,11 @@ import sys
 import time
 
 import numpy as np
+
 from voxstream.audio.files import load_audio
 from voxstream.config import GateConfig
-from voxstream.engine.params import windows
 from voxstream.engine.gate import SpeechGate
+from voxstream.engine.params import windows
 from voxstream.train.datasets import scan_folders
 
 SR = 16000
@@ -136,14 +137,20 @@ def corpora(paths: list[str], gains: list[str], gates: dict, lead_in_s: float) -
             for name, (clip, _) in gates.items():
                 a = acc.setdefault((corpus, f"lead-in {lead_in_s:g} s", name), [0, 0, 0, 0])
                 ok = clip(seg)
-                a[0] += 1; a[1] += int(ok.any()); a[2] += int(ok.sum()); a[3] += len(ok)
+                a[0] += 1
+                a[1] += int(ok.any())
+                a[2] += int(ok.sum())
+                a[3] += len(ok)
         for gain in gains:
             y = with_gain(x, gain, i)
             for name, (clip, _) in gates.items():
                 ok = clip(y)
                 # clips, clips with speech, windows passing, windows
                 a = acc.setdefault((corpus, f"gain {gain}", name), [0, 0, 0, 0])
-                a[0] += 1; a[1] += int(ok.any()); a[2] += int(ok.sum()); a[3] += len(ok)
+                a[0] += 1
+                a[1] += int(ok.any())
+                a[2] += int(ok.sum())
+                a[3] += len(ok)
     return {f"{c} {g}: {n}": {"clips": a[0], "clips_with_speech": round(a[1] / a[0], 4),
                                    "clips_without_speech": a[0] - a[1], "speech_windows": round(a[2] / max(a[3], 1), 4)}
             for (c, g, n), a in acc.items()}
@@ -152,7 +159,8 @@ def corpora(paths: list[str], gains: list[str], gates: dict, lead_in_s: float) -
 def pink(n: int, rng: np.random.Generator) -> np.ndarray:
     f = np.fft.rfftfreq(n, 1 / SR)
     spec = rng.standard_normal(len(f)) + 1j * rng.standard_normal(len(f))
-    spec[1:] /= np.sqrt(f[1:]); spec[0] = 0
+    spec[1:] /= np.sqrt(f[1:])
+    spec[0] = 0
     return np.fft.irfft(spec, n)
 
 
@@ -193,7 +201,9 @@ def cost(gates: dict, speech: np.ndarray, repeat: int = 1000) -> dict:
         hop(w)
         ts = []
         for _ in range(repeat):
-            t0 = time.perf_counter(); hop(w); ts.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            hop(w)
+            ts.append(time.perf_counter() - t0)
         out[name] = round(float(np.median(ts)) * 1e6, 1)
     return out
 

@@ -137,7 +137,7 @@ class WsClient:
                 kind = json.loads(msg).get("type")
                 self.events += kind == "emotion"
                 self.hello += kind == "hello"
-        except Exception:  # noqa: BLE001 - connection closed at the end
+        except Exception:  # connection closed at the end
             pass
 
     def close(self) -> None:
@@ -248,7 +248,8 @@ def _summary(args, out, err, samples, warmup, health, dropped_seen, ws, online_s
         "events_ws": ws.events if ws else 0, "events_healthz": health.get("events"),
         "mqtt_online_messages": online_seen, "dropped_blocks": max(dropped_seen, health.get("dropped_blocks", 0),
                                                                      int(stats.group(3)) if stats else 0),
-        "rss_warmup_kb": statistics.median(head) if head else None, "rss_end_kb": statistics.median(tail) if tail else None,
+        "rss_warmup_kb": statistics.median(head) if head else None,
+        "rss_end_kb": statistics.median(tail) if tail else None,
         "rss_growth_mb": round(growth_kb / 1024, 2), "rss_max_kb": max(kb for _, kb in samples),
         "rss_samples": len(samples), "exit_code": rc, "exit_s": round(exit_s, 3),
         "tracebacks": sum("Traceback" in x for x in err),

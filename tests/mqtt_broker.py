@@ -42,7 +42,7 @@ class Broker:
         ]) + "\n")
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 5.0) -> "Broker":
+    def start(self, timeout: float = 5.0) -> Broker:
         self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("audiomentations")
-from voxstream.train.augment import KINDS, augment, random_gain  # noqa: E402
+from voxstream.train.augment import KINDS, augment, random_gain
 
 SR = 16000
 

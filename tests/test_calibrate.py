@@ -7,17 +7,17 @@ import logging
 import numpy as np
 import pytest
 
-from voxstream.cli import main as cli
+from engine_support import espeak_wav, need_model, run_cli
 from voxstream.audio.files import iter_blocks
+from voxstream.cli import main as cli
+from voxstream.config import Config
+from voxstream.engine.normalize import Normalizer
 from voxstream.model.calibration import default_baseline_path
 from voxstream.model.card import LABELS, sha256_file
-from voxstream.config import Config
 from voxstream.model.litert import Classifier
-from voxstream.engine.normalize import Normalizer
 from voxstream.stages import build_engine
 from voxstream.train.protocols import CALIBRATION_S, NEUTRAL, run_protocol
 from voxstream.train.rows import DatasetRows
-from engine_support import espeak_wav, need_model, run_cli
 
 DIM = 6
 SR = 16000

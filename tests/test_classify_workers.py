@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from engine_support import need_model, run_cli, speech_with_pauses
+from voxstream.audio.files import load_audio
 from voxstream.offline.archive import chunks
 from voxstream.offline.output import Progress
-from voxstream.audio.files import load_audio
-from engine_support import need_model, run_cli, speech_with_pauses
 
 SR = 16000
 
@@ -211,9 +211,9 @@ def crash_on_poison(paths, job):
 
 def test_a_worker_killed_by_one_file_costs_only_that_file(folder, tmp_path):
     """A worker dying on one file: that file is reported failed, every other file is still scored, in order."""
+    from voxstream.config import Config
     from voxstream.offline.archive import job_for
     from voxstream.offline.pool import run_local
-    from voxstream.config import Config
 
     need_model()
     files = sorted(str(p) for p in folder.rglob("clip*.wav"))[:12]

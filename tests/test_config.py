@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from voxstream.cli.main import build_parser
-from voxstream.cli.common import overrides_from_args
-from voxstream.config import SECTIONS, Config, ConfigError, load_config
 from engine_support import ROOT
+from voxstream.cli.common import overrides_from_args
+from voxstream.cli.main import build_parser
+from voxstream.config import SECTIONS, Config, ConfigError, load_config
 
 
 def test_config_toml_equals_defaults():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from voxstream.model.card import LABELS
 from voxstream.engine.events import EmotionEvent, Hello, LabelChange
+from voxstream.model.card import LABELS
 from voxstream.status import RunStats, RunStatus
 
 

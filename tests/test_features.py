@@ -77,7 +77,8 @@ def test_runtime_features_do_not_import_librosa():
     """Computing features loads neither librosa nor scipy (the Pi's memory budget)."""
     import subprocess
     import sys
-    code = ("import sys; from voxstream.engine.pooling import *; from voxstream.engine.params import POOLINGS; from voxstream.engine.ring import *;"
+    code = ("import sys; from voxstream.engine.pooling import *; from voxstream.engine.params import POOLINGS; "
+            "from voxstream.engine.ring import *;"
             "from voxstream.engine.params import FeatureParams; import numpy as np;"
             "[window_features(np.zeros(16000, np.float32) + 0.1, FeatureParams(pooling=p)) for p in POOLINGS];"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('librosa', 'scipy', 'numba')))")

@@ -1,4 +1,5 @@
-"""Tests of the "mean_std_dstd_prosody" pooling (pitch, centroid and level statistics) (src/voxstream/engine/frames.py, pooling.py)."""
+"""Tests of the "mean_std_dstd_prosody" pooling (pitch, centroid and level statistics)
+(src/voxstream/engine/frames.py, pooling.py)."""
 
 import numpy as np
 import pytest

@@ -161,8 +161,8 @@ def test_gain_free_on_espeak_speech(tmp_path, gain_db):
 
     Looser than the tone test: espeak's digital-silence gaps, resampled, leave near-zero frames whose
     float32 rounding (not the gain) moves their autocorrelation peak by ~2e-3."""
-    import soxr
     import soundfile as sf
+    import soxr
 
     wav = tmp_path / "s.wav"
     subprocess.run(["espeak-ng", "-w", str(wav), "Kids are talking by the door, dogs are sitting by the door."],
@@ -182,7 +182,7 @@ def test_live_window_keeps_its_sub_windows(extra):
     features equal the window's frames pooled afresh, exactly, hop after hop (and after a reset)."""
     p = FeatureParams(pooling="seq", **extra)
     inc, y, hop = FrameRing(p, 2 * SR), speechlike(6.0), SR // 4
-    for attempt in range(2):
+    for _attempt in range(2):
         full = 0
         for start in range(0, len(y), hop):
             inc.push(y[start: start + hop])

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+
+import test_mqtt_tls as tls
 from engine_support import ROOT, VOXSTREAM, espeak_wav, need_model, run_cli
 from mqtt_broker import free_port
-import test_mqtt_tls as tls
 from test_mqtt_tls import tls_broker  # noqa: F401  (fixture: a TLS-only, password-only mosquitto)
-
 from voxstream.config import MqttConfig, WebsocketConfig
 from voxstream.fleet.mqtt import FleetSubscriber
 from voxstream.fleet.server import FleetServer
@@ -159,7 +159,7 @@ async def test_a_client_that_stops_reading_skips_updates_then_gets_the_whole_fle
                 server.tick()
                 try:
                     msg = json.loads(await asyncio.wait_for(ws.recv(), 0.2))
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     continue
                 full = full or bool(msg.get("full"))
                 seen.update({n["node"]: n["event"]["seq"] for n in msg["nodes"]})
@@ -213,7 +213,7 @@ async def test_two_real_nodes_show_in_chromium_and_a_killed_node_turns_offline(m
                     try:
                         await asyncio.wait_for(page.goto(f"http://127.0.0.1:{port}/"), T)
                         break
-                    except Exception:  # noqa: BLE001 - connection refused until it listens
+                    except Exception:  # connection refused until it listens
                         assert fleet.poll() is None, (tmp_path / "fleet.log").read_text()[-2000:]
                         await asyncio.sleep(0.1)
                 expect = playwright_api.expect
@@ -225,7 +225,7 @@ async def test_two_real_nodes_show_in_chromium_and_a_killed_node_turns_offline(m
                 await expect(page.locator("#status")).to_have_attribute("data-state", "live")
                 await asyncio.wait_for(page.wait_for_function("""() => [...document.querySelectorAll('.tile canvas')]
                     .every((c) => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                                    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) return true; return false; })""",
+                        for (let i = 3; i < d.length; i += 4) if (d[i] > 0) return true; return false; })""",
                                                               timeout=60_000), 61)
                 ARTIFACTS.mkdir(exist_ok=True)
                 await page.screenshot(path=str(ARTIFACTS / "fleet_page.png"))

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voxstream.audio.files import load_audio
 from engine_support import espeak_wav, need_model, run_cli
+from voxstream.audio.files import load_audio
 
 SR = 16000
 GAINS_DB = (-30, -10, 10)

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
+
 from engine_support import espeak_wav, need_espeak
 from voxstream.config import GateConfig
-from voxstream.errors import ConfigError
 from voxstream.engine.gate import FLOOR_DBFS, SpeechGate
+from voxstream.errors import ConfigError
 
 SR = 16000
 WINDOW, HOP = 2 * SR, SR // 4

@@ -44,7 +44,7 @@ def import_graph() -> dict[str, set[str]]:
     modules = {_module_name(p): p for p in (SRC / "voxstream").rglob("*.py")}
     graph = {}
     for name, path in modules.items():
-        package = name.rsplit(".", 1)[0] if not path.name == "__init__.py" else name
+        package = name.rsplit(".", 1)[0] if path.name != "__init__.py" else name
         deps = set()
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if isinstance(node, ast.ImportFrom):

@@ -1,4 +1,5 @@
-"""A real PulseAudio virtual microphone: speech played into a null sink is captured by `voxstream run --device pulse`."""
+"""A real PulseAudio virtual microphone: speech played into a null sink is captured by
+`voxstream run --device pulse`."""
 
 import json
 import os
@@ -11,8 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from voxstream.audio.files import load_audio
 from engine_support import ROOT, VOXSTREAM, need_model, speech_with_pauses
+from voxstream.audio.files import load_audio
 
 SR = 16000
 SCRIPT = ROOT / "scripts" / "virtual-mic.sh"
@@ -28,7 +29,8 @@ def pulse(tmp_path_factory):
     start = subprocess.run(["bash", str(SCRIPT), "start", str(d)], capture_output=True, text=True, timeout=30)
     if start.returncode != 0:
         pytest.skip(f"PulseAudio could not start here: {start.stderr.strip()[-300:]}")
-    env = dict(os.environ, HOME=str(d / "home"), XDG_RUNTIME_DIR=str(d / "rt"), PULSE_RUNTIME_PATH=str(d / "rt" / "pulse"))
+    env = dict(os.environ, HOME=str(d / "home"), XDG_RUNTIME_DIR=str(d / "rt"),
+               PULSE_RUNTIME_PATH=str(d / "rt" / "pulse"))
     warm = "import sounddevice as sd; sd.rec(8000, samplerate=16000, channels=1, device='pulse', blocking=True)"
     subprocess.run([sys.executable, "-c", warm], env=env, timeout=30, capture_output=True)
     yield env

@@ -15,15 +15,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from engine_support import ROOT, espeak_wav, run_cli
 from voxstream.audio.files import load_audio
 from voxstream.config import load_config
+from voxstream.engine.smoother import Smoother
+from voxstream.model.litert import Classifier
 from voxstream.offline.clips import window_rows
 from voxstream.stages import make_gate, window_spec
-from voxstream.model.litert import Classifier
-from voxstream.engine.smoother import Smoother
 from voxstream.train.rows import DatasetRows
 from voxstream.train.sessions import simulate
-from engine_support import ROOT, espeak_wav, run_cli
 
 SR = 16000
 MODELS = [ROOT / "models" / "voxstream.tflite", ROOT / "models" / "seed.tflite"]

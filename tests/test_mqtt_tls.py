@@ -13,11 +13,11 @@ import aiomqtt
 import pytest
 
 from mqtt_broker import MOSQUITTO, Broker
-from voxstream.model.card import LABELS, ModelCard
 from voxstream.config import MqttConfig
-from voxstream.errors import ConfigError
 from voxstream.engine.events import EmotionEvent
 from voxstream.engine.params import FeatureParams
+from voxstream.errors import ConfigError
+from voxstream.model.card import LABELS, ModelCard
 from voxstream.publish.homeassistant import Topics
 from voxstream.publish.mqtt import MqttPublisher
 
@@ -113,7 +113,8 @@ async def test_tls_rejects_wrong_password_plain_tcp_and_wrong_host_name(tls_brok
         seen = len(caplog.records)
         async with MqttPublisher(cfg, NODE, card()) as pub:
             # an attempt that ended in failure (plain TCP only times out, after 5 s); an accepted one connects
-            await _until(lambda: any(_failed_attempt(r) for r in caplog.records[seen:]), timeout=30)
+            # B023: the lambda is awaited in this iteration, before `seen` changes
+            await _until(lambda: any(_failed_attempt(r) for r in caplog.records[seen:]), timeout=30)  # noqa: B023
             assert pub.connections == 0, f"connected with {cfg!r}"
     assert "wrong-password" not in caplog.text and PASSWORD not in caplog.text
     async with MqttPublisher(tls_config(tls_broker, host="127.0.0.1", tls_insecure=True), NODE, card()) as pub:

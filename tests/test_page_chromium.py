@@ -14,13 +14,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
 from engine_support import need_espeak, need_model
 from mqtt_broker import free_port
-
-from voxstream.model.card import LABELS, ModelCard
 from voxstream.config import WebsocketConfig
 from voxstream.engine.events import EmotionEvent
 from voxstream.engine.params import FeatureParams
+from voxstream.model.card import LABELS, ModelCard
 from voxstream.publish.websocket import WebSocketPublisher
 
 playwright_api = pytest.importorskip("playwright.async_api")

@@ -68,13 +68,14 @@ def _ws_reader(port: int, sink: list, stop: threading.Event) -> None:
                 sink.append(ws.recv(timeout=0.2))
             except TimeoutError:
                 continue
-            except Exception:  # noqa: BLE001 - server closed at the end
+            except Exception:  # server closed at the end
                 return
 
 
 @pytest.mark.slow
 def test_no_output_channel_carries_audio(tmp_path, mqtt_broker):
-    """Streaming speech-like audio: every WS and MQTT message, stdout and stderr line is small JSON/text with known keys."""
+    """Streaming speech-like audio: every WS and MQTT message, stdout and stderr line is small JSON/text with
+    known keys."""
     need_model()
     clip = tone_with_speechlike_bursts(tmp_path / "t.wav", 3.0)
     node = "privacy"
@@ -153,7 +154,7 @@ def test_unsafe_scan_catches_each_pattern(tmp_path):
     (tmp_path / "src" / "voxstream" / "bad.py").write_text(
         "import pickle\nx = eval(s)\nexec(code)\nnp.load(p, allow_pickle=True)\nyaml.load(f)\n"
         "keras.models.load_model(p, safe_mode=False)\nsubprocess.run(c, shell=True)\n")
-    (tmp_path / "src" / "voxstream" / "train" / "ok.py").write_text("loop.run_in_executor(None, f)\nnp.load(p, allow_pickle=False)\n"
-                                              "# pickle is never used\nmodel.evaluate(x)\n")
+    (tmp_path / "src" / "voxstream" / "train" / "ok.py").write_text(
+        "loop.run_in_executor(None, f)\nnp.load(p, allow_pickle=False)\n# pickle is never used\nmodel.evaluate(x)\n")
     found = unsafe_uses(tmp_path)
     assert len(found) == 7 and all("src/voxstream/bad.py" in f for f in found), found

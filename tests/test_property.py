@@ -91,12 +91,14 @@ def _write_bytes(data: bytes, suffix: str) -> Path:
     return Path(name)
 
 
-RIFF = b"RIFF\x24\x08\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00\x00\x7d\x00\x00\x02\x00\x10\x00data"
+RIFF = (b"RIFF\x24\x08\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00"
+        b"\x80\x3e\x00\x00\x00\x7d\x00\x00\x02\x00\x10\x00data")
 
 
 @settings(max_examples=200, deadline=None)
 @given(data=st.one_of(st.binary(max_size=600), st.binary(max_size=400).map(lambda b: RIFF + b),
-                      st.binary(max_size=400).map(lambda b: b"fLaC" + b), st.binary(max_size=200).map(lambda b: b"OggS" + b)),
+                      st.binary(max_size=400).map(lambda b: b"fLaC" + b),
+                      st.binary(max_size=200).map(lambda b: b"OggS" + b)),
        suffix=st.sampled_from([".wav", ".flac", ".ogg", ".mp3", ".aiff", ".bin"]))
 def test_random_bytes_give_audio_error_or_audio(data, suffix):
     """Random bytes (some with real headers) under an audio extension: AudioError or finite audio, nothing else."""

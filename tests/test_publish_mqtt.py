@@ -13,13 +13,13 @@ import sys
 import aiomqtt
 import pytest
 
-from voxstream.model.card import LABELS, ModelCard
 from voxstream.config import MqttConfig
 from voxstream.engine.events import EmotionEvent
 from voxstream.engine.params import FeatureParams
+from voxstream.model.card import LABELS, ModelCard
 from voxstream.publish.homeassistant import Topics, device_info, discovery_configs, node_slug
-from voxstream.publish.mqtt_state import MqttState, Throttle
 from voxstream.publish.mqtt import MqttPublisher
+from voxstream.publish.mqtt_state import MqttState, Throttle
 
 T = 5.0
 NODE = "kitchen pi"
@@ -50,7 +50,7 @@ class Subscriber:
         self.filters = filters or ("#",)
         self.messages: list[tuple[str, str, bool]] = []
 
-    async def __aenter__(self) -> "Subscriber":
+    async def __aenter__(self) -> Subscriber:
         await asyncio.wait_for(self.client.__aenter__(), T)
         for f in self.filters:
             await asyncio.wait_for(self.client.subscribe(f, qos=1), T)
@@ -208,7 +208,7 @@ async def test_rate_limit_unchanged_label_but_not_changes(mqtt_broker):
                 now[0] = seq * 0.125
                 await asyncio.wait_for(pub.publish(make_event(seq, "happy")), T)
                 if seq % 4 == 0:
-                    await sub.until(lambda: seq in seqs())
+                    await sub.until(lambda: seq in seqs())  # noqa: B023 - awaited before `seq` changes
             now[0] = 32 * 0.125
             await asyncio.wait_for(pub.publish(make_event(32, "sad")), T)
             await sub.until(lambda: json.loads(sub.on(topics.emotion)[-1])["label"] == "sad")
@@ -248,7 +248,8 @@ async def test_home_assistant_birth_message_triggers_reannounce(mqtt_broker):
 
 
 async def test_reconnects_after_broker_restart_and_keeps_pipeline_running(mqtt_broker, caplog):
-    """With the broker down publish() stays instant and logs rate-limited warnings; after restart the latest state goes out."""
+    """With the broker down publish() stays instant and logs rate-limited warnings; after restart the latest state
+    goes out."""
     caplog.set_level(logging.DEBUG, logger="voxstream.publish.mqtt")
     cfg = mqtt_config(mqtt_broker, min_interval_s=0.0, discovery=False)
     topics = Topics.for_node(cfg, NODE)

@@ -13,10 +13,10 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from voxstream.model.card import LABELS, ModelCard
 from voxstream.config import WebsocketConfig
 from voxstream.engine.events import EmotionEvent, Hello
 from voxstream.engine.params import FeatureParams
+from voxstream.model.card import LABELS, ModelCard
 from voxstream.publish.websocket import WebSocketPublisher
 from voxstream.status import RunStats
 

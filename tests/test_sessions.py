@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voxstream.model.card import LABELS, ModelCard
-from voxstream.offline.clips import ClipRows, clip_probabilities, stream_rows, window_rows
 from voxstream.config import Config, GateConfig
 from voxstream.engine.frames import MfccFrames
+from voxstream.engine.gate import SpeechGate
 from voxstream.engine.params import FeatureParams
 from voxstream.engine.pooling import window_features
-from voxstream.engine.gate import SpeechGate
-from voxstream.stages import build_engine, make_normalizer
 from voxstream.engine.window import WindowSpec
+from voxstream.model.card import LABELS, ModelCard
+from voxstream.offline.clips import ClipRows, clip_probabilities, stream_rows, window_rows
+from voxstream.stages import build_engine, make_normalizer
 from voxstream.train.rows import Windowing, dataset_rows
 from voxstream.train.sessions import simulate, template
 
@@ -31,7 +31,8 @@ def speech_files(tmp_path_factory):
     """Two espeak-ng utterances (16 kHz mono), one of them with a second of silence in front."""
     out = tmp_path_factory.mktemp("speech")
     paths = []
-    for i, text in enumerate(["Kids are talking by the door, said the older woman.", "Say the word bite again, please."]):
+    texts = ["Kids are talking by the door, said the older woman.", "Say the word bite again, please."]
+    for i, text in enumerate(texts):
         wav = out / f"s{i}.wav"
         subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, capture_output=True)
         x, sr = sf.read(wav, dtype="float32")

@@ -44,7 +44,8 @@ def test_soak_small(tmp_path):
 
 
 def test_soak_checks_can_fail():
-    """The soak's verdict flags RSS growth, dropped blocks, missing events and a dirty exit (it is not a rubber stamp)."""
+    """The soak's verdict flags RSS growth, dropped blocks, missing events and a dirty exit (it is not a rubber
+    stamp)."""
     soak = _load_script()
     args = SimpleNamespace(minutes=1.5, max_rss_growth_mb=5.0)
     rss = [(float(t), 60000 + t * 200) for t in range(90)]  # +200 kB/s: 12 MB over the run
@@ -57,6 +58,7 @@ def test_soak_checks_can_fail():
     for word in ("RSS grew", "dropped", "expected 153", "WebSocket", "online", "exit code"):
         assert word in text, (word, text)
     good = soak._summary(args, [json.dumps({"seq": i}) for i in range(153)],
-                         ["stopped: 153 events, 40.0 s of audio, 0 dropped blocks"], [(float(t), 60000) for t in range(90)],
+                         ["stopped: 153 events, 40.0 s of audio, 0 dropped blocks"],
+                         [(float(t), 60000) for t in range(90)],
                          30.0, {"events": 153, "dropped_blocks": 0}, 0, SimpleNamespace(events=153), 3, 0, 0.1, 2)
     assert good["ok"], good["failures"]

@@ -71,7 +71,7 @@ class Fanout:
                 await pub.publish(event)
             except (StopStream, PublisherError):  # the output is gone, or the user must fix something
                 raise
-            except Exception as exc:
+            except Exception as exc:  # a publisher bug must not stop the audio
                 if i not in self._failed:
                     _LOGGER.error("publisher %s failed: %s (further errors logged at debug)",
                                   type(pub).__name__, exc)

@@ -6,7 +6,7 @@ Pure: the random source is an argument, so the sequence is testable without a cl
 from __future__ import annotations
 
 import random
-from typing import Callable
+from collections.abc import Callable
 
 
 def backoff_delay(attempt: int, min_s: float, max_s: float, rand: Callable[[], float] | None = None) -> float:

@@ -14,18 +14,19 @@ name and what was expected (:class:`ConfigError`).
 
 from __future__ import annotations
 
-import hashlib
-import unicodedata
-import re
 import dataclasses
+import hashlib
 import math
 import os
+import re
 import tomllib
 import types
 import typing
+import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from voxstream.errors import ConfigError
 
@@ -102,9 +103,11 @@ class SmootherConfig:
     threshold: float = 0.4
     """Below this smoothed confidence the label is "uncertain"."""
     silence_s: float = 1.5
-    """After this long without speech the label becomes "silence", in seconds; a shorter pause keeps the label."""
+    """After this long without speech the label becomes "silence", in seconds; a shorter pause keeps the
+    label."""
     uncertain_s: float = 1.0
-    """How long every label must stay below ``threshold`` (in speech) before the label becomes "uncertain", in seconds."""
+    """How long every label must stay below ``threshold`` (in speech) before the label becomes "uncertain", in
+    seconds."""
 
 
 @dataclass(frozen=True)
@@ -175,9 +178,10 @@ class Config:
     log: LogConfig = field(default_factory=LogConfig)
     given: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
     """``"section.key"`` of every value set by the file, the environment, a flag or :meth:`replace` (not a
-    default): a model card's ``gate`` replaces only the gate values not given (:func:`voxstream.model.card.gate_for`)."""
+    default): a model card's ``gate`` replaces only the gate values not given
+    (:func:`voxstream.model.card.gate_for`)."""
 
-    def replace(self, section: str, **values: Any) -> "Config":
+    def replace(self, section: str, **values: Any) -> Config:
         return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **values)},
                                    given=self.given | {f"{section}.{key}" for key in values})
 

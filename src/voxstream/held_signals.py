@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 STOP = (signal.SIGINT, signal.SIGTERM)
 
@@ -89,5 +89,5 @@ def held() -> Iterator[None]:
     finally:
         for sig in swapped:
             signal.signal(sig, previous[sig])
-        for sig in arrived:
-            signal.raise_signal(sig)
+        for signum in arrived:
+            signal.raise_signal(signum)

@@ -6,20 +6,20 @@ for the engine; the engine itself only receives its stages.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-from voxstream.model.calibration import configured_state
-from voxstream.model.card import ModelCard, gate_for
 from voxstream.config import Config
-from voxstream.errors import ModelError
-from voxstream.engine.ring import FrameRing
 from voxstream.engine.gate import SpeechGate
 from voxstream.engine.normalize import Normalizer
 from voxstream.engine.pipeline import Engine, Stages
+from voxstream.engine.ring import FrameRing
 from voxstream.engine.smoother import Smoother
 from voxstream.engine.window import WindowSpec
+from voxstream.errors import ModelError
+from voxstream.model.calibration import configured_state
+from voxstream.model.card import ModelCard, gate_for
 
 
 def make_normalizer(card: ModelCard, state: dict | None = None) -> Normalizer:

@@ -15,15 +15,15 @@ import logging
 import os
 import stat
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import soundfile as sf
 
-from voxstream.errors import AudioError
 from voxstream.audio.sndfile import prefer_system_library
+from voxstream.errors import AudioError
 
 prefer_system_library()
 

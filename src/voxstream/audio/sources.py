@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -32,6 +33,15 @@ FAST_BLOCK_S = 1.0
 """Block length, in seconds, when a file is read as fast as possible (larger blocks, fewer loop turns)."""
 
 
+class Counters(Protocol):
+    """What a source counts into: a :class:`SourceCounters`, or the run's :class:`~voxstream.status.RunStats`."""
+
+    dropped_blocks: int
+    overflows: int
+    reopens: int
+    nonfinite: int
+
+
 class SourceCounters:
     """Counters a source updates; :class:`~voxstream.status.RunStats` is one."""
 
@@ -45,10 +55,10 @@ class FileSource:
     """Stream a file through the pipeline, like a microphone would (or faster)."""
 
     def __init__(self, path: str | Path, sample_rate: int, block_samples: int, realtime: bool = True,
-                 loop: bool = False, stats: SourceCounters | None = None) -> None:
+                 loop: bool = False, stats: Counters | None = None) -> None:
         self.path, self.sample_rate, self.block_samples = Path(path), sample_rate, block_samples
         self.realtime, self.loop = realtime, loop
-        self.stats = stats if stats is not None else SourceCounters()
+        self.stats: Counters = stats if stats is not None else SourceCounters()
         self.description = f"file {self.path}"
 
     async def __aenter__(self) -> FileSource:
@@ -80,9 +90,9 @@ class FileSource:
 class MicSource:
     """Capture from an input device, resampled to the model rate; survives device errors."""
 
-    def __init__(self, cfg: AudioConfig, sample_rate: int, stats: SourceCounters | None = None) -> None:
+    def __init__(self, cfg: AudioConfig, sample_rate: int, stats: Counters | None = None) -> None:
         self.cfg, self.sample_rate = cfg, sample_rate
-        self.stats = stats if stats is not None else SourceCounters()
+        self.stats: Counters = stats if stats is not None else SourceCounters()
         self._queue: asyncio.Queue | None = None
         self._stream = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -100,12 +110,14 @@ class MicSource:
 
     # -- PortAudio thread ---------------------------------------------------
     def _callback(self, indata, frames, time_info, status) -> None:
+        assert self._loop is not None  # set by __aenter__, before any stream opens
         try:
             self._loop.call_soon_threadsafe(self._put, indata.copy(), bool(status.input_overflow))
         except RuntimeError:  # loop closed while the stream was stopping
             pass
 
     def _finished(self) -> None:
+        assert self._loop is not None  # set by __aenter__, before any stream opens
         try:
             self._loop.call_soon_threadsafe(self._put, _LOST, False)
         except RuntimeError:
@@ -113,6 +125,7 @@ class MicSource:
 
     # -- event loop -----------------------------------------------------------
     def _put(self, block, overflow: bool) -> None:
+        assert self._queue is not None  # set by _open, before the stream starts
         if overflow:
             self.stats.overflows += 1
         if self._queue.full():
@@ -148,7 +161,7 @@ class MicSource:
             try:
                 stream.abort(ignore_errors=True)
                 stream.close(ignore_errors=True)
-            except Exception as exc:
+            except Exception as exc:  # a dying device may raise anything
                 _LOGGER.debug("closing the input stream: %s", exc)
 
     def _stall_s(self) -> float:
@@ -163,7 +176,7 @@ class MicSource:
                     backoff.reset()
                     yield block
             except (AudioError, OSError, TimeoutError) as exc:
-                reason = exc
+                reason: Exception = exc
             except Exception as exc:
                 if type(exc).__name__ != "PortAudioError":
                     raise
@@ -176,6 +189,7 @@ class MicSource:
             await asyncio.sleep(delay)
 
     async def _blocks(self, resample: Resampler) -> AsyncIterator[np.ndarray]:
+        assert self._queue is not None  # set by _open
         while True:
             try:
                 raw = await asyncio.wait_for(self._queue.get(), self._stall_s())

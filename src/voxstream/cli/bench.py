@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -56,7 +57,8 @@ FAST_FILE_RATE = 44100
 
 
 def register(sub) -> None:
-    p = sub.add_parser("bench", help="measure per-hop cost, memory, start-up, first-label latency and throughput (JSON)")
+    p = sub.add_parser("bench",
+                       help="measure per-hop cost, memory, start-up, first-label latency and throughput (JSON)")
     add_config_flags(p)
     p.add_argument("--data", metavar="DIR", help="use audio files from DIR instead of espeak-ng speech")
     p.add_argument("--hops", type=int, default=2000, help="hops timed for per-hop cost")
@@ -105,7 +107,9 @@ def per_hop_costs(classifier, cfg, audio: np.ndarray, hops: int, warm: int = 10)
         t2 = pc()
         classifier.predict(vector)
         t3 = pc()
-        total.append(t1 - t0), feats.append(t2 - t1), model.append(t3 - t2)
+        total.append(t1 - t0)
+        feats.append(t2 - t1)
+        model.append(t3 - t2)
         speech += sum(e.speech for e in events)
     return {"per_hop_ms": {**ms_stats(total[warm:]), "hop_s": engine.spec.hop_s},
             "features_ms": ms_stats(feats[warm:]), "model_ms": ms_stats(model[warm:]),
@@ -151,6 +155,7 @@ def _timed_run(cmd: list[str], errfile: Path) -> dict:
         watcher = threading.Thread(target=_watch_peak, args=(proc.pid, started, peak), daemon=True)
         watcher.start()
         first_event = first_label = None
+        assert proc.stdout is not None  # stdout=PIPE
         for line in proc.stdout:
             ev = json.loads(line)
             now = time.monotonic() - t0
@@ -161,8 +166,9 @@ def _timed_run(cmd: list[str], errfile: Path) -> dict:
         peak.append(peak_rss_mb(proc.pid) or 0.0)
         status = proc.wait()
         watcher.join()
-    out = {"first_event_s": first_event, "first_label_s": first_label, "rss_peak_mb": round(max(peak), 1) or None,
-           "exit_code": status, "wall_s": round(time.monotonic() - t0, 3)}
+    out: dict[str, Any] = {"first_event_s": first_event, "first_label_s": first_label,
+                           "rss_peak_mb": round(max(peak), 1) or None,
+                           "exit_code": status, "wall_s": round(time.monotonic() - t0, 3)}
     if out["exit_code"] != 0:
         out["error"] = errfile.read_text()[-500:]
     return out
@@ -224,9 +230,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="voxstream-bench-") as tmp:
         work = Path(tmp)
         audio = _speech(work, rate, args.data)
-        result = {"model": classifier.card.name, "model_arch": classifier.card.arch,
-                  "model_sha256": classifier.card.tflite_sha256, "machine": _machine(), "python": platform.python_version(),
-                  "audio": "--data" if args.data else "espeak-ng", "window_s": spec.window_s}
+        result: dict[str, Any] = {"model": classifier.card.name, "model_arch": classifier.card.arch,
+                                  "model_sha256": classifier.card.tflite_sha256, "machine": _machine(),
+                                  "python": platform.python_version(),
+                                  "audio": "--data" if args.data else "espeak-ng", "window_s": spec.window_s}
         result.update(per_hop_costs(classifier, cfg, audio, args.hops))
         clip = work / "run.wav"
         sf.write(str(clip), np.resize(audio, int(args.run_seconds * rate) + rate), rate)

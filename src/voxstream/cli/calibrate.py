@@ -17,11 +17,11 @@ import sys
 
 import numpy as np
 
-from voxstream.model.calibration import OFF, baseline_data, baseline_path, write_baseline
-from voxstream.cli.common import add_config_flags, config_from_args, load_classifier
-from voxstream.errors import AudioError, ConfigError
-from voxstream.engine.pipeline import Engine
 from voxstream.audio.sources import FileSource, MicSource
+from voxstream.cli.common import add_config_flags, config_from_args, load_classifier
+from voxstream.engine.pipeline import Engine
+from voxstream.errors import AudioError, ConfigError
+from voxstream.model.calibration import OFF, baseline_data, baseline_path, write_baseline
 from voxstream.stages import make_stages
 
 MIN_SPEECH_S = 5.0
@@ -61,6 +61,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     uniform = np.full(len(card.labels), 1.0 / len(card.labels), dtype=np.float32)
     engine = Engine(make_stages(card, lambda x: uniform, cfg.replace("model", baseline=OFF)))  # from the prior
     need = max(1, math.ceil(args.seconds / engine.spec.hop_s - 1e-9))
+    source: FileSource | MicSource
     if args.file:
         source = FileSource(args.file, engine.spec.sample_rate, int(FILE_BLOCK_S * engine.spec.sample_rate),
                             realtime=False)

@@ -23,9 +23,11 @@ _FLAG_KEYS = {
 
 
 def add_config_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="PATH", help="config file (default: $VOXSTREAM_CONFIG, ./config.toml, "
-                                                    "$XDG_CONFIG_HOME/voxstream/config.toml, /etc/voxstream/config.toml)")
-    p.add_argument("--model", metavar="NAME|PATH", help="a shipped model (voxstream, session_mlp, seed) or a .tflite with its card")
+    p.add_argument("--config", metavar="PATH",
+                   help="config file (default: $VOXSTREAM_CONFIG, ./config.toml, "
+                        "$XDG_CONFIG_HOME/voxstream/config.toml, /etc/voxstream/config.toml)")
+    p.add_argument("--model", metavar="NAME|PATH",
+                   help="a shipped model (voxstream, session_mlp, seed) or a .tflite with its card")
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict:

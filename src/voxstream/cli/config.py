@@ -3,8 +3,8 @@
 Origins: ``default`` (the built-in dataclass default), the config file's path,
 ``command line`` (a flag such as ``--model``), the environment variable
 (``VOXSTREAM_MQTT_HOST``), or ``model card <path>`` for the ``[gate]`` values the
-config does not give, which the model's card sets (the gate it was trained with).  The header names the file that was read and every
-place that was searched; the model line shows the file ``[model] path``
+config does not give, which the model's card sets (the gate it was trained with).  The header names the file
+that was read and every place that was searched; the model line shows the file ``[model] path``
 resolves to.  Passwords are shown as ``"***"``.
 """
 

@@ -9,10 +9,10 @@ import logging
 
 from voxstream.cli.common import config_from_args
 from voxstream.errors import ConfigError
-from voxstream.held_signals import loop_stop_handlers
 from voxstream.fleet.mqtt import FleetSubscriber
 from voxstream.fleet.server import FleetServer
 from voxstream.fleet.state import Fleet, FleetLimits
+from voxstream.held_signals import loop_stop_handlers
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import sys
 
-from voxstream.app import RunStats, build_publishers, run_stream
+from voxstream.app import Publisher, RunStats, build_publishers, run_stream
 from voxstream.audio.devices import input_devices
 from voxstream.audio.sources import FAST_BLOCK_S, FileSource, MicSource
 from voxstream.cli.common import add_config_flags, config_from_args, load_classifier
@@ -67,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     engine = build_engine(classifier.card, classifier.predict, cfg)
     stats = RunStats(model=classifier.card.name, node=cfg.node.name)
     source = make_source(args, cfg, engine.spec.sample_rate, stats)
-    publishers = [ConsolePrinter(json=args.json)]
+    publishers: list[Publisher] = [ConsolePrinter(json=args.json)]
     publishers += build_publishers(cfg, classifier.card, stats, engine.spec.window_s, engine.spec.hop_s)
     _LOGGER.info("model %s, window %.2f s, hop %.2f s, node %s", classifier.card.name, engine.spec.window_s,
                  engine.spec.hop_s, cfg.node.name)

@@ -18,8 +18,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from voxstream.engine.params import (F0_MAX_HZ, F0_MIN_HZ, OCTAVE_RATIO, SEQ_FLOOR, VOICED_MIN_DB, VOICED_PEAK,
-                                     FeatureParams)
+from voxstream.engine.params import (
+    F0_MAX_HZ,
+    F0_MIN_HZ,
+    OCTAVE_RATIO,
+    SEQ_FLOOR,
+    VOICED_MIN_DB,
+    VOICED_PEAK,
+    FeatureParams,
+)
 
 # librosa's own formulas in numpy (librosa.filters.get_window/mel, scipy's orthonormal DCT-II):
 # importing librosa costs ~140 MB of RSS (numba, scipy), too much for the runtime on a Pi.
@@ -32,7 +39,7 @@ def _hann_periodic(n: int) -> np.ndarray:
     return (0.5 + 0.5 * np.cos(fac))[:n]
 
 
-def _hz_to_mel(hz: np.ndarray) -> np.ndarray:
+def _hz_to_mel(hz: np.ndarray | float) -> np.ndarray:
     hz = np.atleast_1d(np.asarray(hz, dtype=np.float64))
     f_sp, min_log_hz = 200.0 / 3, 1000.0
     mels = hz / f_sp

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import overload
 
 import numpy as np
 
@@ -55,6 +56,14 @@ class GateResult:
     """The window's noise floor: the floor percentile of the sub-frames' speech-band levels, dBFS."""
 
 
+@overload
+def dbfs(power: np.ndarray) -> np.ndarray: ...
+
+
+@overload
+def dbfs(power: float) -> float: ...
+
+
 def dbfs(power: np.ndarray | float) -> np.ndarray | float:
     """Mean-square power -> dBFS, floored at :data:`FLOOR_DBFS`."""
     return np.maximum(10.0 * np.log10(np.maximum(power, 1e-12)), FLOOR_DBFS)
@@ -66,7 +75,7 @@ class SpeechGate:
     their defaults are defined: ``min_dbfs``, ``active_fraction``, ``rise_db``, ``floor_percentile``)."""
 
     sample_rate: int
-    config: GateConfig = GateConfig()
+    config: GateConfig = GateConfig()  # noqa: RUF009 - GateConfig is frozen, one shared default is safe
 
     @classmethod
     def from_config(cls, cfg: GateConfig, sample_rate: int) -> SpeechGate:

@@ -110,7 +110,7 @@ class Normalizer:
         self.reset()
 
     @classmethod
-    def from_dict(cls, data: dict | None, state: dict | None = None) -> "Normalizer":
+    def from_dict(cls, data: dict | None, state: dict | None = None) -> Normalizer:
         """Build from a card's ``normalization`` dict (``None`` means ``{"kind": "none"}``); with ``state``
         (a saved :meth:`state`), sessions start from that baseline instead of the prior."""
         if state is not None:
@@ -138,10 +138,12 @@ class Normalizer:
         """The card's ``normalization`` dict (inverse of :meth:`from_dict`); default options are left out."""
         if self.kind == "none":
             return {"kind": "none"}
+        assert self.mean is not None and self.std is not None  # a session has both (__post_init__)
         data = {"kind": "session", "prior_mean": self.mean.tolist(), "prior_std": self.std.tolist(),
                 "prior_windows": self.prior_windows, "memory_windows": self.memory_windows,
                 "scale": self.scale}
         if self.post_mean is not None:
+            assert self.post_std is not None  # given together (from_dict)
             data.update(post_mean=self.post_mean.tolist(), post_std=self.post_std.tolist())
         if self.baseline != "mean":
             data["baseline"] = self.baseline
@@ -152,6 +154,7 @@ class Normalizer:
         (call when a new speaker or stream starts)."""
         self._n = 0
         if self.kind == "session":
+            assert self.mean is not None and self.std is not None  # a session has both (__post_init__)
             self._mu = self.mean.copy()
             self._var = self.std ** 2
         if self._start is not None:
@@ -166,7 +169,7 @@ class Normalizer:
             return {"mu": [], "var": [], "n": 0}
         return {"mu": self._mu.tolist(), "var": self._var.tolist(), "n": int(self._n)}
 
-    def with_state(self, state: dict) -> "Normalizer":
+    def with_state(self, state: dict) -> Normalizer:
         """A copy whose sessions start (now and at every :meth:`reset`) from a saved :meth:`state`.
 
         Raises ValueError (one line) when ``mu``/``var`` do not match the prior's length or are not
@@ -177,6 +180,7 @@ class Normalizer:
             return out
         if not isinstance(state, dict):
             raise ValueError(f"baseline state: expected an object with mu, var and n, got {type(state).__name__}")
+        assert self.mean is not None  # a session has one (__post_init__)
         dim = len(self.mean)
         mu = _vector(state, "mu", dim, "baseline state")
         var = _vector(state, "var", dim, "baseline state")
@@ -230,6 +234,7 @@ class Normalizer:
         """Features with the session baseline ``mu``, ``var`` (broadcast over x's leading axes)."""
         if self.kind == "none":
             return x.astype(np.float32)
+        assert mu is not None and var is not None  # a session passes its baseline
         z = x - mu
         if self.scale:
             z = z / np.maximum(np.sqrt(var), _MIN_STD)

@@ -127,7 +127,7 @@ class FeatureParams:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FeatureParams":
+    def from_dict(cls, data: dict) -> FeatureParams:
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known
         if unknown:

@@ -13,15 +13,15 @@ gives a short clip one window.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from voxstream.engine.events import EmotionEvent
-from voxstream.engine.ring import FrameRing
 from voxstream.engine.gate import GateRing, SpeechGate
 from voxstream.engine.normalize import Normalizer
+from voxstream.engine.ring import FrameRing
 from voxstream.engine.smoother import Smoother
 from voxstream.engine.window import SampleRing, WindowSpec
 

@@ -20,8 +20,7 @@ import functools
 
 import numpy as np
 
-from voxstream.engine.params import (SEQ_SILENCE_DBFS, SEQ_VOICED_REL_DB, UNVOICED_LOG_F0, VOICED_PEAK,
-                                     FeatureParams)
+from voxstream.engine.params import SEQ_SILENCE_DBFS, SEQ_VOICED_REL_DB, UNVOICED_LOG_F0, VOICED_PEAK, FeatureParams
 
 
 def seq_index(n: int, params: FeatureParams) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -86,7 +85,8 @@ def sub_window_stats(frames: np.ndarray, sub_idx: np.ndarray, sub_w: np.ndarray,
     sub = frames[sub_idx[:, :, None], _sub_columns(params.n_mfcc)].astype(np.float64, copy=False)  # (U, m, c + 2)
     out = np.empty((len(sub), 3 * c + 3))
     mean, std = _moments(sub, sub_w, _wsum(sub_w))
-    out[:, :c], out[:, c: 2 * c], out[:, 3 * c: 3 * c + 2], out[:, 3 * c + 2] = mean[:, :c], std[:, :c], mean[:, c:], std[:, -1]
+    out[:, :c], out[:, c: 2 * c] = mean[:, :c], std[:, :c]
+    out[:, 3 * c: 3 * c + 2], out[:, 3 * c + 2] = mean[:, c:], std[:, -1]
     if m > 1:
         dw = sub_w[:, 1:] * sub_w[:, :-1]
         out[:, 2 * c: 3 * c] = _moments(sub[:, 1:, :c] - sub[:, :-1, :c], dw, _wsum(dw))[1]

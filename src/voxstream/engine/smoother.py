@@ -54,7 +54,7 @@ class Smoother:
         self.reset()
 
     @classmethod
-    def from_config(cls, labels, cfg) -> "Smoother":
+    def from_config(cls, labels, cfg) -> Smoother:
         return cls(labels, cfg.alpha, cfg.margin, cfg.dwell_s, cfg.threshold, cfg.silence_s, cfg.uncertain_s)
 
     def reset(self) -> None:
@@ -85,6 +85,7 @@ class Smoother:
         return self._output()
 
     def _update_label(self, t: float) -> None:
+        assert self._ema is not None  # push() has just set it
         best = int(np.argmax(self._ema))
         weak = self._ema[best] < self.threshold
         if self._current is None:
@@ -114,5 +115,6 @@ class Smoother:
             self._current, self._challenger = best, None
 
     def _output(self) -> Smoothed:
+        assert self._ema is not None and self._current is not None  # set by the first window with speech
         conf = float(self._ema[self._current])
         return Smoothed(UNCERTAIN if self._uncertain else self.labels[self._current], conf, self._ema.copy())

@@ -30,7 +30,7 @@ class WindowSpec:
         return self.hop / self.sample_rate
 
     @classmethod
-    def from_seconds(cls, window_s: float, hop_s: float, sample_rate: int, frame_hop: int) -> "WindowSpec":
+    def from_seconds(cls, window_s: float, hop_s: float, sample_rate: int, frame_hop: int) -> WindowSpec:
         """Seconds -> samples, rounded to whole feature frames so streaming equals batch features."""
         def snap(seconds: float) -> int:
             return max(frame_hop, int(round(seconds * sample_rate / frame_hop)) * frame_hop)

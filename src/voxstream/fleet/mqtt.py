@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import aiomqtt
 
@@ -82,7 +82,7 @@ class FleetSubscriber:
         """Messages aiomqtt dropped because the fleet was not reading fast enough."""
         return self._drops.dropped
 
-    async def __aenter__(self) -> "FleetSubscriber":
+    async def __aenter__(self) -> FleetSubscriber:
         self._task = asyncio.create_task(self._run(), name="fleet-mqtt")
         return self
 
@@ -132,7 +132,7 @@ class FleetSubscriber:
             node = self.fleet.on_message(topic, payload, self._clock())
             if node is not None:
                 self.on_change(node)
-        except Exception:  # noqa: BLE001 - one bad message must never stop the fleet
+        except Exception:  # one bad message must never stop the fleet
             self.errors += 1
             log = _LOGGER.exception if self.errors == 1 else _LOGGER.debug
             log("fleet: could not handle a message on %r (further errors at debug level)", topic)

@@ -90,7 +90,8 @@ class FleetServer:
         try:
             self._server = await serve(
                 self._handle, self.host, self._port, process_request=self._process_request,
-                create_connection=functools.partial(TrackedConnection, registry=self._tcp),
+                # websockets documents "a wrapper or a subclass" here; its type hint names only the class
+                create_connection=functools.partial(TrackedConnection, registry=self._tcp),  # type: ignore[arg-type]
                 max_size=self.web.max_message_bytes, max_queue=4, compression=None,
                 open_timeout=5, ping_interval=20, ping_timeout=20, close_timeout=2, logger=_HTTP_LOGGER)
         except OSError as exc:
@@ -135,7 +136,7 @@ class FleetServer:
             await asyncio.sleep(self.interval_s)
             try:
                 self.tick()
-            except Exception:
+            except Exception:  # the page must keep being served
                 _LOGGER.exception("fleet: could not send an update")
 
     def tick(self) -> None:

@@ -18,7 +18,8 @@ import collections
 import json
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from typing import Any
 
 ONLINE = "online"
 OFFLINE = "offline"
@@ -46,7 +47,7 @@ class FleetLimits:
 
 def iso(t: float) -> str:
     """Epoch seconds as ISO 8601 UTC with milliseconds (the events' own format)."""
-    return datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def parse_iso(text: object) -> float | None:
@@ -80,7 +81,7 @@ class NodeState:
 
     def summary(self, with_timeline: bool = False, tail: int = 0) -> dict:
         """The node as JSON: what ``/api/nodes`` lists and the WebSocket sends."""
-        out = {"node": self.node, "status": self.status, "event": self.event,
+        out: dict[str, Any] = {"node": self.node, "status": self.status, "event": self.event,
                "last_change": iso(self.last_change_t) if self.last_change_t else None,
                "last_seen": iso(self.last_seen_t) if self.last_seen_t else None,
                "messages": self.messages}
@@ -123,7 +124,7 @@ class Fleet:
         """Evicted node names not yet taken by :meth:`take_removed`."""
         self._labels: dict[str, str] = {}
         """One shared string per label (bounded), so timeline points do not each hold a copy."""
-        self.lag_s = collections.deque(maxlen=1000)
+        self.lag_s: collections.deque[float] = collections.deque(maxlen=1000)
         """Arrival time minus the event's own timestamp, for the latest events (clock skew included)."""
 
     # -- input -------------------------------------------------------------------------------------------
@@ -131,10 +132,12 @@ class Fleet:
         """Apply one message; returns the node it changed, or None when it was ignored (and counted)."""
         parsed = self._split(topic)
         if isinstance(parsed, str):
-            return self._reject(parsed)
+            self._reject(parsed)
+            return None
         node, kind = parsed
         if len(payload) > self.limits.max_payload_bytes:
-            return self._reject("too_large")
+            self._reject("too_large")
+            return None
         if isinstance(payload, str):
             payload = payload.encode("utf-8", "replace")
         if not payload:
@@ -168,7 +171,8 @@ class Fleet:
     def _on_status(self, node: str, payload: bytes, t: float) -> str | None:
         status = payload.decode("utf-8", "replace").strip()
         if status not in _STATUSES:
-            return self._reject("bad_status")
+            self._reject("bad_status")
+            return None
         state = self._node(node, t)
         if state is None:
             return None
@@ -182,10 +186,12 @@ class Fleet:
         try:
             data = json.loads(payload)
         except (ValueError, RecursionError):
-            return self._reject("not_json")
+            self._reject("not_json")
+            return None
         why = _check_event(data, self.limits)
         if why:
-            return self._reject(why)
+            self._reject(why)
+            return None
         state = self._node(node, t)
         if state is None:
             return None
@@ -230,7 +236,8 @@ class Fleet:
         if state is not None:
             return state
         if len(self.nodes) >= self.limits.max_nodes and not self._evict_one():
-            return self._reject("fleet_full")
+            self._reject("fleet_full")
+            return None
         state = self.nodes[node] = NodeState(node, last_change_t=t)
         return state
 

@@ -19,13 +19,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
-from voxstream.model.card import ModelCard
-from voxstream.config import Config
-from voxstream.config import node_slug
+from voxstream.config import Config, node_slug
 from voxstream.engine.normalize import Normalizer
+from voxstream.model.card import ModelCard
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -155,7 +155,8 @@ def load_card(model_path: str | Path, verify: bool = True) -> tuple[ModelCard, P
     """
     card_file = card_path_for(model_path)
     if not card_file.is_file():
-        raise ModelError(f"{card_file}: model card not found (every .tflite needs the .json card written by `voxstream train`)")
+        raise ModelError(f"{card_file}: model card not found "
+                         "(every .tflite needs the .json card written by `voxstream train`)")
     try:
         data = json.loads(card_file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:

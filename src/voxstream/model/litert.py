@@ -28,9 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from voxstream.model.card import ModelCard, load_card
 from voxstream.errors import ModelError
 from voxstream.held_signals import held
+from voxstream.model.card import ModelCard, load_card
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -188,7 +188,7 @@ class Classifier:
             raise ModelError(f"{where}: {self.model.n_outputs} outputs but the card names {len(card.labels)} labels")
 
     @classmethod
-    def load(cls, model_path: str | Path, num_threads: int = 1) -> "Classifier":
+    def load(cls, model_path: str | Path, num_threads: int = 1) -> Classifier:
         card, tflite = load_card(model_path)
         return cls(card, tflite, num_threads=num_threads)
 

@@ -19,18 +19,18 @@ import json
 import os
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 import numpy as np
 
 from voxstream.audio.files import iter_blocks
-from voxstream.offline.batch import BatchModel
-from voxstream.offline.heap import peak_rss_mb
-from voxstream.offline.clips import ClipFrames, ClipRows, clip_frames, pool_clips, score_clips, stream_rows
 from voxstream.config import Config
 from voxstream.errors import AudioError, VoxstreamError
+from voxstream.offline.batch import BatchModel
+from voxstream.offline.clips import ClipFrames, ClipRows, clip_frames, pool_clips, score_clips, stream_rows
+from voxstream.offline.heap import peak_rss_mb
 
 CHUNK_S = 10.0
 """Seconds of audio read at a time."""
@@ -142,8 +142,8 @@ class ArchiveScorer:
 
     def __init__(self, job: Job) -> None:
         from voxstream.engine.frames import MfccFrames
-        from voxstream.model.litert import Classifier
         from voxstream.model.calibration import configured_state
+        from voxstream.model.litert import Classifier
         from voxstream.stages import make_gate, make_normalizer, window_spec
 
         self.classifier = Classifier.load(job.model, num_threads=job.cfg.model.num_threads)
@@ -168,6 +168,7 @@ class ArchiveScorer:
         gate = _TimedGate(self.gate, seconds)
         try:
             head = list(itertools.islice(blocks, 2))
+            rows: ClipRows | ClipFrames
             if len(head) == 1:
                 rows = clip_frames(head[0], self.card.features, self.spec, gate, self.extractor)
             else:
@@ -190,7 +191,7 @@ class ArchiveScorer:
         try:
             try:
                 return dict(zip(clips, pool_clips(list(clips.values()), self.card.features)))
-            except Exception:  # noqa: BLE001 - find the file that fails
+            except Exception:  # find the file that fails
                 out = {}
                 for i, clip in clips.items():
                     try:
@@ -210,7 +211,10 @@ class ArchiveScorer:
         for i, path in enumerate(paths):
             try:
                 clip = self.rows(path, seconds)
-                (short if isinstance(clip, ClipFrames) else rows)[i] = clip
+                if isinstance(clip, ClipFrames):
+                    short[i] = clip
+                else:
+                    rows[i] = clip
             except VoxstreamError as exc:
                 errors[i] = str(exc)
             except Exception as exc:  # one bad file never stops the run (a decoder or numeric surprise)

@@ -107,6 +107,7 @@ class BatchModel:
         return bool(same)
 
     def _resize(self, size: int) -> None:
+        assert self._model is not None  # only called with a batch model
         self._model.resize(size)
         self._size = size
 
@@ -117,6 +118,7 @@ class BatchModel:
             if len(x) == 0:
                 return np.zeros((0, n_labels), dtype=np.float32)
             return np.stack([self.classifier.predict(row) for row in x])
+        assert self._model is not None  # batched: there is a batch model
         out = np.empty((len(x), n_labels), dtype=np.float32)
         for lo in range(0, len(x), MAX_BATCH):
             part = x[lo:lo + MAX_BATCH]

@@ -19,17 +19,26 @@ Used by ``voxstream classify``, ``voxstream eval`` and every evaluation of
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Protocol, cast
 
 import numpy as np
 
-from voxstream.offline.batch import pool_windows
 from voxstream.engine.frames import MfccFrames
-from voxstream.engine.params import FeatureParams, windows
-from voxstream.engine.gate import SpeechGate
+from voxstream.engine.gate import GateResult
 from voxstream.engine.normalize import Normalizer
+from voxstream.engine.params import FeatureParams, windows
 from voxstream.engine.window import WindowSpec
+from voxstream.offline.batch import pool_windows
+
+
+class WindowGate(Protocol):
+    """What the window features need of a gate (a :class:`~voxstream.engine.gate.SpeechGate`, or one that
+    times it): the verdict on each window."""
+
+    def windows(self, samples: np.ndarray, window: int, hop: int) -> list[GateResult]: ...
+
 
 @dataclass
 class ClipRows:
@@ -55,7 +64,7 @@ class ClipFrames:
     samples: int
 
 
-def clip_frames(samples: np.ndarray, params: FeatureParams, spec: WindowSpec, gate: SpeechGate,
+def clip_frames(samples: np.ndarray, params: FeatureParams, spec: WindowSpec, gate: WindowGate,
                 extractor: MfccFrames | None = None) -> ClipFrames:
     """The MFCC frames of one clip (computed once for all its windows) and the gate's verdict on each window."""
     if spec.hop % params.hop_length or spec.window % params.hop_length:
@@ -90,17 +99,17 @@ def pool_clips(clips: list[ClipFrames], params: FeatureParams) -> list[ClipRows]
         bounds = np.cumsum([0] + [len(clips[i].first) for i in members])
         for j, i in enumerate(members):
             out[i] = ClipRows(x[bounds[j]:bounds[j + 1]], clips[i].speech, clips[i].samples)
-    return out
+    return cast("list[ClipRows]", out)  # every clip is in one group: no None is left
 
 
-def window_rows(samples: np.ndarray, params: FeatureParams, spec: WindowSpec, gate: SpeechGate,
+def window_rows(samples: np.ndarray, params: FeatureParams, spec: WindowSpec, gate: WindowGate,
                 extractor: MfccFrames | None = None) -> ClipRows:
     """Features and gate verdicts of every streaming window of one clip (frames computed once, all
     windows pooled at once by :func:`~voxstream.offline.batch.pool_windows`, the gate's sub-frames once)."""
     return pool_clips([clip_frames(samples, params, spec, gate, extractor)], params)[0]
 
 
-def stream_rows(blocks: Iterable[np.ndarray], params: FeatureParams, spec: WindowSpec, gate: SpeechGate,
+def stream_rows(blocks: Iterable[np.ndarray], params: FeatureParams, spec: WindowSpec, gate: WindowGate,
                 chunk_windows: int = 240, extractor: MfccFrames | None = None) -> ClipRows:
     """:func:`window_rows` of a long stream of blocks, in chunks of ``chunk_windows`` windows (bounded memory)."""
     extractor = extractor or MfccFrames(params)
@@ -153,8 +162,10 @@ def score_clips(clips: list[ClipRows], normalizer_factory: Callable[[], Normaliz
             used = _used_windows(clips[i].speech)
             rows[i] = x if used.all() else x[used]  # no copy of a long clip's rows when all are read
     n = sum(map(len, rows))
-    batch = rows[0] if len(rows) == 1 else np.concatenate(rows) if n else None
-    probs = predict(batch) if n else np.zeros((0, 0), dtype=np.float32)
+    if n:
+        probs = predict(rows[0] if len(rows) == 1 else np.concatenate(rows))
+    else:
+        probs = np.zeros((0, 0), dtype=np.float32)
     bounds = np.cumsum([0] + [len(r) for r in rows])
     return np.stack([clip_probabilities(probs[lo:hi], np.ones(hi - lo, dtype=bool))
                      for lo, hi in zip(bounds[:-1], bounds[1:])])

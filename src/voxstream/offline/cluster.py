@@ -11,10 +11,10 @@ local run.
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
-from voxstream.offline.archive import ChunkResult, Job, score_chunk
 from voxstream.errors import ConfigError
+from voxstream.offline.archive import ChunkResult, Job, score_chunk
 
 CONNECT_TIMEOUT_S = 10.0
 """How long to wait for the scheduler before giving up."""

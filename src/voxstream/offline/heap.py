@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import resource
+from typing import overload
 
 M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
 """``mallopt`` parameters (glibc's malloc.h)."""
@@ -34,6 +35,14 @@ def keep_freed_memory() -> bool:
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
     settings = ((M_MMAP_THRESHOLD, MMAP_THRESHOLD), (M_TRIM_THRESHOLD, TRIM_THRESHOLD), (M_TOP_PAD, 16 << 20))
     return all(mallopt(option, value) == 1 for option, value in settings)
+
+
+@overload
+def peak_rss_mb(pid: None = None) -> float: ...
+
+
+@overload
+def peak_rss_mb(pid: int | str) -> float | None: ...
 
 
 def peak_rss_mb(pid: int | str | None = None) -> float | None:

@@ -13,10 +13,13 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from voxstream.offline.archive import FileResult
 from voxstream.errors import ConfigError
+from voxstream.offline.archive import FileResult
+
+if TYPE_CHECKING:
+    from _csv import Writer as CsvWriter  # what csv.writer() returns (typeshed's name)
 
 JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
 
@@ -76,9 +79,9 @@ class ResultWriter:
         self.fmt, self.labels = fmt, tuple(labels)
         self._path, self._append = (Path(out) if out else None), append
         self.out: TextIO = sys.stdout
-        self._csv = None
+        self._csv: CsvWriter | None = None
 
-    def __enter__(self) -> "ResultWriter":
+    def __enter__(self) -> ResultWriter:
         fresh = True
         if self._path is not None:
             if self._append and self._path.is_file():

@@ -17,10 +17,10 @@ import contextlib
 import os
 import sys
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
-from voxstream.offline.archive import STAGES, ChunkResult, Job, score_chunk, scorer_for
 from voxstream.held_signals import worker_handlers
+from voxstream.offline.archive import STAGES, ChunkResult, Job, score_chunk, scorer_for
 from voxstream.offline.heap import keep_freed_memory
 
 SINGLE_THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -82,7 +82,8 @@ def run_local(parts: list[list[str]], job: Job, workers: int, task=score_chunk) 
 def _alone(part: list[str], job: Job, task) -> ChunkResult:
     """One file in a worker of its own: its result, or a failure if it kills that worker too."""
     try:
-        return list(_pool_map([part], job, 1, task))[0]
+        (result,) = _pool_map([part], job, 1, task)  # runs the generator to its end: the pool shuts down here
+        return result
     except concurrent.futures.process.BrokenProcessPool:
         error = f"{part[0]}: the worker process died while scoring it; expected a file the decoder can read"
         return ChunkResult([None], [error], dict.fromkeys(STAGES, 0.0))

@@ -17,8 +17,8 @@ import os
 import sys
 from typing import TextIO
 
-from voxstream.errors import StopStream
 from voxstream.engine.events import EmotionEvent
+from voxstream.errors import StopStream
 
 BAR = 10
 """Characters in the confidence bar and the level meter."""
@@ -46,7 +46,7 @@ class ConsolePrinter:
         self._last_label: str | None = None
         self._wrote_live = False
 
-    async def __aenter__(self) -> "ConsolePrinter":
+    async def __aenter__(self) -> ConsolePrinter:
         return self
 
     async def __aexit__(self, *exc) -> None:

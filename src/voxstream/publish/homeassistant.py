@@ -22,14 +22,11 @@ need Home Assistant 2024.9 or newer; older versions drop the key silently.
 
 from __future__ import annotations
 
-import hashlib
-import re
-import unicodedata
 from dataclasses import dataclass
 
-from voxstream.model.card import ModelCard
-from voxstream.config import MqttConfig, node_slug  # noqa: F401 (node_slug: re-exported)
+from voxstream.config import MqttConfig, node_slug
 from voxstream.engine.events import SILENCE, UNCERTAIN
+from voxstream.model.card import ModelCard
 
 HA_ONLINE = "online"
 ONLINE = "online"
@@ -62,7 +59,7 @@ class Topics:
         return self.status.rsplit("/", 1)[0]
 
     @classmethod
-    def for_node(cls, cfg: MqttConfig, node: str) -> "Topics":
+    def for_node(cls, cfg: MqttConfig, node: str) -> Topics:
         base = f"{cfg.prefix.rstrip('/')}/{node_slug(node)}"
         return cls(emotion=f"{base}/emotion", status=f"{base}/status", event=f"{base}/event",
                    ha_status=f"{cfg.discovery_prefix.rstrip('/')}/status")

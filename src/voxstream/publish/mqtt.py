@@ -48,17 +48,17 @@ import json
 import logging
 import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import aiomqtt
 
 from voxstream.backoff import Backoff
-from voxstream.model.card import ModelCard
 from voxstream.config import MqttConfig
-from voxstream.errors import ConfigError, PublisherError, VoxstreamError
 from voxstream.engine.events import EmotionEvent
-from voxstream.publish.homeassistant import OFFLINE, ONLINE, HA_ONLINE, Topics, discovery_configs, node_slug
+from voxstream.errors import ConfigError, PublisherError, VoxstreamError
+from voxstream.model.card import ModelCard
+from voxstream.publish.homeassistant import HA_ONLINE, OFFLINE, ONLINE, Topics, discovery_configs, node_slug
 from voxstream.publish.mqtt_state import MqttState
 from voxstream.status import RunStats
 
@@ -163,7 +163,7 @@ class MqttPublisher:
         self.fatal: PublisherError | None = None
         """Set when another process holds the node: ``publish`` raises it and the run ends."""
 
-    async def __aenter__(self) -> "MqttPublisher":
+    async def __aenter__(self) -> MqttPublisher:
         self._task = asyncio.create_task(self._run(), name="mqtt-publisher")
         return self
 
@@ -179,9 +179,9 @@ class MqttPublisher:
                 task.cancel()
         try:
             await asyncio.wait_for(task, SHUTDOWN_TIMEOUT_S)
-        except (asyncio.CancelledError, asyncio.TimeoutError):
+        except (TimeoutError, asyncio.CancelledError):
             pass
-        except Exception:  # noqa: BLE001 - shutting down anyway
+        except Exception:  # shutting down anyway
             _LOGGER.debug("MQTT task ended with an error", exc_info=True)
 
     async def publish(self, event: EmotionEvent) -> None:
@@ -194,7 +194,7 @@ class MqttPublisher:
         try:
             if self.state.push(event, self._clock()):
                 self._wake.set()
-        except Exception:  # noqa: BLE001 - the pipeline must keep running
+        except Exception:  # the pipeline must keep running
             self.publish_errors += 1
             log = _LOGGER.exception if self.publish_errors == 1 else _LOGGER.debug
             log("could not queue event for MQTT (further errors at debug level)")
@@ -220,7 +220,7 @@ class MqttPublisher:
         self._wake.clear()
         try:
             await asyncio.wait_for(self._until_stopping(), delay)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def _until_stopping(self) -> None:
@@ -318,9 +318,8 @@ class MqttPublisher:
         if self.cfg.discovery:
             await client.subscribe(self.topics.ha_status, qos=1)
         async for message in client.messages:
-            payload = message.payload
-            if isinstance(payload, (bytes, bytearray)):
-                payload = payload.decode("utf-8", "replace")
+            raw = message.payload
+            payload = raw.decode("utf-8", "replace") if isinstance(raw, (bytes, bytearray)) else raw
             if message.topic.matches(self.topics.ha_status) and payload == HA_ONLINE:
                 _LOGGER.info("Home Assistant is online: announcing discovery again")
                 self._announce = True
@@ -338,7 +337,7 @@ async def keep_connected(link, what: str, stopping=lambda: False, sleep=asyncio.
     another process) ends the loop and is raised.
     """
     backoff = Backoff(link.cfg.reconnect_min_s, link.cfg.reconnect_max_s, jitter=True)
-    fatal: VoxstreamError | None = None
+    fatal: Exception | None = None  # the VoxstreamError the session raised (typed as except* may nest groups)
     while not stopping():
         client = link._client()
         try:
@@ -353,7 +352,7 @@ async def keep_connected(link, what: str, stopping=lambda: False, sleep=asyncio.
             fatal = group.exceptions[0]
         except* aiomqtt.MqttError as group:
             link._connection_failed(group.exceptions[0])
-        except* Exception as group:  # noqa: BLE001 - keep retrying
+        except* Exception as group:  # keep retrying
             _LOGGER.error("%s error: %r; reconnecting", what, group.exceptions[0])
         finally:
             link.connected = False

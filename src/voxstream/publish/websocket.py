@@ -132,7 +132,8 @@ class WebSocketPublisher:
         try:
             self._server = await self._serve()
         except OSError as exc:
-            raise VoxstreamError(f"websocket: cannot listen on {self.cfg.host}:{self.cfg.port} ({exc.strerror or exc}); "
+            raise VoxstreamError(f"websocket: cannot listen on {self.cfg.host}:{self.cfg.port} "
+                                 f"({exc.strerror or exc}); "
                                  "is another voxstream running? Choose another websocket.port") from None
         _LOGGER.info("live page on %s", self.url)
         return self
@@ -141,7 +142,8 @@ class WebSocketPublisher:
         return await serve(
             self._handle, self.cfg.host, self.cfg.port,
             process_request=self._process_request,
-            create_connection=functools.partial(TrackedConnection, registry=self._tcp),
+            # websockets documents "a wrapper or a subclass" here; its type hint names only the class
+            create_connection=functools.partial(TrackedConnection, registry=self._tcp),  # type: ignore[arg-type]
             max_size=self.cfg.max_message_bytes,
             max_queue=4,
             compression=None,
@@ -184,7 +186,7 @@ class WebSocketPublisher:
             for client in self._clients:
                 if not client.offer(message):
                     self.dropped_messages += 1
-        except Exception:
+        except Exception:  # the pipeline must keep running
             self.publish_errors += 1
             log = _LOGGER.exception if self.publish_errors == 1 else _LOGGER.debug
             log("could not queue event for WebSocket clients (further errors at debug level)")
@@ -282,7 +284,8 @@ def respond(connection: ServerConnection, status: int, body: str | bytes,
     """An HTTP response with the right Content-Type and the security headers."""
     data = body.encode("utf-8") if isinstance(body, str) else body
     base = connection.respond(http.HTTPStatus(status), "")
-    headers = Headers((k, v) for k, v in base.headers.raw_items() if k.lower() not in ("content-type", "content-length"))
+    headers = Headers((k, v) for k, v in base.headers.raw_items()
+                      if k.lower() not in ("content-type", "content-length"))
     for name, value in {"Content-Type": content_type, "Content-Length": str(len(data)),
                         **_SECURITY_HEADERS, **(extra or {})}.items():
         headers[name] = value

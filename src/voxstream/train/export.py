@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from voxstream.config import GateConfig
-from voxstream.model.card import LABELS, ModelCard, sha256_file
 from voxstream.engine.params import FeatureParams
+from voxstream.model.card import LABELS, ModelCard, sha256_file
 
 _LOGGER = logging.getLogger(__name__)
 

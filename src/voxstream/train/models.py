@@ -143,16 +143,18 @@ def _export_lstm(input_shape, n_classes):
     return export_graph(input_shape, n_classes)
 
 
-register(Arch("lstm", _build_lstm, export_build=_export_lstm, pooling="seq", features={"dtype": "float32", "pitch_decimation": 2, "hop_length": 250}, epochs=12, batch_size=256, train_hop=2,
+register(Arch("lstm", _build_lstm, export_build=_export_lstm, pooling="seq",
+              features={"dtype": "float32", "pitch_decimation": 2, "hop_length": 250}, epochs=12, batch_size=256,
+              train_hop=2,
               normalization={"kind": "session", "baseline": "median", "prior_windows": 40.0,
                              "memory_windows": 480.0, "scale": True},
               variants=("orig", "aug1", "aug2", "aug3", "speed0.9", "speed1.1", "speed0.8", "speed1.2"),
               summary="LSTM(64) over 8 level-free sub-window steps of 2 s windows + pooled branch",
-              description="seq features (float32 spectra, pitch from the 0-4 kHz autocorrelation; 8 sub-windows of 0.25 s "
-                          "x 125 level-free values: MFCC c1-c39 mean/std/"
+              description="seq features (float32 spectra, pitch from the 0-4 kHz autocorrelation; 8 sub-windows "
+                          "of 0.25 s x 125 level-free values: MFCC c1-c39 mean/std/"
                           "delta-std, voicing, log F0, autocorrelation peak, centroid, relative level) -> session "
                           "normaliser (running median baseline) -> GaussianNoise 0.1 -> LSTM 64 (dropout 0.2, "
                           "recurrent 0.1) + mean/std-over-steps branch Dense 64 -> Dense 64 -> softmax; Adam 1e-3, "
                           "12 epochs, batch 256, windows every 0.5 s of the original clips, 3 room-and-microphone "
-                          "augmented copies (src/voxstream/train/augment.py kind mix) and speed 0.8/0.9/1.1/1.2 copies; chosen on "
-                          "the inner folds of lao 1 and 3 (docs/model.md, choosing the recipe)"))
+                          "augmented copies (src/voxstream/train/augment.py kind mix) and speed 0.8/0.9/1.1/1.2 "
+                          "copies; chosen on the inner folds of lao 1 and 3 (docs/model.md, choosing the recipe)"))

@@ -24,15 +24,14 @@ from pathlib import Path
 import numpy as np
 
 from voxstream.audio.files import load_audio
-from voxstream.model.card import sha256_file
-from voxstream.offline.clips import ClipRows, window_rows
 from voxstream.config import GateConfig
 from voxstream.engine.frames import MfccFrames
+from voxstream.engine.gate import SpeechGate
 from voxstream.engine.params import FeatureParams
 from voxstream.engine.pooling import pool
-from voxstream.engine.gate import SpeechGate
 from voxstream.engine.window import WindowSpec
-
+from voxstream.model.card import sha256_file
+from voxstream.offline.clips import ClipRows, window_rows
 from voxstream.train.variants import check, transform
 
 _LOGGER = logging.getLogger(__name__)

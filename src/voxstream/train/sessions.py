@@ -13,7 +13,6 @@ from __future__ import annotations
 import numpy as np
 
 from voxstream.engine.normalize import Normalizer
-
 from voxstream.train.rows import DatasetRows
 
 
