@@ -3,7 +3,8 @@
     .venv/bin/python scripts/model_table.py models/voxstream.json models/session_mlp.json models/seed.json
 
 Every figure is read from the cards, which ``voxstream train ... --evaluate standard`` wrote
-(accuracy on speakers the model did not train on; fold means; the protocols of src/voxstream/train/protocols.py).
+(accuracy and UAR on speakers the model did not train on; fold means; the protocols of
+src/voxstream/train/protocols.py).  "n/a": the card holds no such figure (a card written before it existed).
 The last table holds the headline figures of src/voxstream/train/report.py, one column per card.
 """
 
@@ -15,55 +16,92 @@ from pathlib import Path
 
 from voxstream.train.report import figures
 
-PROTOCOLS = ("stream", "calm-speaker", "cold", "gain-20", "gain+20", "noise20")
+PROTOCOLS = ("stream", "calm-speaker", "calm-session", "cold", "gain-20", "gain+20", "noise20")
+SPECS = ("lao", "tess-cross", "nemo-cross")
+EXTRA = (("calm-session", "neutral_recall", "neutral recall"),
+         ("calm-session", "calm_recall", "calm clips read as neutral"),
+         ("calm-speaker", "neutral_recall", "neutral recall"), ("stream", "arousal_accuracy", "arousal accuracy"),
+         ("stream", "valence_accuracy", "valence accuracy"))
+"""(protocol, figure, row name): further fold means of the summary table."""
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}"
+
+
+def _value(metrics: dict | None, key: str) -> float | None:
+    """One split's figure; a card written before UAR existed gets it from its per-class recalls (the mean
+    recall of the labels with test clips), any other missing figure is None."""
+    if metrics is None:
+        return None
+    if key == "uar" and key not in metrics:
+        recalls = [c["recall"] for c in metrics["per_class"].values() if c["support"]]
+        return sum(recalls) / len(recalls)
+    return metrics.get(key)
+
+
+def _mean(ev: dict | None, protocol: str, key: str) -> float | None:
+    """The mean over the splits of one evaluation of ``key`` (``accuracy``, ``uar``, ``neutral_recall``, ...);
+    None when the card has no such figure."""
+    if not ev:
+        return None
+    values = [_value(s["protocols"].get(protocol), key) for s in ev["splits"]]
+    return None if None in values else sum(v for v in values if v is not None) / len(values)
 
 
 def _cell(ev: dict | None, protocol: str) -> str:
-    if not ev:
+    """Accuracy and UAR in %, e.g. ``59.4 / 57.0``."""
+    if not ev or _mean(ev, protocol, "accuracy") is None:
         return "n/a"
-    m = ev.get("mean", {}).get(protocol)
-    if m is None:
-        m = {"accuracy_mean": ev["splits"][0]["protocols"][protocol]["accuracy"]}
-    return f"{100 * m['accuracy_mean']:.1f} %"
+    return f"{_pct(_mean(ev, protocol, 'accuracy'))} / {_pct(_mean(ev, protocol, 'uar'))}"
 
 
 def summary(cards: list[dict]) -> str:
-    """Rows: split x protocol; columns: one per card (arch name)."""
+    """Rows: split x protocol (accuracy / UAR, %); columns: one per card (arch name)."""
     head = "| split | protocol | " + " | ".join(f"{c['name']} ({c['arch']})" for c in cards) + " |"
     lines = [head, "|" + "---|" * (2 + len(cards))]
-    for spec in ("lao", "tess-cross"):
+    evs = [c.get("evaluations", {}) for c in cards]
+    for spec in SPECS:
+        if not any(spec in ev for ev in evs):
+            continue
         for p in PROTOCOLS:
-            lines.append(f"| {spec} | {p} | " + " | ".join(_cell(c.get("evaluations", {}).get(spec), p)
-                                                         for c in cards) + " |")
-    lines.append("| lao | calm-speaker neutral recall | " + " | ".join(
-        f"{100 * c['evaluations']['lao']['mean']['calm-speaker']['neutral_recall_mean']:.1f} %"
-        if "lao" in c.get("evaluations", {}) else "n/a" for c in cards) + " |")
+            lines.append(f"| {spec} | {p} | " + " | ".join(_cell(ev.get(spec), p) for ev in evs) + " |")
+    for protocol, key, name in EXTRA:
+        lines.append(f"| lao | {protocol} {name} | " + " | ".join(_pct(_mean(ev.get("lao"), protocol, key))
+                                                                  for ev in evs) + " |")
     lines.append("| lao | unlabelled clips (stream) | " + " | ".join(
-        str(c["evaluations"]["lao"]["mean"]["stream"]["unlabelled"]) if "lao" in c.get("evaluations", {}) else "n/a"
-        for c in cards) + " |")
+        str(ev["lao"]["mean"]["stream"]["unlabelled"]) if "lao" in ev else "n/a" for ev in evs) + " |")
     return "\n".join(lines)
 
 
 def folds(card: dict, spec: str = "lao") -> str:
-    """Per-fold accuracies of one card and split."""
+    """Per-fold accuracy / UAR (%) of one card and split."""
     ev = card["evaluations"][spec]
-    lines = ["| fold | " + " | ".join(PROTOCOLS) + " |", "|" + "---|" * (1 + len(PROTOCOLS))]
+    protocols = [p for p in PROTOCOLS if p in ev["splits"][0]["protocols"]]
+    lines = ["| fold | " + " | ".join(protocols) + " |", "|" + "---|" * (1 + len(protocols))]
     for s in ev["splits"]:
-        lines.append(f"| {s['split']} | " + " | ".join(f"{100 * s['protocols'][p]['accuracy']:.1f}"
-                                                       for p in PROTOCOLS) + " |")
+        lines.append(f"| {s['split']} | " + " | ".join(
+            f"{_pct(s['protocols'][p]['accuracy'])} / {_pct(_value(s['protocols'][p], 'uar'))}" for p in protocols)
+            + " |")
     return "\n".join(lines)
 
 
 def pooled(cards: list[tuple[str, dict]]) -> str:
-    """One row per card: accuracy averaged over every split of every evaluation it holds (e.g. inner folds)."""
-    lines = ["| card | recipe | folds | " + " | ".join(PROTOCOLS) + " | neutral recall | mean |",
-             "|" + "---|" * (5 + len(PROTOCOLS))]
+    """One row per card: accuracy averaged over every split of every evaluation it holds (e.g. inner folds),
+    the UAR of ``stream``, the neutral recall of ``calm-session`` and the mean over protocols."""
+    lines = ["| card | recipe | folds | " + " | ".join(PROTOCOLS) + " | stream UAR | calm-session neutral recall "
+             "| mean |", "|" + "---|" * (6 + len(PROTOCOLS))]
     for name, c in cards:
-        splits = [s for ev in c.get("evaluations", {}).values() for s in ev["splits"]]
-        acc = [100 * sum(s["protocols"][p]["accuracy"] for s in splits) / len(splits) for p in PROTOCOLS]
-        recall = 100 * sum(s["protocols"]["calm-speaker"]["neutral_recall"] for s in splits) / len(splits)
-        lines.append(f"| {name} ({c['arch']}) | {','.join(c['training']['variants'])}, hop {c['training'].get('train_hop', 1)}, {c['training']['epochs']} epochs | {len(splits)} | "
-                     + " | ".join(f"{a:.1f}" for a in acc) + f" | {recall:.1f} | {sum(acc) / len(acc):.1f} |")
+        every = {"splits": [s for ev in c.get("evaluations", {}).values() for s in ev["splits"]]}
+        acc = [_mean(every, p, "accuracy") for p in PROTOCOLS]
+        known = [a for a in acc if a is not None]
+        t = c["training"]
+        training = (f"{','.join(t['variants'])}, hop {t.get('train_hop', 1)}, {t['epochs']} epochs, "
+                    f"balance {t.get('balance', 'none')}, {'+'.join(Path(d).name for d in t['data'])}")
+        lines.append(f"| {name} ({c['arch']}) | {training} | {len(every['splits'])} | "
+                     + " | ".join(_pct(a) for a in acc) + f" | {_pct(_mean(every, 'stream', 'uar'))} | "
+                     f"{_pct(_mean(every, 'calm-session', 'neutral_recall'))} | "
+                     f"{_pct(sum(known) / len(known))} |")
     return "\n".join(lines)
 
 

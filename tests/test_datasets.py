@@ -38,6 +38,8 @@ def tone(path, freq: float, seconds: float = 0.5, rate: int = RATE, channels: in
     ("KL_su03", "surprise", "KL", "savee"),
     ("03a01Fa", "happiness", "03", "emodb"),
     ("16b10Lb", "boredom", "16", "emodb"),
+    ("EB0_anger_1", "anger", "EB0", "nemo"),
+    ("TP0_surprised_112", "surprised", "TP0", "nemo"),
 ])
 def test_naming_schemes_are_detected(stem, emotion, speaker, corpus):
     """Each corpus' file name is recognised automatically with its emotion word and speaker."""
@@ -57,6 +59,30 @@ def test_label_map_overrides_and_drops():
     """A user mapping can drop RAVDESS calm or rename a custom word."""
     assert map_label("calm", {"calm": "drop"}) is None
     assert map_label("joy", {"joy": "happy"}) == "happy"
+
+
+def test_nemo_surprise_is_dropped_unless_mapped_for_that_corpus():
+    """nEMO's general surprise is dropped by default; ``nemo:surprised=ps`` maps it for nEMO only, while
+    RAVDESS surprised stays ps either way."""
+    assert map_label("surprised", corpus="nemo") is None
+    assert map_label("surprised", corpus="ravdess") == "ps"
+    assert map_label("surprised", {"nemo:surprised": "ps"}, corpus="nemo") == "ps"
+    assert map_label("calm", {"ravdess:calm": "drop"}, corpus="ravdess") is None
+    assert map_label("calm", {"nemo:calm": "drop"}, corpus="ravdess") == "neutral"
+
+
+def test_scan_keeps_the_corpus_word_and_records_the_mapping(tmp_path):
+    """The table keeps RAVDESS calm as its own word beside the label neutral, and the scan records which
+    words became another label or were dropped (what the card reports)."""
+    tone(tmp_path / "03-01-02-01-01-01-07.wav", 200)  # calm
+    tone(tmp_path / "03-01-01-01-01-01-07.wav", 250)  # neutral
+    tone(tmp_path / "KD0_surprised_3.wav", 300)
+    tone(tmp_path / "KD0_sadness_4.wav", 350)
+    scan = scan_folders([tmp_path])
+    rows = sorted(zip(scan.table.corpus, scan.table.emotion, scan.table.label))
+    assert rows == [("nemo", "sadness", "sad"), ("ravdess", "calm", "neutral"), ("ravdess", "neutral", "neutral")]
+    assert scan.mapped == {"nemo": {"sadness": "sad", "surprised": "drop"}, "ravdess": {"calm": "neutral"}}
+    assert scan_folders([tmp_path], label_map={"calm": "drop"}).mapped["ravdess"] == {"calm": "drop"}
 
 
 def test_unknown_names_are_not_guessed():
@@ -103,7 +129,7 @@ def test_scan_loads_good_files_and_skips_bad_ones(mixed_folder, caplog):
     with caplog.at_level(logging.WARNING):
         scan = scan_folder(mixed_folder)
     table = scan.table.sort_values("path").reset_index(drop=True)
-    assert list(table.columns) == ["path", "label", "speaker", "corpus", "duration"]
+    assert list(table.columns) == ["path", "label", "emotion", "speaker", "corpus", "duration"]
     assert sorted(zip(table.corpus, table.speaker, table.label)) == [
         ("crema-d", "1001", "happy"), ("emodb", "03", "angry"), ("ravdess", "12", "fear"),
         ("savee", "DC", "ps"), ("tess", "OAF", "angry"), ("tess", "OAF", "neutral")]

@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from voxstream.model.card import LABELS, SCHEMA_VERSION, load_card
-from voxstream.errors import ConfigError, ModelError
-from voxstream.model.litert import Classifier
-
 from engine_support import need_espeak
+from voxstream.errors import ConfigError, ModelError
+from voxstream.model.card import LABELS, SCHEMA_VERSION, load_card
+from voxstream.model.litert import Classifier
 
 pytestmark = pytest.mark.needs_tf
 RATE = 16000
@@ -93,7 +92,14 @@ def test_seed_writes_a_loadable_model_and_card(seed_model):
     assert data["schema_version"] == SCHEMA_VERSION
     stream = data["holdout"]["protocols"]["stream"]
     assert stream["n"] == data["holdout"]["n_test_clips"] == 14 and np.array(stream["confusion"]).sum() == 14
-    assert set(data["holdout"]["protocols"]) == {"stream", "calm-speaker", "cold", "gain-20", "gain+20", "noise20"}
+    assert set(data["holdout"]["protocols"]) == {"stream", "calm-speaker", "calm-session", "cold", "gain-20",
+                                                 "gain+20", "noise20"}
+    recalls = [c["recall"] for c in stream["per_class"].values() if c["support"]]
+    assert stream["uar"] == pytest.approx(np.mean(recalls), abs=1e-4)
+    training = data["training"]
+    assert training["balance"] == "speakers" and training["label_map"] == {}  # TESS words are product labels
+    assert set(training["corpora"]) == {"tess"} and training["corpora"]["tess"]["speakers"] == 2
+    assert training["corpora"]["tess"]["row_share"] == training["corpora"]["tess"]["weight_share"] == 1.0
     assert data["reproduce"]["command"].startswith("voxstream train") and data["versions"]["numpy"]
     assert (seed_model.parent / "tiny_artifacts" / "curves.png").stat().st_size > 1000
 
@@ -107,16 +113,19 @@ def test_tflite_agrees_with_keras(seed_model, default_model):
 
 
 def test_eval_reproduces_the_cards_holdout_exactly(seed_model, tiny_data, tmp_path, capsys):
-    """`voxstream eval` on the shipped model's held-out side gives the card's holdout figures, exactly."""
+    """`voxstream eval` on the shipped model's held-out side gives the card's holdout figures (accuracy, UAR,
+    arousal/valence accuracy, neutral recall, confusion), exactly."""
     card = json.loads(seed_model.with_suffix(".json").read_text())
+    protocols = ("stream", "calm-session", "cold", "noise20")
     assert _cli(["eval", "--data", str(tiny_data), "--model", str(seed_model), "--split", "random", "--json",
-                 "--protocol", "stream", "--protocol", "cold", "--protocol", "noise20", "--no-cache",
-                 "--workers", "1"]) == 0
+                 *[a for p in protocols for a in ("--protocol", p)], "--no-cache", "--workers", "1"]) == 0
     got = json.loads(capsys.readouterr().out)
-    for protocol in ("stream", "cold", "noise20"):
+    for protocol in protocols:
         want = card["holdout"]["protocols"][protocol]
-        assert got["protocols"][protocol]["accuracy"] == want["accuracy"]
-        assert got["protocols"][protocol]["confusion"] == want["confusion"]
+        for key in ("accuracy", "uar", "arousal_accuracy", "valence_accuracy", "confusion"):
+            assert got["protocols"][protocol][key] == want[key]
+    assert got["protocols"]["calm-session"]["neutral_recall"] == card["holdout"]["protocols"]["calm-session"][
+        "neutral_recall"]
 
 
 def test_retraining_gives_the_same_bytes(tf, tiny_data, seed_model, tmp_path):

@@ -1,6 +1,7 @@
 """What goes on the wire: the one output event and the two messages around it.
 
-* :class:`EmotionEvent`: one per hop; every publisher (console, WebSocket, MQTT) sends it.
+* :class:`EmotionEvent`: one per hop; every publisher (console, WebSocket, MQTT) sends it.  Its JSON
+  also carries ``arousal`` and ``valence``, derived from the scores (:mod:`.affect`).
 * :class:`Hello`: the first WebSocket message, what the page needs to draw itself.
 * :class:`LabelChange`: the MQTT event-topic payload when the smoothed label changes.
 
@@ -14,8 +15,10 @@ import functools
 import json
 import math
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
-from datetime import datetime, timezone
+
+from voxstream.engine.affect import affect
 
 UNCERTAIN = "uncertain"
 """Label when the smoothed confidence is below the threshold."""
@@ -24,7 +27,7 @@ SILENCE = "silence"
 
 
 def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -54,13 +57,22 @@ class EmotionEvent:
     (:func:`voxstream.app.run_stream`), never by the pure engine."""
     type: str = "emotion"
 
+    @property
+    def affect(self) -> dict[str, str | float | None]:
+        """``arousal`` ("low"/"high"), ``valence`` ("negative"/"positive") and their scores (share of high
+        arousal, of positive valence), from :attr:`scores` by the fixed mapping of :mod:`.affect`; all None
+        while the scores are all 0 ("silence")."""
+        return affect(self.scores)
+
     def to_dict(self) -> dict:
+        """The wire dict: the fields plus the derived :attr:`affect` keys (``from_dict`` drops them again)."""
         data = asdict(self)
         data["scores"] = {k: round(float(v), 4) for k, v in self.scores.items()}
         data["confidence"] = round(float(self.confidence), 4)
         data["stream_time_s"] = round(float(self.stream_time_s), 3)
         level = float(self.level_dbfs)
         data["level_dbfs"] = round(level, 1) if math.isfinite(level) else -120.0
+        data.update(self.affect)
         return data
 
     def to_json(self) -> str:
@@ -72,13 +84,16 @@ class EmotionEvent:
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
     @classmethod
-    def from_dict(cls, data: dict) -> "EmotionEvent":
-        return cls(**data)
+    def from_dict(cls, data: dict) -> EmotionEvent:
+        return cls(**{k: v for k, v in data.items() if k not in DERIVED})
 
     @classmethod
-    def from_json(cls, text: str) -> "EmotionEvent":
+    def from_json(cls, text: str) -> EmotionEvent:
         return cls.from_dict(json.loads(text))
 
+
+DERIVED = ("arousal", "arousal_score", "valence", "valence_score")
+"""Keys of the wire dict computed from the scores, not fields of :class:`EmotionEvent`."""
 
 _M = TypeVar("_M", bound="_Message")
 
@@ -132,6 +147,6 @@ class LabelChange(_Message):
     timestamp: str
 
     @classmethod
-    def of(cls, event: EmotionEvent, previous: str | None) -> "LabelChange":
+    def of(cls, event: EmotionEvent, previous: str | None) -> LabelChange:
         return cls(event_type=event.label, previous=previous, confidence=round(float(event.confidence), 4),
                    seq=event.seq, node=event.node, timestamp=event.timestamp)

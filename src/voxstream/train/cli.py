@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from voxstream.errors import ConfigError
+from voxstream.train.balance import MODES
 from voxstream.train.splits import SYNTAX
 
 
@@ -32,10 +33,14 @@ def _label_map(pairs: list[str] | None) -> dict[str, str] | None:
 
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", action="append", required=True, metavar="DIR", help="folder of audio files (repeatable)")
-    p.add_argument("--scheme", default="auto", help="file naming scheme: auto, tess, ravdess, crema-d, savee, emodb")
-    p.add_argument("--pattern", help="regex with named groups (?P<label>..) and optionally (?P<speaker>..) on the file stem")
-    p.add_argument("--label-map", action="append", metavar="EMOTION=LABEL", help="override a label mapping, e.g. calm=drop")
-    p.add_argument("--cache-dir", default="default", help="feature cache (default $VOXSTREAM_CACHE or ~/.cache/voxstream)")
+    p.add_argument("--scheme", default="auto", help="file naming scheme: auto, tess, ravdess, crema-d, savee, emodb, "
+                                                    "nemo")
+    p.add_argument("--pattern",
+                   help="regex with named groups (?P<label>..) and optionally (?P<speaker>..) on the file stem")
+    p.add_argument("--label-map", action="append", metavar="EMOTION=LABEL",
+                   help="override a label mapping, e.g. calm=drop, or for one corpus: nemo:surprised=ps")
+    p.add_argument("--cache-dir", default="default",
+                   help="feature cache (default $VOXSTREAM_CACHE or ~/.cache/voxstream)")
     p.add_argument("--no-cache", action="store_true", help="do not read or write the feature cache")
     p.add_argument("--workers", type=int, default=2, help="feature processes (default 2)")
     p.add_argument("--seed", type=int, default=0)
@@ -84,6 +89,9 @@ def register(subparsers) -> None:
     t.add_argument("--variants", help="training copies, comma-separated (e.g. orig,aug1,aug2,speed0.9); "
                                       "default: the architecture's")
     t.add_argument("--train-hop", type=int, help="keep every n-th training window (default: the architecture's)")
+    t.add_argument("--balance", default="speakers", choices=MODES,
+                   help="loss weights: every training speaker the same (speakers, default), and also every label "
+                        "(speakers+labels), or every window 1 (none)")
     t.add_argument("--window-s", type=float, default=2.0, help="streaming window written into the card")
     t.add_argument("--hop-s", type=float, default=0.25, help="streaming hop written into the card")
     t.set_defaults(func=cmd_train)
@@ -93,10 +101,12 @@ def register(subparsers) -> None:
     _data_args(e)
     e.add_argument("--split", default="all", help="score the test side of this split (all: every clip)")
     e.add_argument("--protocol", action="append", metavar="NAME",
-                   help="stream, calm-speaker, cold, gain-20, gain+20, noise20, or calibrated (eval only: a baseline "
+                   help="stream, calm-speaker, calm-session, cold, gain-20, gain+20, noise20, or calibrated (eval "
+                        "only: a baseline "
                         "from 20 s of the speaker's neutral clips, then each other clip alone); repeatable; "
                         "default stream and cold")
-    e.add_argument("--model", default="voxstream", help="a shipped model (voxstream, session_mlp, seed) or a .tflite path")
+    e.add_argument("--model", default="voxstream",
+                   help="a shipped model (voxstream, session_mlp, seed) or a .tflite path")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
     e.add_argument("--out", default=".", help="folder for the confusion-matrix PNG")
     e.set_defaults(func=cmd_eval)
@@ -119,7 +129,7 @@ def cmd_train(args) -> int:
                    scan=_scan(args), cache_dir=_cache(args), workers=args.workers,
                    command=shlex.join(["voxstream"] + sys.argv[1:]),
                    variants=tuple(v.strip() for v in args.variants.split(",")) if args.variants else None,
-                   train_hop=args.train_hop)
+                   train_hop=args.train_hop, balance=args.balance)
     try:
         path = train(opts)
     except (ValueError, FileNotFoundError) as exc:
@@ -133,15 +143,16 @@ def cmd_train(args) -> int:
 def results_table(card: dict) -> str:
     """One line per evaluation (fold mean when there are folds) and protocol: the card's figures."""
     lines = []
-    entries = [(spec, ev.get("mean") or {p: {"accuracy_mean": m["accuracy"], "unlabelled": m["unlabelled"]}
-                                         for p, m in ev["splits"][0]["protocols"].items()})
+    def one(protocols: dict) -> dict:
+        return {p: {"accuracy_mean": m["accuracy"], "uar_mean": m["uar"], "unlabelled": m["unlabelled"]}
+                for p, m in protocols.items()}
+
+    entries = [(spec, ev.get("mean") or one(ev["splits"][0]["protocols"]))
                for spec, ev in card.get("evaluations", {}).items()]
     if card.get("holdout"):
-        h = card["holdout"]
-        entries.append((f"holdout {h['split']}", {p: {"accuracy_mean": m["accuracy"], "unlabelled": m["unlabelled"]}
-                                                  for p, m in h["protocols"].items()}))
+        entries.append((f"holdout {card['holdout']['split']}", one(card["holdout"]["protocols"])))
     for spec, protocols in entries:
-        cells = "  ".join(f"{p} {m['accuracy_mean']:.3f}" for p, m in protocols.items())
+        cells = "  ".join(f"{p} {m['accuracy_mean']:.3f} (UAR {m['uar_mean']:.3f})" for p, m in protocols.items())
         lines.append(f"  {spec}: {cells}  (unlabelled {protocols['stream']['unlabelled']})")
     return "\n".join(lines)
 

@@ -1,16 +1,21 @@
-"""Folders of emotional speech -> one table (path, label, speaker, corpus, duration).
+"""Folders of emotional speech -> one table (path, label, emotion, speaker, corpus, duration).
 
-The label and speaker come from the file name.  Five corpus naming schemes are
-known (TESS, RAVDESS, CREMA-D, SAVEE, EmoDB) and detected per file; a user
+The label and speaker come from the file name.  Six corpus naming schemes are
+known (TESS, RAVDESS, CREMA-D, SAVEE, EmoDB, nEMO) and detected per file; a user
 regular expression with named groups ``label`` (and optionally ``speaker``)
 covers anything else.  Each scheme maps its own emotion names onto the
 product labels (:data:`voxstream.model.card.LABELS`); a user ``label_map``
-overrides that mapping, and a label mapped to ``drop`` (or to anything that is
-not a product label) removes the file.
+overrides that mapping (a key ``corpus:word``, e.g. ``nemo:surprised``, for one
+corpus only), and a label mapped to ``drop`` (or to anything that is not a
+product label) removes the file.  The table keeps the corpus' own word
+(``emotion``, e.g. ``calm``) beside the product label, so a protocol can still
+tell calm clips from neutral ones.
 
 Choices: RAVDESS *calm* is mapped to *neutral* (the project's recipe, keeping
 all 960 clips; pass ``label_map={"calm": "drop"}`` to drop it instead);
-EmoDB *boredom* has no product label and is dropped; surprise is ``ps``.
+EmoDB *boredom* has no product label and is dropped; surprise is ``ps``, except
+nEMO's *surprised* (surprise in general, not only pleasant), which is dropped
+unless ``label_map={"nemo:surprised": "ps"}``.
 
 Files that libsndfile cannot open are reported by name (a logging warning),
 counted and skipped; scanning never aborts on one bad file.
@@ -20,18 +25,22 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from voxstream.audio.files import audio_files_in, audio_info
 from voxstream.model.card import LABELS
 
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: the runtime never loads it
+
 _LOGGER = logging.getLogger(__name__)
 
-COLUMNS = ("path", "label", "speaker", "corpus", "duration")
+COLUMNS = ("path", "label", "emotion", "speaker", "corpus", "duration")
 DROP = "drop"
 
 
@@ -46,9 +55,11 @@ class Parsed:
 
 _TESS = re.compile(r"^(?P<speaker>[A-Za-z]+)_(?P<word>.+)_(?P<emotion>angry|disgust|fear|happy|neutral|ps|sad)$")
 _RAVDESS = re.compile(r"^(\d\d)-(\d\d)-(?P<emotion>0[1-8])-(\d\d)-(\d\d)-(\d\d)-(?P<speaker>\d\d)$")
-_CREMA = re.compile(r"^(?P<speaker>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>ANG|DIS|FEA|HAP|NEU|SAD)_(?P<level>[A-Z]{2})$")
+_CREMA = re.compile(r"^(?P<speaker>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>ANG|DIS|FEA|HAP|NEU|SAD)"
+                    r"_(?P<level>[A-Z]{2})$")
 _SAVEE = re.compile(r"^(?P<speaker>[A-Z]{2})_(?P<emotion>sa|su|a|d|f|h|n)(?P<n>\d\d)$")
 _EMODB = re.compile(r"^(?P<speaker>\d\d)(?P<text>[a-z]\d\d)(?P<emotion>[WLEAFTN])(?P<version>[a-z])$")
+_NEMO = re.compile(r"^(?P<speaker>[A-Z]{2}\d)_(?P<emotion>anger|fear|happiness|neutral|sadness|surprised)_(?P<n>\d+)$")
 
 RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad",
                     "05": "angry", "06": "fearful", "07": "disgust", "08": "surprised"}
@@ -63,6 +74,8 @@ DEFAULT_LABEL_MAP = {
     "sadness": "sad", "surprise": "ps", "surprised": "ps", "pleasant_surprise": "ps", "boredom": DROP,
 }
 """Corpus emotion words -> product labels (product labels map to themselves)."""
+CORPUS_LABEL_MAP = {"nemo": {"surprised": DROP}}
+"""Per-corpus exceptions to :data:`DEFAULT_LABEL_MAP` (nEMO's surprise is not only pleasant surprise)."""
 
 
 def _tess(stem: str) -> Parsed | None:
@@ -94,8 +107,13 @@ def _emodb(stem: str) -> Parsed | None:
     return Parsed(EMODB_EMOTIONS[m["emotion"]], m["speaker"], "emodb") if m else None
 
 
+def _nemo(stem: str) -> Parsed | None:
+    m = _NEMO.match(stem)
+    return Parsed(m["emotion"], m["speaker"], "nemo") if m else None
+
+
 SCHEMES: dict[str, Callable[[str], Parsed | None]] = {
-    "tess": _tess, "ravdess": _ravdess, "crema-d": _crema, "savee": _savee, "emodb": _emodb,
+    "tess": _tess, "ravdess": _ravdess, "crema-d": _crema, "savee": _savee, "emodb": _emodb, "nemo": _nemo,
 }
 
 
@@ -124,21 +142,33 @@ def parse_name(stem: str, scheme: str = "auto") -> Parsed | None:
     return hits[0] if len(hits) == 1 else None
 
 
-def map_label(emotion: str, label_map: dict[str, str] | None = None) -> str | None:
+def effective_map(corpus: str, label_map: dict[str, str] | None = None) -> dict[str, str]:
+    """Corpus word -> label for one corpus: the defaults, the corpus' exceptions, then the user's
+    ``word`` and ``corpus:word`` keys (the latter win)."""
+    user = {k.lower(): v for k, v in (label_map or {}).items()}
+    return {**DEFAULT_LABEL_MAP, **CORPUS_LABEL_MAP.get(corpus, {}),
+            **{k: v for k, v in user.items() if ":" not in k},
+            **{k.split(":", 1)[1]: v for k, v in user.items() if k.startswith(f"{corpus}:")}}
+
+
+def map_label(emotion: str, label_map: dict[str, str] | None = None, corpus: str = "") -> str | None:
     """Product label of a corpus emotion word, or None when it is dropped or unknown."""
     key = emotion.lower()
-    merged = {**DEFAULT_LABEL_MAP, **{k.lower(): v for k, v in (label_map or {}).items()}}
-    label = merged.get(key, key)
+    label = effective_map(corpus, label_map).get(key, key)
     return label if label in LABELS else None
+
 
 
 @dataclass
 class Scan:
     """The table of usable clips and what was left out (and why)."""
 
-    table: "object"  # pandas.DataFrame with COLUMNS
+    table: pd.DataFrame  # with COLUMNS
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """(path, reason) of every file left out."""
+    mapped: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Corpus -> each emotion word met that became another label or ``drop`` (e.g. ravdess calm -> neutral),
+    as the card records it."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -165,12 +195,15 @@ def scan_folder(folder: str | Path, scheme: str = "auto", pattern: str | None = 
         raise FileNotFoundError(f"{folder}: not a folder of audio files")
     parse = regex_parser(pattern) if pattern else (lambda stem: parse_name(stem, scheme))
     rows, skipped = [], []
+    mapped: dict[str, dict[str, str]] = {}
     for path in audio_files_in(folder):
         parsed = parse(path.stem)
         if parsed is None:
             skipped.append((str(path), "unrecognised: file name matches no naming scheme"))
             continue
-        label = map_label(parsed.emotion, label_map)
+        label = map_label(parsed.emotion, label_map, parsed.corpus)
+        if (label or DROP) != parsed.emotion.lower():
+            mapped.setdefault(parsed.corpus, {})[parsed.emotion.lower()] = label or DROP
         if label is None:
             skipped.append((str(path), f"dropped: emotion {parsed.emotion!r} has no product label"))
             continue
@@ -181,9 +214,9 @@ def scan_folder(folder: str | Path, scheme: str = "auto", pattern: str | None = 
             _LOGGER.warning("skipped: %s", reason)
             skipped.append((str(path), f"undecodable: {reason}"))
             continue
-        rows.append((str(path), label, parsed.speaker, parsed.corpus, duration))
+        rows.append((str(path), label, parsed.emotion.lower(), parsed.speaker, parsed.corpus, duration))
     _log_summary(folder, rows, skipped)
-    return Scan(pd.DataFrame(rows, columns=list(COLUMNS)), skipped)
+    return Scan(pd.DataFrame(rows, columns=list(COLUMNS)), skipped, mapped)
 
 
 def _log_summary(folder: Path, rows: list, skipped: list) -> None:
@@ -195,16 +228,21 @@ def _log_summary(folder: Path, rows: list, skipped: list) -> None:
     _LOGGER.info("%s: %d clips, %d skipped", folder, len(rows), len(skipped))
 
 
-def scan_folders(folders: list[str | Path], **kwargs) -> Scan:
+def scan_folders(folders: Sequence[str | Path], **kwargs) -> Scan:
     """:func:`scan_folder` over several folders, concatenated."""
     import pandas as pd
 
     scans = [scan_folder(f, **kwargs) for f in folders]
     table = pd.concat([s.table for s in scans], ignore_index=True)
-    return Scan(table, [item for s in scans for item in s.skipped])
+    mapped: dict[str, dict[str, str]] = {}
+    for scan in scans:
+        for corpus, words in scan.mapped.items():
+            mapped.setdefault(corpus, {}).update(words)
+    return Scan(table, [item for s in scans for item in s.skipped],
+                {c: dict(sorted(w.items())) for c, w in sorted(mapped.items())})
 
 
-def speaker_keys(table) -> "object":
+def speaker_keys(table) -> pd.Series:
     """``corpus:speaker`` per row, unique across corpora (a pandas Series)."""
     return table["corpus"].astype(str) + ":" + table["speaker"].astype(str)
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-
 from voxstream.audio.files import load_audio
-from voxstream.model.card import LABELS
-from voxstream.offline.clips import batched
 from voxstream.config import GateConfig
+from voxstream.model.card import LABELS
 from voxstream.model.litert import Classifier
 from voxstream.model.shipped import resolve_model
-
+from voxstream.offline.clips import batched
 from voxstream.train import plots
 from voxstream.train.datasets import label_indices, scan_folders, speaker_keys
 from voxstream.train.protocols import CONDITION, EXTRA, PROTOCOLS, run_protocol
@@ -54,7 +52,8 @@ def evaluate_model(model_path: str | Path, folders: list[str], split: str = "all
     speakers = speaker_keys(table).to_numpy()
     out = {"model": str(model_path), "split": split, "split_name": splits[0].name, "n_test_clips": int(len(test)),
            "protocols": {p: run_protocol(p, rows, card.normalization, batched(clf.predict), test, y, speakers,
-                                         seed + 7, hop_s=card.hop_s) for p in protocols}}
+                                         seed + 7, hop_s=card.hop_s, calm=(table["emotion"] == "calm").to_numpy())
+                         for p in protocols}}
     return out
 
 

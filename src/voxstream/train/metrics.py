@@ -6,7 +6,10 @@ import numpy as np
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple[str, ...]) -> dict:
-    """Accuracy, macro F1, per-class precision/recall/F1/support and the confusion matrix.
+    """Accuracy, UAR, macro F1, per-class precision/recall/F1/support and the confusion matrix.
+
+    UAR (unweighted average recall) is the mean recall of the classes present in ``y_true``: a model
+    that gives every clip the most frequent label scores its share in accuracy but 1/K in UAR.
 
     ``y_true``/``y_pred`` are class indices into ``labels``; confusion rows are
     true labels, columns predictions.
@@ -19,6 +22,7 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple
     return {
         "n": int(len(y_true)),
         "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
+        "uar": round(float(rec[present].mean()) if present.any() else 0.0, 4),
         "macro_f1": round(float(f1[present].mean()) if present.any() else 0.0, 4),
         "per_class": {lab: {"precision": round(float(p), 4), "recall": round(float(r), 4),
                             "f1": round(float(f), 4), "support": int(s)}
@@ -29,17 +33,18 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple
 
 
 def mean_of(folds: list[dict]) -> dict:
-    """Mean and spread of accuracy and macro F1 over folds."""
-    acc = np.array([f["accuracy"] for f in folds])
-    mf1 = np.array([f["macro_f1"] for f in folds])
-    return {"accuracy_mean": round(float(acc.mean()), 4), "accuracy_std": round(float(acc.std()), 4),
-            "macro_f1_mean": round(float(mf1.mean()), 4), "macro_f1_std": round(float(mf1.std()), 4)}
+    """Mean and spread of accuracy, UAR and macro F1 over folds."""
+    out = {}
+    for key in ("accuracy", "uar", "macro_f1"):
+        values = np.array([f[key] for f in folds])
+        out[f"{key}_mean"], out[f"{key}_std"] = round(float(values.mean()), 4), round(float(values.std()), 4)
+    return out
 
 
 def format_metrics(m: dict) -> str:
     """A text report: headline figures, per-class table and confusion matrix."""
     labels = m["labels"]
-    lines = [f"n={m['n']}  accuracy={m['accuracy']:.4f}  macro F1={m['macro_f1']:.4f}", "",
+    lines = [f"n={m['n']}  accuracy={m['accuracy']:.4f}  UAR={m['uar']:.4f}  macro F1={m['macro_f1']:.4f}", "",
              f"{'label':<9}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}"]
     for lab in labels:
         c = m["per_class"][lab]

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 HEADLINE = (
     ("lao stream", "lao", "stream", "accuracy_mean"),
+    ("lao stream UAR", "lao", "stream", "uar_mean"),
     ("lao calm-speaker", "lao", "calm-speaker", "accuracy_mean"),
     ("lao calm-speaker neutral recall", "lao", "calm-speaker", "neutral_recall_mean"),
+    ("lao calm-session", "lao", "calm-session", "accuracy_mean"),
+    ("lao calm-session UAR", "lao", "calm-session", "uar_mean"),
+    ("lao calm-session neutral recall", "lao", "calm-session", "neutral_recall_mean"),
+    ("lao calm-session calm clips read as neutral", "lao", "calm-session", "calm_recall_mean"),
     ("lao cold", "lao", "cold", "accuracy_mean"),
+    ("lao cold UAR", "lao", "cold", "uar_mean"),
+    ("lao stream arousal accuracy", "lao", "stream", "arousal_accuracy_mean"),
+    ("lao stream valence accuracy", "lao", "stream", "valence_accuracy_mean"),
     ("tess-cross stream", "tess-cross", "stream", "accuracy_mean"),
+    ("nemo-cross stream", "nemo-cross", "stream", "accuracy_mean"),
+    ("nemo-cross stream UAR", "nemo-cross", "stream", "uar_mean"),
 )
 """(figure, split spec, protocol, key of the fold mean)."""
 DROPS = (("lao gain-20 drop below stream", "gain-20"), ("lao gain+20 drop below stream", "gain+20"),

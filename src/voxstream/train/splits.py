@@ -5,13 +5,15 @@ A *spec* names a list of :class:`Split` (row indices into the dataset table):
 - ``tess-random``: TESS, stratified 80/20, seeded (same speakers on both sides: flatters the model).
 - ``tess-cross``: TESS OAF -> YAF and YAF -> OAF (2 folds; a speaker the model never heard).
 - ``lao``: RAVDESS leave-actors-out, actors 01-04 / 05-08 / 09-12 / 13-16 (4 folds); the training
-  side is the other 12 RAVDESS actors plus all of TESS.
-- ``lao-without-tess``: the same folds without TESS in training.
+  side is the other 12 RAVDESS actors plus every other corpus in the data (TESS, nEMO when given).
+- ``lao-without-tess``: the same folds, training on the other 12 RAVDESS actors only.
 - ``lao-inner=N``: the inner folds of outer fold N, for choosing a recipe without looking at fold N: each of
-  the other three actor groups held out in turn, training on the remaining two groups plus TESS.
+  the other three actor groups held out in turn, training on the remaining two groups plus the other corpora.
+- ``nemo-cross``: each nEMO speaker held out in turn (Polish: another language and studio); the training
+  side is everything else, the other nEMO speakers included.
 - ``random``: all data, stratified 80/20; ``speaker=A+B``: hold out speakers A and B;
   ``lso=K``: speakers shuffled (seeded) into K folds; ``all``: train on everything, no test.
-- ``standard``: ``tess-random``, ``tess-cross`` and ``lao`` (those the data allows).
+- ``standard``: ``tess-random``, ``tess-cross``, ``lao`` and ``nemo-cross`` (those the data allows).
 
 A single fold of a multi-fold spec is ``SPEC:N`` (1-based), e.g. ``lao:2``.
 """
@@ -27,10 +29,10 @@ from voxstream.train.datasets import speaker_keys
 
 RAVDESS_GROUPS = (("01", "02", "03", "04"), ("05", "06", "07", "08"), ("09", "10", "11", "12"),
                   ("13", "14", "15", "16"))
-NAMED = ("tess-random", "tess-cross", "lao", "lao-without-tess")
-STANDARD = ("tess-random", "tess-cross", "lao")
-SYNTAX = ("standard, tess-random, tess-cross, lao, lao-without-tess, lao-inner=N, random, speaker=A[+B], lso=K or all, "
-          "optionally :N for one fold (e.g. lao:2)")
+NAMED = ("tess-random", "tess-cross", "lao", "lao-without-tess", "nemo-cross")
+STANDARD = ("tess-random", "tess-cross", "lao", "nemo-cross")
+SYNTAX = ("standard, tess-random, tess-cross, lao, lao-without-tess, lao-inner=N, nemo-cross, random, speaker=A[+B], "
+          "lso=K or all, optionally :N for one fold (e.g. lao:2)")
 
 
 @dataclass
@@ -51,7 +53,8 @@ def split_random(labels, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.
     for label in sorted(set(labels)):
         idx = rng.permutation(np.flatnonzero(labels == label))
         n_test = int(round(test_fraction * len(idx)))
-        test.append(idx[:n_test]), train.append(idx[n_test:])
+        test.append(idx[:n_test])
+        train.append(idx[n_test:])
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
@@ -78,17 +81,22 @@ def _tess_cross(table) -> list[Split]:
     return out
 
 
-def _lao(table, with_tess: bool) -> list[Split]:
+def _others(corpus: np.ndarray) -> tuple[np.ndarray, str]:
+    """Clips of every corpus but RAVDESS, and their names for a split's title (`` + TESS + NEMO``)."""
+    names = sorted(set(corpus) - {"ravdess"})
+    return np.flatnonzero(corpus != "ravdess"), "".join(f" + {n.upper()}" for n in names)
+
+
+def _lao(table, with_others: bool) -> list[Split]:
     corpus, spk, _ = _columns(table)
-    tess, rav = np.flatnonzero(corpus == "tess"), np.flatnonzero(corpus == "ravdess")
-    extra = tess if with_tess else tess[:0]
+    rav = np.flatnonzero(corpus == "ravdess")
+    extra, names = _others(corpus) if with_others else (rav[:0], "")
     out = []
     for group in RAVDESS_GROUPS:
         held = np.isin(spk[rav], group)
         if held.any():
-            out.append(Split(f"RAVDESS test actors {group[0]}-{group[-1]}, train other actors"
-                             f"{' + TESS' if len(extra) else ''}", np.sort(np.concatenate([rav[~held], extra])),
-                             rav[held], [f"ravdess:{a}" for a in group]))
+            out.append(Split(f"RAVDESS test actors {group[0]}-{group[-1]}, train other actors{names}",
+                             np.sort(np.concatenate([rav[~held], extra])), rav[held], [f"ravdess:{a}" for a in group]))
     return out
 
 
@@ -96,7 +104,8 @@ def _lao_inner(table, outer: int) -> list[Split]:
     if not 1 <= outer <= len(RAVDESS_GROUPS):
         raise ValueError(f"lao-inner={outer}: expected an outer fold 1..{len(RAVDESS_GROUPS)}")
     corpus, spk, _ = _columns(table)
-    tess, rav = np.flatnonzero(corpus == "tess"), np.flatnonzero(corpus == "ravdess")
+    rav = np.flatnonzero(corpus == "ravdess")
+    extra, names = _others(corpus)
     inner = rav[~np.isin(spk[rav], RAVDESS_GROUPS[outer - 1])]
     out = []
     for group in RAVDESS_GROUPS:
@@ -105,8 +114,19 @@ def _lao_inner(table, outer: int) -> list[Split]:
         held = np.isin(spk[inner], group)
         if held.any():
             out.append(Split(f"inner fold of lao {outer}: test actors {group[0]}-{group[-1]}, train the other inner "
-                             f"actors + TESS", np.sort(np.concatenate([inner[~held], tess])), inner[held],
+                             f"actors{names}", np.sort(np.concatenate([inner[~held], extra])), inner[held],
                              [f"ravdess:{a}" for a in group]))
+    return out
+
+
+def _nemo_cross(table) -> list[Split]:
+    corpus, spk, _ = _columns(table)
+    nemo = np.flatnonzero(corpus == "nemo")
+    out = []
+    for s in sorted(set(spk[nemo])):
+        held = (corpus == "nemo") & (spk == s)
+        out.append(Split(f"nEMO test speaker {s}, train everything else", np.flatnonzero(~held),
+                         np.flatnonzero(held), [f"nemo:{s}"]))
     return out
 
 
@@ -156,6 +176,8 @@ def make_splits(table, spec: str, seed: int = 0) -> list[Split]:
         splits = _tess_cross(table)
     elif base in ("lao", "lao-without-tess"):
         splits = _lao(table, base == "lao")
+    elif base == "nemo-cross":
+        splits = _nemo_cross(table)
     elif re.fullmatch(r"lao-inner=\d+", base):
         splits = _lao_inner(table, int(base[10:]))
     elif base == "random":
@@ -170,8 +192,8 @@ def make_splits(table, spec: str, seed: int = 0) -> list[Split]:
     else:
         raise ValueError(f"split {spec!r}: expected {SYNTAX}")
     if not splits:
-        raise ValueError(f"split {spec!r}: the data has no clips for it (it needs "
-                         f"{'TESS' if base.startswith('tess') else 'RAVDESS actors 01-16'})")
+        needs = "TESS" if base.startswith("tess") else "nEMO" if base.startswith("nemo") else "RAVDESS actors 01-16"
+        raise ValueError(f"split {spec!r}: the data has no clips for it (it needs {needs})")
     if fold is not None:
         if not 1 <= int(fold) <= len(splits):
             raise ValueError(f"split {spec!r}: fold {fold} of {len(splits)}")

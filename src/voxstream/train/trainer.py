@@ -19,6 +19,7 @@ import platform
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from voxstream.engine.params import FeatureParams
 from voxstream.model.card import LABELS
 from voxstream.model.litert import LiteModel
 from voxstream.train import plots
+from voxstream.train.balance import corpus_shares, row_weights
 from voxstream.train.datasets import label_indices, scan_folders, speaker_keys
 from voxstream.train.models import Arch, get_arch
 from voxstream.train.protocols import PROTOCOLS, mean_over_folds, run_protocols
@@ -35,6 +37,9 @@ from voxstream.train.sessions import order, simulate, template, with_post
 from voxstream.train.splits import available, make_splits
 from voxstream.train.variants import CONDITIONS
 from voxstream.train.variants import check as check_variant
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -60,11 +65,13 @@ class Options:
     train_hop: int | None = None
     gate: GateConfig = field(default_factory=GateConfig)
     """The speech gate of the training rows (the ``[gate]`` defaults); the card records it."""
+    balance: str = "speakers"
+    """Loss weights of the training rows (:mod:`.balance`): ``none``, ``speakers`` or ``speakers+labels``."""
 
 
 @dataclass
 class Data:
-    table: object
+    table: pd.DataFrame
     y: np.ndarray
     speakers: np.ndarray
     params: FeatureParams
@@ -72,10 +79,15 @@ class Data:
     """Variant -> rows the architecture trains on (streaming windows, or whole clips)."""
     test_rows: dict[str, DatasetRows]
     """Condition (``orig`` and :data:`.variants.CONDITIONS`) -> streaming-window rows."""
+    calm: np.ndarray | None = None
+    """Per clip: its corpus word is *calm* (the ``calm-session`` protocol)."""
+    mapped: dict = field(default_factory=dict)
+    """Corpus -> emotion words that became another label or ``drop`` (:attr:`.datasets.Scan.mapped`)."""
 
 
 def load(opts: Options, arch: Arch, test_conditions: bool = True) -> Data:
-    table = scan_folders(opts.data, **opts.scan).table
+    scan = scan_folders(opts.data, **opts.scan)
+    table = scan.table
     if table.empty:
         raise ValueError(f"{', '.join(map(str, opts.data))}: no labelled audio files found")
     params = FeatureParams(pooling=arch.pooling, **arch.features)
@@ -89,14 +101,16 @@ def load(opts: Options, arch: Arch, test_conditions: bool = True) -> Data:
     test = {v: rows(v, stream) for v in (("orig",) + (CONDITIONS if test_conditions else ()))}
     train = {v: (test[v] if v in test and not arch.whole_clip else rows(v, Windowing(None) if arch.whole_clip
                                                                           else stream)) for v in arch.variants}
-    return Data(table, label_indices(table["label"]), speaker_keys(table).to_numpy(), params, train, test)
+    return Data(table, label_indices(table["label"]), speaker_keys(table).to_numpy(), params, train, test,
+                (table["emotion"] == "calm").to_numpy(), scan.mapped)
 
 
-def training_set(data: Data, arch: Arch, train: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray, dict]:
-    """Normalised training rows of the clips ``train`` (every variant a set of new speakers) and the card's
-    normalisation dict."""
+def training_set(data: Data, arch: Arch, train: np.ndarray,
+                 seed: int) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray]:
+    """Normalised training rows of the clips ``train`` (every variant a set of new speakers), their labels,
+    the card's normalisation dict and the clip of each row."""
     norm = template(data.test_rows["orig"], train, arch.normalization)
-    xs, ys = [], []
+    xs, ys, clips = [], [], []
     for k, variant in enumerate(arch.variants):
         rows = data.train_rows[variant]
         if arch.whole_clip:
@@ -104,9 +118,11 @@ def training_set(data: Data, arch: Arch, train: np.ndarray, seed: int) -> tuple[
         else:
             x, clip = simulate(rows, order(train, data.speakers, seed + 101 * k), norm)
             x, clip = x[::arch.train_hop], clip[::arch.train_hop]
-        xs.append(x), ys.append(data.y[clip])
+        xs.append(x)
+        ys.append(data.y[clip])
+        clips.append(clip)
     norm, x = with_post(norm, np.concatenate(xs))
-    return x, np.concatenate(ys), norm
+    return x, np.concatenate(ys), norm, np.concatenate(clips)
 
 
 def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -116,7 +132,8 @@ def validation_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndar
     for label in np.unique(y):
         idx = rng.permutation(np.flatnonzero(y == label))
         n = max(1, int(round(fraction * len(idx)))) if len(idx) > 1 else 0
-        val.append(idx[:n]), fit.append(idx[n:])
+        val.append(idx[:n])
+        fit.append(idx[n:])
     return np.sort(np.concatenate(fit)), np.sort(np.concatenate(val))
 
 
@@ -130,8 +147,10 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def fit(arch: Arch, x: np.ndarray, y: np.ndarray, seed: int, epochs: int | None) -> tuple[object, dict]:
-    """A fresh seeded model of ``arch`` fitted on rows ``x``; returns (model, history per epoch)."""
+def fit(arch: Arch, x: np.ndarray, y: np.ndarray, seed: int, epochs: int | None,
+        weights: np.ndarray | None = None) -> tuple[Any, dict]:
+    """A fresh seeded model of ``arch`` fitted on rows ``x`` (loss ``weights`` per row, default 1); returns
+    (model, history per epoch)."""
     import keras
 
     from voxstream.train.models import build_model
@@ -144,6 +163,7 @@ def fit(arch: Arch, x: np.ndarray, y: np.ndarray, seed: int, epochs: int | None)
     model = build_model(arch.name, x.shape[1:], len(LABELS))
     val = (x[val_idx], onehot[val_idx]) if val_idx is not None else None
     hist = model.fit(x[fit_idx], onehot[fit_idx], validation_data=val, epochs=epochs or arch.epochs,
+                     sample_weight=None if weights is None else weights[fit_idx],
                      batch_size=arch.batch_size, shuffle=True, verbose=0)
     return model, {k: [round(float(v), 5) for v in vals] for k, vals in hist.history.items()}
 
@@ -155,13 +175,19 @@ def to_tflite(model, arch: Arch) -> bytes:
     return convert(export_twin(model, arch.name))
 
 
-def evaluate_split(data: Data, arch: Arch, split, seed: int, epochs: int | None) -> dict:
+def weigh(data: Data, clips: np.ndarray, y: np.ndarray, balance: str) -> np.ndarray | None:
+    """Loss weights of training rows from clips ``clips`` (None: all 1)."""
+    return None if balance == "none" else row_weights(balance, data.speakers[clips], y)
+
+
+def evaluate_split(data: Data, arch: Arch, split, seed: int, epochs: int | None, balance: str = "none") -> dict:
     """Fit on the split's training side, convert, and score its test side by every protocol (LiteRT)."""
     start = time.perf_counter()
-    x, y, norm = training_set(data, arch, split.train, seed)
-    model, _ = fit(arch, x, y, seed, epochs)
+    x, y, norm, clips = training_set(data, arch, split.train, seed)
+    model, _ = fit(arch, x, y, seed, epochs, weigh(data, clips, y, balance))
     predict = LiteModel(to_tflite(model, arch)).predict_rows
-    protocols = run_protocols(data.test_rows, norm, predict, split.test, data.y, data.speakers, seed + 7)
+    protocols = run_protocols(data.test_rows, norm, predict, split.test, data.y, data.speakers, seed + 7,
+                              calm=data.calm)
     _LOGGER.info("%s: stream %.4f, cold %.4f (%.0f s)", split.name, protocols["stream"]["accuracy"],
                  protocols["cold"]["accuracy"], time.perf_counter() - start)
     return {"split": split.name, "n_train_clips": int(len(split.train)), "n_test_clips": int(len(split.test)),
@@ -169,9 +195,9 @@ def evaluate_split(data: Data, arch: Arch, split, seed: int, epochs: int | None)
 
 
 def run_evaluations(data: Data, arch: Arch, opts: Options, artifacts: Path) -> dict:
-    out = {}
+    out: dict[str, dict] = {}
     for spec, splits in available(data.table, opts.evaluate, opts.seed).items():
-        results = [evaluate_split(data, arch, s, opts.seed, opts.epochs) for s in splits]
+        results = [evaluate_split(data, arch, s, opts.seed, opts.epochs, opts.balance) for s in splits]
         out[spec] = {"splits": results}
         if len(results) > 1:
             out[spec]["mean"] = mean_over_folds([r["protocols"] for r in results])
@@ -184,7 +210,7 @@ def run_evaluations(data: Data, arch: Arch, opts: Options, artifacts: Path) -> d
 def versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
-    out = {"python": platform.python_version()}
+    out: dict[str, str | None] = {"python": platform.python_version()}
     for pkg in ("tensorflow-cpu", "keras", "numpy", "ai-edge-litert", "soundfile", "soxr", "audiomentations"):
         try:
             out[pkg] = version(pkg)
@@ -212,8 +238,9 @@ def train(opts: Options) -> Path:
         raise ValueError(f"--split {opts.split}: names {len(shipped)} folds; the shipped model needs one "
                          f"(e.g. {opts.split}:1)")
     side = shipped[0]
-    x, y, norm = training_set(data, arch, side.train, opts.seed)
-    model, history = fit(arch, x, y, opts.seed, opts.epochs)
+    x, y, norm, clips = training_set(data, arch, side.train, opts.seed)
+    weights = weigh(data, clips, y, opts.balance)
+    model, history = fit(arch, x, y, opts.seed, opts.epochs, weights)
     blob = to_tflite(model, arch)
     lite = LiteModel(blob)
     predict = lite.predict_rows
@@ -221,7 +248,8 @@ def train(opts: Options) -> Path:
     check = x[rng.choice(len(x), min(500, len(x)), replace=False)]
     keras_p = model.predict(check.reshape((len(check),) + arch.input_shape(check.shape[1:])), verbose=0)
     lite_p = predict(check)
-    holdout = (run_protocols(data.test_rows, norm, predict, side.test, data.y, data.speakers, opts.seed + 7)
+    holdout = (run_protocols(data.test_rows, norm, predict, side.test, data.y, data.speakers, opts.seed + 7,
+                             calm=data.calm)
                if len(side.test) else None)
     plots.training_curves(history, artifacts / "curves.png", f"{opts.name}: {arch.name}")
     extra = {
@@ -232,7 +260,9 @@ def train(opts: Options) -> Path:
                      "normalization_recipe": arch.normalization, "epochs": len(history.get("loss", [])),
                      "batch_size": arch.batch_size, "seed": opts.seed, "history": history,
                      "label_counts": {lab: int((data.y[side.train] == i).sum()) for i, lab in enumerate(LABELS)},
-                     "label_map": "RAVDESS calm -> neutral"},
+                     "label_map": data.mapped, "balance": opts.balance,
+                     "corpora": corpus_shares(data.table["corpus"].to_numpy(), data.speakers, side.train, clips,
+                                              np.ones(len(y), np.float32) if weights is None else weights)},
         "evaluation_protocol": {"clip_score": "voxstream.offline.clips: mean probability of the clip's speech "
                                               "windows (all windows if none), through the card's normaliser",
                                 "protocols": list(PROTOCOLS), "predictions": "LiteRT, the converted model of "
