@@ -18,7 +18,7 @@ from voxstream.config import Config, load_config
 
 MAX_BYTES = 4096
 EVENT_KEYS = {"seq", "stream_time_s", "label", "confidence", "scores", "raw_label", "speech", "level_dbfs", "node",
-              "model", "timestamp", "type"}
+              "model", "timestamp", "type", "arousal", "arousal_score", "valence", "valence_score"}
 HELLO_KEYS = {"type", "node", "model", "arch", "labels", "extra_labels", "window_s", "hop_s", "sample_rate"}
 FIRE_KEYS = {"event_type", "label", "previous", "confidence", "stream_time_s", "node", "timestamp"}
 _FLOAT_RUN = re.compile(r"(?:-?\d+\.\d+(?:e-?\d+)?\s*,\s*){16,}")
