@@ -1,20 +1,44 @@
 #!/usr/bin/env bash
 # Prove the Raspberry Pi install on an emulated arm64 Debian bookworm (what 64-bit Raspberry Pi OS is built on).
-#   sudo scripts/pi-check.sh [ROOT_DIR]     (default /var/tmp/voxstream-pi-root; kept and reused between runs)
+#   sudo scripts/pi-check.sh [--tests-only | --no-tests] [ROOT_DIR]
+#                                           (ROOT_DIR default /var/tmp/voxstream-pi-root; kept and reused between runs)
 # Builds the root with debootstrap + qemu-user-static (aarch64 registered with binfmt_misc), copies this checkout
 # (tracked and new files, as `git clone` of the commit about to be made would give) to /opt/voxstream inside,
 # follows the README's Raspberry Pi steps (apt-get install git; bash scripts/setup.sh run), then runs
 # `voxstream classify`, `voxstream run --file` publishing to a mosquitto inside the root, and `voxstream bench`.
+# Then the numeric engine tests (features, gate, normalizer, smoother, resampler, property tests; none needs
+# mosquitto, PulseAudio, Chromium or TensorFlow) run inside the root with pytest, from a second venv
+# (/opt/voxstream-tests-venv: voxstream + librosa, scipy, pytest, pytest-timeout, pytest-asyncio, hypothesis at
+# the dev extra's versions, aarch64 wheels only), so the runtime .venv reported above holds the runtime alone.
+# Default: everything. --tests-only: the root, the set-up and the tests, without classify/run/bench.
+# --no-tests: the runtime checks alone. CI is not set inside (tests/ci_skips.py: skips stay allowed, listed).
+# The per-test timeout is raised to PI_CHECK_TEST_TIMEOUT (default 1200 s) for the emulation's slowness.
 # Reports: whether every dependency came as an aarch64 (or pure-Python) wheel, nothing built from source, the
 # .venv size, and timings. All timings are EMULATED (QEMU user mode on this host's CPU), not Raspberry Pi figures.
 # Under QEMU user mode LiteRT reads the host's x86 /proc/cpuinfo and segfaults; a Raspberry Pi 4 cpuinfo is
-# bind-mounted over it. Takes about 10-15 minutes the first time (root + set-up), less when the root exists.
+# bind-mounted over it. Takes about 15-20 minutes the first time (root + set-up + tests), about 11 when the root
+# exists.
 # Not part of the test suite.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-ROOTFS="${1:-/var/tmp/voxstream-pi-root}"
-MIRROR="${PI_CHECK_MIRROR:-http://deb.debian.org/debian}"
 say() { echo "[pi-check] $*" >&2; }
+RUNTIME=1 TESTS=1 ARGS=()
+for a in "$@"; do
+  case "$a" in
+    --tests-only) RUNTIME=0 ;;
+    --no-tests) TESTS=0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d'; exit 0 ;;
+    -*) say "unknown option $a (--tests-only, --no-tests)"; exit 2 ;;
+    *) ARGS+=("$a") ;;
+  esac
+done
+((RUNTIME + TESTS)) || { say "--tests-only and --no-tests leave nothing to do"; exit 2; }
+ROOTFS="${ARGS[0]:-/var/tmp/voxstream-pi-root}"
+MIRROR="${PI_CHECK_MIRROR:-http://deb.debian.org/debian}"
+TEST_TIMEOUT="${PI_CHECK_TEST_TIMEOUT:-1200}"
+TEST_FILES=(tests/test_features.py tests/test_features_dstd.py tests/test_features_prosody.py
+            tests/test_features_seq.py tests/test_gate_ring.py tests/test_gate.py tests/test_normalize.py
+            tests/test_smoother.py tests/test_resample.py tests/test_property.py)
 [ "$(id -u)" -eq 0 ] || { say "needs root (debootstrap, chroot, mount)"; exit 2; }
 
 # 1. host tools and the aarch64 handler
@@ -74,12 +98,14 @@ inside() { "${CHROOT[@]}" bash -c "$1"; }
   || { say "the root does not run as aarch64"; exit 1; }
 compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null && inside 'update-ca-certificates >/dev/null 2>&1'
 
-# 4. the checkout, as `git clone` of the tree about to be committed gives it (no .venv, no caches)
+# 4. the checkout, as `git clone` of the tree about to be committed gives it (no .venv, no caches); symlinks
+# stay symlinks (src/voxstream/models -> ../../models: the shipped models as package data); files deleted in
+# the working tree are left out
 say "copying the checkout to /opt/voxstream (fresh: no .venv)"
 rm -rf "$ROOTFS/opt/voxstream" "$ROOTFS/root/.cache/pip"
 mkdir -p "$ROOTFS/opt/voxstream"
 (cd "$HERE" && git ls-files -z --cached --others --exclude-standard \
-   | while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done \
+   | while IFS= read -r -d '' f; do { [ -f "$f" ] || [ -L "$f" ]; } && printf '%s\0' "$f"; done \
    | tar --null -T - -cf -) | tar -xf - -C "$ROOTFS/opt/voxstream"
 
 # 5. the README's Raspberry Pi steps (as root, so no sudo), timed
@@ -115,6 +141,8 @@ print(f".venv size: {size} MB (du -sm .venv)")
 EOF' | tee "$REPORT"
 
 # 7. the commands (audio made inside with espeak-ng; same file classified on this host for comparison)
+PI_LABEL=- HOST_LABEL=- RUN_RC=- RUN_EVENTS=- MQTT_EMOTION=- MQTT_DISCOVERY=- CLASSIFY_S=- BENCH_S=-
+if ((RUNTIME)); then
 inside 'cd /tmp && espeak-ng -w pi-speech.wav "I am so angry about this, it is completely unacceptable. What a lovely surprise, I am so happy today." && espeak-ng -w pi-short.wav "Hello there"'
 timed() { local t0; t0=$(date +%s.%N); inside "$1"; python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$t0" "$(date +%s.%N)"; }
 say "classify (emulated)"
@@ -147,6 +175,43 @@ say "bench (emulated; a few minutes)"
 BENCH_S=$(timed 'cd /tmp && /opt/voxstream/.venv/bin/voxstream bench --hops 300 --run-seconds 6 --fast-seconds 60 --repeats 1 > /tmp/pi-bench.json 2>/tmp/pi-bench.err; echo $? > /tmp/pi-bench.rc' | tail -1)
 [ "$(cat "$ROOTFS/tmp/pi-bench.rc")" = 0 ] || say "bench failed: $(tail -3 "$ROOTFS/tmp/pi-bench.err")"
 cp "$ROOTFS/tmp/pi-bench.json" "$ROOTFS.bench.json"
+fi
+
+# 8. the numeric engine tests, from a second venv (the runtime .venv above stays as reported)
+TEST_LINE="not run (--no-tests)" TEST_RC=0 TEST_S=-
+if ((TESTS)); then
+  say "numeric engine tests: a second venv with the dev extra's test tools, then pytest (emulated; several minutes)"
+  t0=$SECONDS
+  TEST_LOG="$ROOTFS.pytest.log"
+  # the test tools at the versions of pyproject.toml's dev extra; --only-binary: a missing aarch64 wheel fails
+  # here instead of compiling for half an hour under QEMU
+  TEST_REQS=$(python3 - "$HERE/pyproject.toml" <<'EOF'
+import sys, tomllib
+want = {"librosa", "scipy", "pytest", "pytest-asyncio", "pytest-timeout", "hypothesis"}
+dev = tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]["dev"]
+reqs = [r.replace(" ", "") for r in dev if r.split(">")[0].split("<")[0].split("=")[0].strip() in want]
+assert len(reqs) == len(want), reqs
+print(" ".join(f"'{r}'" for r in reqs))
+EOF
+)
+  say "test tools: $TEST_REQS"
+  inside "cd /opt/voxstream && rm -rf /opt/voxstream-tests-venv && python3 -m venv /opt/voxstream-tests-venv &&
+    PIP='/opt/voxstream-tests-venv/bin/python -m pip install -q --disable-pip-version-check' &&
+    \$PIP --upgrade pip && \$PIP --only-binary=:all: $TEST_REQS &&
+    PYTHONWARNINGS='ignore:Editable installation' \$PIP -e ." 2>&1 | tee "$TEST_LOG" >&2 \
+    || { say "could not install the test venv (see $TEST_LOG)"; TEST_RC=1; }
+  if [ "$TEST_RC" = 0 ]; then
+    set +e
+    inside "cd /opt/voxstream && /opt/voxstream-tests-venv/bin/python -m pytest -q -p no:cacheprovider \
+      -o timeout=$TEST_TIMEOUT ${TEST_FILES[*]}" 2>&1 | tee -a "$TEST_LOG" >&2
+    TEST_RC=${PIPESTATUS[0]}
+    set -e
+  fi
+  TEST_S=$((SECONDS - t0))
+  TEST_LINE=$(grep -E '^(=+ )?[0-9]+ (passed|failed|skipped|error)|^(=+ )?no tests ran' "$TEST_LOG" | tail -1 \
+    | sed -E 's/^=+ //; s/ =+$//' || true)
+  [ -n "$TEST_LINE" ] || TEST_LINE="no pytest result (exit $TEST_RC; see $TEST_LOG)"
+fi
 
 {
   echo "== voxstream pi-check: Debian bookworm arm64 under QEMU user mode (qemu-aarch64, cortex-a72) on $(uname -m) =="
@@ -155,6 +220,7 @@ cp "$ROOTFS/tmp/pi-bench.json" "$ROOTFS.bench.json"
   cat "$REPORT"
   echo "README step 2 (apt-get install git; scripts/setup.sh run): ${SETUP_S} s emulated"
   echo "setup.sh output: $(wc -l < "$SETUP_LOG") lines: $(tr '\n' '|' < "$SETUP_LOG")"
+  if ((RUNTIME)); then
   echo "classify: label $PI_LABEL (this host, x86: $HOST_LABEL), ${CLASSIFY_S} s wall emulated (start-up included)"
   echo "run --file (paced) with MQTT: exit $RUN_RC, $RUN_EVENTS events on stdout, $MQTT_EMOTION on voxstream/picheck/emotion, $MQTT_DISCOVERY discovery configs"
   python3 - "$ROOTFS.bench.json" "$BENCH_S" <<'EOF' || echo "bench: no result (see $ROOTFS/tmp/pi-bench.err)"
@@ -164,13 +230,21 @@ print(f"bench ({sys.argv[2]} s wall, emulated): per-hop p50 {b['per_hop_ms']['p5
       f"rss peak {b['rss_peak_mb']} MB, startup {b['startup_s']} s, --fast {b['fast_x_realtime']}x real time, "
       f"first label beyond window {b['first_label_beyond_window_s']} s; machine {b['machine']['arch']}")
 EOF
+  else
+    echo "classify, run --file, bench: not run (--tests-only)"
+  fi
+  echo "numeric engine tests (pytest -q -p no:cacheprovider -o timeout=$TEST_TIMEOUT ${TEST_FILES[*]}," \
+       "second venv, CI unset): $TEST_LINE; ${TEST_S} s wall emulated (venv install included)"
 } | tee "$ROOTFS.summary.txt"
 ok=1
 grep -q "manylinux aarch64 wheel: yes" "$REPORT" || ok=0
 grep -q "built from source on the machine: none" "$REPORT" || ok=0
 grep -q "TensorFlow in the runtime .venv: none" "$REPORT" || ok=0
-[ "$RUN_RC" = 0 ] && [ "$RUN_EVENTS" -gt 0 ] && [ "$MQTT_EMOTION" -gt 0 ] || ok=0
-[ "$PI_LABEL" != FAILED ] && [ "$(cat "$ROOTFS/tmp/pi-bench.rc")" = 0 ] || ok=0
-[ "$PI_LABEL" = "$HOST_LABEL" ] || say "note: label differs from this host's"
+if ((RUNTIME)); then
+  [ "$RUN_RC" = 0 ] && [ "$RUN_EVENTS" -gt 0 ] && [ "$MQTT_EMOTION" -gt 0 ] || ok=0
+  [ "$PI_LABEL" != FAILED ] && [ "$(cat "$ROOTFS/tmp/pi-bench.rc")" = 0 ] || ok=0
+  [ "$PI_LABEL" = "$HOST_LABEL" ] || say "note: label differs from this host's"
+fi
+[ "$TEST_RC" = 0 ] || { say "numeric engine tests failed (exit $TEST_RC; see $ROOTFS.pytest.log)"; ok=0; }
 say "summary in $ROOTFS.summary.txt ($SECONDS s in all)"
 [ "$ok" = 1 ] && say "OK" || { say "FAILED (see above)"; exit 1; }
