@@ -10,6 +10,7 @@ from voxstream.model.card import LABELS
 from voxstream.train.balance import corpus_shares, row_weights
 from voxstream.train.protocols import calm_sessions, sessions_for
 from voxstream.train.splits import make_splits
+from voxstream.train.trainer import Data, trainable_side
 
 NEUTRAL = LABELS.index("neutral")
 
@@ -72,3 +73,18 @@ def test_nemo_cross_holds_out_each_nemo_speaker():
     assert lao.test.tolist() == [4] and lao.train.tolist() == [0, 1, 2, 3, 5, 6]
     with pytest.raises(ValueError, match="needs nEMO"):
         make_splits(table[table.corpus != "nemo"], "nemo-cross")
+
+
+def test_eval_data_is_never_trained_on():
+    """Clips of --eval-data folders leave every training side (and the split's name says so); test sides keep
+    them, so nemo-cross tests each nEMO speaker with a model that heard no nEMO speaker."""
+    table = pd.DataFrame({"corpus": ["ravdess", "tess", "nemo", "nemo"], "speaker": ["01", "OAF", "EB0", "KD0"],
+                          "label": ["sad"] * 4})
+    data = Data(table, np.zeros(4, dtype=int), np.array(["a", "b", "c", "d"]), None, {}, {},
+                trainable=np.array([True, True, False, False]))
+    fold = trainable_side(data, make_splits(table, "nemo-cross:1")[0])
+    assert fold.train.tolist() == [0, 1] and fold.test.tolist() == [2] and "--eval-data" in fold.name
+    lao = make_splits(table, "lao:1")[0]
+    assert trainable_side(data, lao).train.tolist() == [1] and trainable_side(data, lao).test.tolist() == [0]
+    plain = make_splits(table[:2], "lao:1")[0]
+    assert trainable_side(data, plain) is plain  # nothing to leave out: the same split

@@ -89,6 +89,8 @@ def register(subparsers) -> None:
     t.add_argument("--variants", help="training copies, comma-separated (e.g. orig,aug1,aug2,speed0.9); "
                                       "default: the architecture's")
     t.add_argument("--train-hop", type=int, help="keep every n-th training window (default: the architecture's)")
+    t.add_argument("--eval-data", action="append", default=[], metavar="DIR",
+                   help="folder whose clips are only tested, never trained on (repeatable; e.g. nEMO for nemo-cross)")
     t.add_argument("--balance", default="speakers", choices=MODES,
                    help="loss weights: every training speaker the same (speakers, default), and also every label "
                         "(speakers+labels), or every window 1 (none)")
@@ -129,7 +131,7 @@ def cmd_train(args) -> int:
                    scan=_scan(args), cache_dir=_cache(args), workers=args.workers,
                    command=shlex.join(["voxstream"] + sys.argv[1:]),
                    variants=tuple(v.strip() for v in args.variants.split(",")) if args.variants else None,
-                   train_hop=args.train_hop, balance=args.balance)
+                   train_hop=args.train_hop, balance=args.balance, eval_data=args.eval_data)
     try:
         path = train(opts)
     except (ValueError, FileNotFoundError) as exc:

@@ -34,7 +34,7 @@ from voxstream.train.models import Arch, get_arch
 from voxstream.train.protocols import PROTOCOLS, mean_over_folds, run_protocols
 from voxstream.train.rows import DatasetRows, Windowing, dataset_rows, default_cache_dir
 from voxstream.train.sessions import order, simulate, template, with_post
-from voxstream.train.splits import available, make_splits
+from voxstream.train.splits import Split, available, make_splits
 from voxstream.train.variants import CONDITIONS
 from voxstream.train.variants import check as check_variant
 
@@ -67,6 +67,9 @@ class Options:
     """The speech gate of the training rows (the ``[gate]`` defaults); the card records it."""
     balance: str = "speakers"
     """Loss weights of the training rows (:mod:`.balance`): ``none``, ``speakers`` or ``speakers+labels``."""
+    eval_data: list[str] = field(default_factory=list)
+    """Folders whose clips are only ever tested, never trained on (``--eval-data``; e.g. nEMO for
+    ``nemo-cross`` when the recipe does not train on it)."""
 
 
 @dataclass
@@ -83,11 +86,14 @@ class Data:
     """Per clip: its corpus word is *calm* (the ``calm-session`` protocol)."""
     mapped: dict = field(default_factory=dict)
     """Corpus -> emotion words that became another label or ``drop`` (:attr:`.datasets.Scan.mapped`)."""
+    trainable: np.ndarray | None = None
+    """Per clip: from ``--data`` (may be trained on), not from ``--eval-data``; None: all."""
 
 
 def load(opts: Options, arch: Arch, test_conditions: bool = True) -> Data:
-    scan = scan_folders(opts.data, **opts.scan)
+    scan = scan_folders(list(opts.data) + list(opts.eval_data), **opts.scan)
     table = scan.table
+    n_eval = len(scan_folders(opts.eval_data, **opts.scan).table) if opts.eval_data else 0
     if table.empty:
         raise ValueError(f"{', '.join(map(str, opts.data))}: no labelled audio files found")
     params = FeatureParams(pooling=arch.pooling, **arch.features)
@@ -101,8 +107,17 @@ def load(opts: Options, arch: Arch, test_conditions: bool = True) -> Data:
     test = {v: rows(v, stream) for v in (("orig",) + (CONDITIONS if test_conditions else ()))}
     train = {v: (test[v] if v in test and not arch.whole_clip else rows(v, Windowing(None) if arch.whole_clip
                                                                           else stream)) for v in arch.variants}
+    trainable = np.arange(len(table)) < len(table) - n_eval  # eval-only folders come last
     return Data(table, label_indices(table["label"]), speaker_keys(table).to_numpy(), params, train, test,
-                (table["emotion"] == "calm").to_numpy(), scan.mapped)
+                (table["emotion"] == "calm").to_numpy(), scan.mapped, trainable)
+
+
+def trainable_side(data: Data, split: Split) -> Split:
+    """The split without ``--eval-data`` clips on its training side."""
+    if data.trainable is None or data.trainable[split.train].all():
+        return split
+    return replace(split, name=f"{split.name} (the --eval-data folders left out)",
+                   train=split.train[data.trainable[split.train]])
 
 
 def training_set(data: Data, arch: Arch, train: np.ndarray,
@@ -180,24 +195,34 @@ def weigh(data: Data, clips: np.ndarray, y: np.ndarray, balance: str) -> np.ndar
     return None if balance == "none" else row_weights(balance, data.speakers[clips], y)
 
 
-def evaluate_split(data: Data, arch: Arch, split, seed: int, epochs: int | None, balance: str = "none") -> dict:
-    """Fit on the split's training side, convert, and score its test side by every protocol (LiteRT)."""
+def evaluate_split(data: Data, arch: Arch, split, seed: int, epochs: int | None, balance: str = "none",
+                   fitted: dict | None = None) -> dict:
+    """Fit on the split's training side, convert, and score its test side by every protocol (LiteRT).
+    ``fitted`` keeps each training side's model: splits with the same training side (``--eval-data``
+    folds) share one fit, which the same seed would reproduce anyway."""
     start = time.perf_counter()
-    x, y, norm, clips = training_set(data, arch, split.train, seed)
-    model, _ = fit(arch, x, y, seed, epochs, weigh(data, clips, y, balance))
-    predict = LiteModel(to_tflite(model, arch)).predict_rows
+    key = split.train.tobytes()
+    if fitted is None or key not in fitted:
+        x, y, norm, clips = training_set(data, arch, split.train, seed)
+        model, _ = fit(arch, x, y, seed, epochs, weigh(data, clips, y, balance))
+        entry = (LiteModel(to_tflite(model, arch)).predict_rows, norm, len(x))
+        if fitted is not None:
+            fitted[key] = entry
+    predict, norm, n_rows = fitted[key] if fitted is not None else entry
     protocols = run_protocols(data.test_rows, norm, predict, split.test, data.y, data.speakers, seed + 7,
                               calm=data.calm)
     _LOGGER.info("%s: stream %.4f, cold %.4f (%.0f s)", split.name, protocols["stream"]["accuracy"],
                  protocols["cold"]["accuracy"], time.perf_counter() - start)
     return {"split": split.name, "n_train_clips": int(len(split.train)), "n_test_clips": int(len(split.test)),
-            "n_train_rows": int(len(x)), "seconds": round(time.perf_counter() - start, 1), "protocols": protocols}
+            "n_train_rows": int(n_rows), "seconds": round(time.perf_counter() - start, 1), "protocols": protocols}
 
 
 def run_evaluations(data: Data, arch: Arch, opts: Options, artifacts: Path) -> dict:
     out: dict[str, dict] = {}
+    fitted: dict = {}
     for spec, splits in available(data.table, opts.evaluate, opts.seed).items():
-        results = [evaluate_split(data, arch, s, opts.seed, opts.epochs, opts.balance) for s in splits]
+        results = [evaluate_split(data, arch, trainable_side(data, s), opts.seed, opts.epochs, opts.balance, fitted)
+                   for s in splits]
         out[spec] = {"splits": results}
         if len(results) > 1:
             out[spec]["mean"] = mean_over_folds([r["protocols"] for r in results])
@@ -237,7 +262,7 @@ def train(opts: Options) -> Path:
     if len(shipped) != 1:
         raise ValueError(f"--split {opts.split}: names {len(shipped)} folds; the shipped model needs one "
                          f"(e.g. {opts.split}:1)")
-    side = shipped[0]
+    side = trainable_side(data, shipped[0])
     x, y, norm, clips = training_set(data, arch, side.train, opts.seed)
     weights = weigh(data, clips, y, opts.balance)
     model, history = fit(arch, x, y, opts.seed, opts.epochs, weights)
@@ -254,7 +279,8 @@ def train(opts: Options) -> Path:
     plots.training_curves(history, artifacts / "curves.png", f"{opts.name}: {arch.name}")
     extra = {
         "description": arch.description,
-        "training": {"arch": arch.name, "data": [str(Path(d)) for d in opts.data], "split": opts.split,
+        "training": {"arch": arch.name, "data": [str(Path(d)) for d in opts.data],
+                     "eval_data": [str(Path(d)) for d in opts.eval_data], "split": opts.split,
                      "trained_on": side.name, "n_clips": int(len(side.train)), "n_rows": int(len(x)),
                      "variants": list(arch.variants), "train_hop": arch.train_hop,
                      "normalization_recipe": arch.normalization, "epochs": len(history.get("loss", [])),
