@@ -83,8 +83,10 @@ def test_eval_data_is_never_trained_on():
     data = Data(table, np.zeros(4, dtype=int), np.array(["a", "b", "c", "d"]), None, {}, {},
                 trainable=np.array([True, True, False, False]))
     fold = trainable_side(data, make_splits(table, "nemo-cross:1")[0])
-    assert fold.train.tolist() == [0, 1] and fold.test.tolist() == [2] and "--eval-data" in fold.name
-    lao = make_splits(table, "lao:1")[0]
-    assert trainable_side(data, lao).train.tolist() == [1] and trainable_side(data, lao).test.tolist() == [0]
+    assert fold.train.tolist() == [0, 1] and fold.test.tolist() == [2]
+    assert fold.name == "nEMO test speaker EB0, train everything else (no nemo clips: --eval-data)"
+    lao = trainable_side(data, make_splits(table, "lao:1")[0])
+    assert lao.train.tolist() == [1] and lao.test.tolist() == [0]
+    assert lao.name == "RAVDESS test actors 01-04, train other actors + TESS (no nemo clips: --eval-data)"
     plain = make_splits(table[:2], "lao:1")[0]
     assert trainable_side(data, plain) is plain  # nothing to leave out: the same split

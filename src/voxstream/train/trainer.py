@@ -116,8 +116,14 @@ def trainable_side(data: Data, split: Split) -> Split:
     """The split without ``--eval-data`` clips on its training side."""
     if data.trainable is None or data.trainable[split.train].all():
         return split
-    return replace(split, name=f"{split.name} (the --eval-data folders left out)",
-                   train=split.train[data.trainable[split.train]])
+    keep = data.trainable[split.train]
+    corpora = data.table["corpus"].to_numpy()
+    gone = sorted(set(corpora[split.train[~keep]]) - set(corpora[split.train[keep]]))
+    name = split.name
+    for corpus in gone:  # the split named its training corpora " + TESS + NEMO" (splits._others)
+        name = name.replace(f" + {corpus.upper()}", "")
+    return replace(split, name=f"{name} (no {', '.join(gone) or 'eval-only'} clips: --eval-data)",
+                   train=split.train[keep])
 
 
 def training_set(data: Data, arch: Arch, train: np.ndarray,
