@@ -128,6 +128,29 @@ def test_eval_reproduces_the_cards_holdout_exactly(seed_model, tiny_data, tmp_pa
         "neutral_recall"]
 
 
+def test_eval_reproduces_an_eval_data_fold_of_the_card(tf, tiny_data, tmp_path, capsys):
+    """With --eval-data a fold's training side is the shipped model's, so `voxstream eval` of the shipped model
+    gives that fold's card figures exactly (how the card's nemo-cross is checked)."""
+    train_dir, eval_dir = tmp_path / "oaf", tmp_path / "yaf"
+    for folder, speaker in ((train_dir, "OAF"), (eval_dir, "YAF")):
+        folder.mkdir()
+        for wav in tiny_data.glob(f"{speaker}_*.wav"):
+            shutil.copy(wav, folder / wav.name)
+    _train(train_dir, tmp_path, "--arch", "seed", "--eval-data", str(eval_dir), "--evaluate", "speaker=YAF",
+           "--name", "ev")
+    card = json.loads((tmp_path / "ev.json").read_text())
+    fold = card["evaluations"]["speaker=YAF"]["splits"][0]
+    assert card["training"]["eval_data"] == [str(eval_dir)] and card["training"]["n_clips"] == 28
+    assert fold["n_train_clips"] == 28 and fold["n_test_clips"] == 28
+    capsys.readouterr()  # the training's own output
+    assert _cli(["eval", "--data", str(eval_dir), "--model", str(tmp_path / "ev.tflite"), "--split", "all",
+                 "--json", "--protocol", "stream", "--protocol", "calm-session", "--no-cache", "--workers", "1"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    for protocol in ("stream", "calm-session"):
+        for key in ("accuracy", "uar", "confusion"):
+            assert got["protocols"][protocol][key] == fold["protocols"][protocol][key]
+
+
 def test_retraining_gives_the_same_bytes(tf, tiny_data, seed_model, tmp_path):
     """Same command, data and versions -> the same .tflite bytes."""
     _train(tiny_data, tmp_path, "--arch", "seed", "--split", "random", "--name", "tiny")
