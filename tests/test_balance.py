@@ -90,3 +90,16 @@ def test_eval_data_is_never_trained_on():
     assert lao.name == "RAVDESS test actors 01-04, train other actors + TESS (no nemo clips: --eval-data)"
     plain = make_splits(table[:2], "lao:1")[0]
     assert trainable_side(data, plain) is plain  # nothing to leave out: the same split
+
+
+def test_uar_is_the_mean_recall_of_the_labels_present():
+    """A model that says angry to everything: accuracy is angry's share, UAR is 1 / (labels present); the text
+    report shows UAR and the protocol's further figures."""
+    from voxstream.train.metrics import classification_metrics, format_metrics, mean_of
+
+    y = np.array([0] * 8 + [4, 6])  # 8 angry, 1 neutral, 1 sad
+    m = classification_metrics(y, np.zeros(10, dtype=int), LABELS)
+    assert m["accuracy"] == 0.8 and m["uar"] == round(1 / 3, 4)
+    text = format_metrics(m | {"neutral_recall": 0.0, "arousal_accuracy": 0.8})
+    assert "UAR=0.3333" in text and "neutral recall=0.0000" in text and "arousal accuracy=0.8000" in text
+    assert mean_of([m, m | {"uar": 0.5}])["uar_mean"] == pytest.approx((1 / 3 + 0.5) / 2, abs=1e-4)

@@ -44,7 +44,9 @@ def mean_of(folds: list[dict]) -> dict:
 def format_metrics(m: dict) -> str:
     """A text report: headline figures, per-class table and confusion matrix."""
     labels = m["labels"]
-    lines = [f"n={m['n']}  accuracy={m['accuracy']:.4f}  UAR={m['uar']:.4f}  macro F1={m['macro_f1']:.4f}", "",
+    extra = "".join(f"  {key.replace('_', ' ')}={m[key]:.4f}" for key in
+                    ("arousal_accuracy", "valence_accuracy", "neutral_recall", "calm_recall") if key in m)
+    lines = [f"n={m['n']}  accuracy={m['accuracy']:.4f}  UAR={m['uar']:.4f}  macro F1={m['macro_f1']:.4f}{extra}", "",
              f"{'label':<9}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}"]
     for lab in labels:
         c = m["per_class"][lab]
