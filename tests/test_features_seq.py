@@ -193,3 +193,61 @@ def test_live_window_keeps_its_sub_windows(extra):
                 assert len(inc._sub_cache) == p.seq_steps  # the window's 8 sub-windows, no more
         assert full == 17
         inc.reset()
+
+
+def zero_gapped(seconds: float = 6.0, gap_s: float = 0.6, every_s: float = 1.7) -> np.ndarray:
+    """speechlike() with stretches of exact zeros (a file's silent gaps, a muted source) every ``every_s``."""
+    y = speechlike(seconds).copy()
+    for start in np.arange(0.45, seconds - gap_s, every_s):
+        y[int(start * SR): int((start + gap_s) * SR)] = 0.0
+    return y
+
+
+@VARIANTS
+def test_frames_of_exact_zeros_leave_their_sub_window(extra):
+    """A sub-window whose first or last frames are exact zeros has the statistics of its other frames alone;
+    one of nothing but zeros keeps all its frames (as before); frames that are not all zeros always count."""
+    from voxstream.engine.params import SEQ_ZERO_FRAME_DBFS
+    from voxstream.engine.seq import sub_window_stats
+
+    p = FeatureParams(pooling="seq", **extra)
+    frames = MfccFrames(p)(zero_gapped())
+    zero = frames[:, p.n_mfcc] <= SEQ_ZERO_FRAME_DBFS
+    assert 20 < zero.sum() < len(zero) - 100  # gaps of zeros, and speech
+    m, mixed, checked = 12, 0, 0
+    for a in range(0, len(frames) - m):
+        rows = np.arange(a, a + m)
+        z = zero[rows]
+        got = sub_window_stats(frames, rows[None], np.ones((1, m)), p)[0]
+        if z.all() or not z.any():
+            want = sub_window_stats(frames, rows[None], np.ones((1, m)), p)[0]
+        elif z[0] == z[-1]:  # zeros in the middle or at both ends: not a case of one gap and speech
+            continue
+        else:
+            keep = rows[~z]
+            want = sub_window_stats(frames, keep[None], np.ones((1, len(keep))), p)[0]
+            mixed += 1
+        np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
+        checked += 1
+    assert mixed >= 10 and checked > 100
+
+
+@VARIANTS
+def test_zero_gaps_stream_like_the_batch_and_stay_gain_free(extra):
+    """With exact-zero gaps the live ring still equals the batch windows, and gain still changes nothing."""
+    p = FeatureParams(pooling="seq", **extra)
+    y = zero_gapped()
+    inc, extractor = FrameRing(p, 2 * SR), MfccFrames(p)
+    db_max = max_log_mel(extractor, y)
+    checked = 0
+    for start in range(0, len(y), 1600):
+        inc.push(y[start: start + 1600])
+        end = min(start + 1600, len(y))
+        if end >= 2 * SR and end % p.hop_length == 0:
+            assert_features_close(inc.features(), window_features(y[end - 2 * SR: end], p, extractor), p, db_max)
+            checked += 1
+    assert checked >= 5
+    scaled = (y.astype(np.float64) * 10 ** (-20 / 20)).astype(np.float32)
+    for start in range(0, len(y) - 2 * SR + 1, 4000):
+        a, b = window_features(y[start: start + 2 * SR], p), window_features(scaled[start: start + 2 * SR], p)
+        assert np.abs(a - b).max() < 1e-3

@@ -35,6 +35,10 @@ SEQ_VOICED_REL_DB = 35.0
 """``seq``: a voiced frame is at most this far below the window's loudest frame."""
 SEQ_SILENCE_DBFS = -110.0
 """``seq``: frames below this level (digital silence) are never voiced and do not set the window's loudest level."""
+SEQ_ZERO_FRAME_DBFS = -299.0
+"""``seq``: a frame at or below this level has only exact zeros (its level is floored at -300 dB). Such frames
+are left out of a sub-window's statistics when it has other frames: what a recording with silent gaps, a muted
+or noise-gated source gives, and no training clip holds (a real microphone's floor is far above it)."""
 
 
 @dataclass(frozen=True)

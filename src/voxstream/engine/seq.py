@@ -6,7 +6,10 @@ level, is left out), then voiced fraction (autocorrelation peak > 0.5 and level 
 voiced mean, or about 200 Hz, when the sub-window has none), mean autocorrelation peak, mean and
 std of the spectral centroid (kHz), mean level relative to the window's loudest frame (dB,
 floored at -80) and std of the level.  Nothing depends on the input gain (the mel floor is
-relative too), except at digital silence.
+relative too).  Frames of exact zeros (:data:`~voxstream.engine.params.SEQ_ZERO_FRAME_DBFS`: a file's
+silent gap, a muted source) are left out of a sub-window that has other frames, as if the sub-window were
+shorter; a sub-window of nothing but zeros keeps all its frames.  No training clip has such a frame, so
+this changes nothing the models were trained or evaluated on.
 
 A window's sub-windows (:func:`seq_index`) lie on the same frames as those of the windows one
 or more hops later, so what does not depend on the window (:func:`sub_window_stats`) is computed
@@ -20,7 +23,14 @@ import functools
 
 import numpy as np
 
-from voxstream.engine.params import SEQ_SILENCE_DBFS, SEQ_VOICED_REL_DB, UNVOICED_LOG_F0, VOICED_PEAK, FeatureParams
+from voxstream.engine.params import (
+    SEQ_SILENCE_DBFS,
+    SEQ_VOICED_REL_DB,
+    SEQ_ZERO_FRAME_DBFS,
+    UNVOICED_LOG_F0,
+    VOICED_PEAK,
+    FeatureParams,
+)
 
 
 def seq_index(n: int, params: FeatureParams) -> tuple[np.ndarray, np.ndarray, bool]:
@@ -77,12 +87,24 @@ def _wsum(w: np.ndarray) -> np.ndarray:
     return np.maximum(w.sum(axis=-1), 1e-12)[..., None]
 
 
+def _without_zero_frames(w: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """Weights ``w`` (..., m) with the frames of exact zeros (``level`` (..., m) at the -300 dB floor) set to 0,
+    except in a sub-window that has no other frame (it keeps ``w``).  ``w`` itself when there is none."""
+    zero = level <= SEQ_ZERO_FRAME_DBFS
+    if not zero.any():
+        return w
+    out = np.where(zero, 0.0, w)
+    empty = out.sum(axis=-1) <= 0
+    return np.where(empty[..., None], w, out) if empty.any() else out
+
+
 def sub_window_stats(frames: np.ndarray, sub_idx: np.ndarray, sub_w: np.ndarray, params: FeatureParams) -> np.ndarray:
     """What a sub-window contributes whatever the window: MFCC c1.. mean, std and delta std, then the
     autocorrelation peak mean and the centroid mean and std; ``(U, 3 * (n_mfcc - 1) + 3)`` float64 for the
     frame indices ``sub_idx`` (U, m) with weights ``sub_w`` (U, m)."""
     c, m = params.n_mfcc - 1, sub_idx.shape[1]
     sub = frames[sub_idx[:, :, None], _sub_columns(params.n_mfcc)].astype(np.float64, copy=False)  # (U, m, c + 2)
+    sub_w = _without_zero_frames(sub_w, frames[sub_idx, params.n_mfcc])
     out = np.empty((len(sub), 3 * c + 3))
     mean, std = _moments(sub, sub_w, _wsum(sub_w))
     out[:, :c], out[:, c: 2 * c] = mean[:, :c], std[:, :c]
@@ -112,6 +134,7 @@ def seq_assemble(frames: np.ndarray, win: np.ndarray, shared: np.ndarray, params
     count = voiced.sum(axis=1)
     fill = np.where(count > 0, np.where(voiced, log_f0, 0.0).sum(axis=1) / np.maximum(count, 1), UNVOICED_LOG_F0)
     w = valid.astype(np.float64) if not whole else _ones(*idx.shape)  # (K, m), the same for every window
+    w = _without_zero_frames(w, level[:, idx])  # (B, K, m) where a window has frames of exact zeros
     rel = np.maximum(level - top[:, None], -80.0)[:, idx][..., None]  # (B, K, m, 1)
     vw = w * voiced[:, idx]
     v_sum = vw.sum(axis=2)
@@ -120,7 +143,7 @@ def seq_assemble(frames: np.ndarray, win: np.ndarray, shared: np.ndarray, params
     f0m, f0_std = _moments(log_f0[:, idx][..., None], vw, np.maximum(v_sum, 1e-12)[..., None])
     out = np.empty((b, k_steps, params.seq_dim), dtype=np.float32)
     out[..., : 3 * c] = shared[..., : 3 * c]
-    out[..., 3 * c] = v_sum / np.maximum(w.sum(axis=1), 1e-12)  # voiced fraction
+    out[..., 3 * c] = v_sum / np.maximum(w.sum(axis=-1), 1e-12)  # voiced fraction
     out[..., 3 * c + 1] = np.where(has_v, f0m[..., 0], fill[:, None])
     out[..., 3 * c + 2] = np.where(has_v, f0_std[..., 0], 0.0)
     out[..., 3 * c + 3: 3 * c + 6] = shared[..., 3 * c:]  # peak mean, centroid mean and std
