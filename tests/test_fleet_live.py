@@ -265,8 +265,9 @@ def test_fleet_uses_the_config_file_tls_and_password(tmp_path, request):
                 nodes = get_json(port, "/api/nodes")
             except OSError:
                 return None
-            return nodes if nodes and nodes[0]["event"] else None
-        return await wait_for(listed, 30, what="the node to show in /api/nodes")
+            # the two retained messages may arrive in either order: wait for both
+            return nodes if nodes and nodes[0]["event"] and nodes[0]["status"] == "online" else None
+        return await wait_for(listed, 30, what="the node, online with its event, in /api/nodes")
 
     with process(["fleet", "--config", str(config), "--port", str(port)], tmp_path / "fleet.log"):
         nodes = asyncio.run(publish_and_wait())
