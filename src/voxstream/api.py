@@ -28,14 +28,10 @@ from voxstream.config import Config
 from voxstream.engine.events import EmotionEvent
 from voxstream.errors import AudioError
 from voxstream.model.litert import Classifier
-from voxstream.model.shipped import resolve_model
-from voxstream.offline.archive import FileResult, Job, scorer_for
+from voxstream.offline.archive import FileResult, job_for, scorer_for
 from voxstream.stages import build_engine
 
 __all__ = ["EmotionEvent", "FileResult", "classify_file", "events_from_device", "events_from_file"]
-
-DEFAULT_MODEL = "voxstream"
-
 
 def _config(model: str | Path | None, config: Config | None) -> Config:
     cfg = config or Config()
@@ -48,9 +44,7 @@ def classify_file(path: str | Path, model: str | Path | None = None, config: Con
     ``model`` defaults to the config's (``voxstream`` unless the config names another).  The loaded model is
     kept for the next call with the same model and config.
     """
-    cfg = _config(model, config)
-    job = Job(str(resolve_model(cfg.model.path).resolve()), cfg)
-    out = scorer_for(job).score([str(path)])
+    out = scorer_for(job_for(_config(model, config))).score([str(path)])
     error = out.errors[0]
     if error is not None:
         raise AudioError(error)
@@ -63,14 +57,12 @@ async def events_from_file(path: str | Path, model: str | Path | None = None, co
                            realtime: bool = False) -> AsyncIterator[EmotionEvent]:
     """The live events of an audio file, as ``voxstream run --file`` makes them (``realtime``: paced like a
     microphone; default: as fast as the machine scores)."""
-    from voxstream.audio.sources import FAST_BLOCK_S, FileSource
+    from voxstream.audio.sources import FileSource
 
     cfg = _config(model, config)
-    classifier = Classifier.load(resolve_model(cfg.model.path), num_threads=cfg.model.num_threads)
+    classifier = Classifier.configured(cfg)
     engine = build_engine(classifier.card, classifier.predict, cfg)
-    rate = engine.spec.sample_rate
-    block_s = cfg.audio.block_s if realtime else FAST_BLOCK_S
-    source = FileSource(path, rate, max(1, round(block_s * rate)), realtime=realtime)
+    source = FileSource.configured(path, engine.spec.sample_rate, cfg.audio, realtime=realtime)
     async with source:
         async for event in stream_events(source, engine):
             yield event
@@ -85,7 +77,7 @@ async def events_from_device(device: str | int | None = None, model: str | Path 
     cfg = _config(model, config)
     if device is not None:
         cfg = cfg.replace("audio", device=str(device))
-    classifier = Classifier.load(resolve_model(cfg.model.path), num_threads=cfg.model.num_threads)
+    classifier = Classifier.configured(cfg)
     engine = build_engine(classifier.card, classifier.predict, cfg)
     source = MicSource(cfg.audio, engine.spec.sample_rate)
     async with source:

@@ -54,6 +54,14 @@ class SourceCounters:
 class FileSource:
     """Stream a file through the pipeline, like a microphone would (or faster)."""
 
+    @classmethod
+    def configured(cls, path: str | Path, sample_rate: int, cfg: AudioConfig, realtime: bool = True,
+                   loop: bool = False, stats: Counters | None = None) -> FileSource:
+        """Blocks of ``[audio] block_s`` when paced, of :data:`FAST_BLOCK_S` when read as fast as possible."""
+        block_s = cfg.block_s if realtime else FAST_BLOCK_S
+        return cls(path, sample_rate, max(1, round(block_s * sample_rate)), realtime=realtime, loop=loop,
+                   stats=stats)
+
     def __init__(self, path: str | Path, sample_rate: int, block_samples: int, realtime: bool = True,
                  loop: bool = False, stats: Counters | None = None) -> None:
         self.path, self.sample_rate, self.block_samples = Path(path), sample_rate, block_samples

@@ -46,9 +46,10 @@ import soundfile as sf
 from voxstream.app import RunStats, run_stream
 from voxstream.audio.files import find_audio_files, load_audio
 from voxstream.audio.sources import FileSource
-from voxstream.cli.common import add_config_flags, config_from_args, load_classifier
+from voxstream.cli.common import add_config_flags, config_from_args
 from voxstream.engine.ring import FrameRing
 from voxstream.errors import ConfigError
+from voxstream.model.litert import Classifier
 from voxstream.offline.heap import peak_rss_mb
 from voxstream.stages import build_engine
 
@@ -224,7 +225,7 @@ def _pin(core: int | None) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     _pin(args.pin_core)
     cfg = config_from_args(args).replace("log", level="WARNING")
-    classifier = load_classifier(cfg)
+    classifier = Classifier.configured(cfg)
     rate = classifier.card.features.sample_rate
     spec = build_engine(classifier.card, classifier.predict, cfg).spec
     with tempfile.TemporaryDirectory(prefix="voxstream-bench-") as tmp:

@@ -18,10 +18,11 @@ import sys
 import numpy as np
 
 from voxstream.audio.sources import FileSource, MicSource
-from voxstream.cli.common import add_config_flags, config_from_args, load_classifier
+from voxstream.cli.common import add_config_flags, config_from_args
 from voxstream.engine.pipeline import Engine
 from voxstream.errors import AudioError, ConfigError
 from voxstream.model.calibration import OFF, baseline_data, baseline_path, write_baseline
+from voxstream.model.litert import Classifier
 from voxstream.stages import make_stages
 
 MIN_SPEECH_S = 5.0
@@ -52,7 +53,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     out = args.out or baseline_path(cfg)
     if out is None:
         raise ConfigError('--out: needed when [model] baseline is "off"')
-    classifier = load_classifier(cfg)
+    classifier = Classifier.configured(cfg)
     card = classifier.card
     kind = card.normalization.get("kind", "none")
     if kind != "session":

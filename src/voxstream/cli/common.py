@@ -10,8 +10,6 @@ import argparse
 import logging
 
 from voxstream.config import Config, default_config_path, load_config
-from voxstream.model.litert import Classifier
-from voxstream.model.shipped import resolve_model
 
 # flag -> (section, key, converter); None values are not overrides
 _FLAG_KEYS = {
@@ -49,7 +47,3 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if not getattr(args, "debug", False):
         logging.getLogger().setLevel(cfg.log.level.upper())
     return cfg
-
-
-def load_classifier(cfg: Config) -> Classifier:
-    return Classifier.load(resolve_model(cfg.model.path), num_threads=cfg.model.num_threads)

@@ -9,10 +9,11 @@ import sys
 
 from voxstream.app import Publisher, RunStats, build_publishers, run_stream
 from voxstream.audio.devices import input_devices
-from voxstream.audio.sources import FAST_BLOCK_S, FileSource, MicSource
-from voxstream.cli.common import add_config_flags, config_from_args, load_classifier
+from voxstream.audio.sources import FileSource, MicSource
+from voxstream.cli.common import add_config_flags, config_from_args
 from voxstream.config import Config
 from voxstream.held_signals import loop_stop_handlers
+from voxstream.model.litert import Classifier
 from voxstream.publish.console import ConsolePrinter
 from voxstream.stages import build_engine
 
@@ -57,13 +58,12 @@ def make_source(args: argparse.Namespace, cfg: Config, rate: int, stats: RunStat
         path, realtime, loop = args.file, not args.fast, args.loop
     else:
         return MicSource(cfg.audio, rate, stats)
-    block = FAST_BLOCK_S if not realtime else cfg.audio.block_s
-    return FileSource(path, rate, max(1, int(round(block * rate))), realtime=realtime, loop=loop, stats=stats)
+    return FileSource.configured(path, rate, cfg.audio, realtime=realtime, loop=loop, stats=stats)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
-    classifier = load_classifier(cfg)
+    classifier = Classifier.configured(cfg)
     engine = build_engine(classifier.card, classifier.predict, cfg)
     stats = RunStats(model=classifier.card.name, node=cfg.node.name)
     source = make_source(args, cfg, engine.spec.sample_rate, stats)

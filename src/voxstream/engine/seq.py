@@ -134,7 +134,8 @@ def seq_assemble(frames: np.ndarray, win: np.ndarray, shared: np.ndarray, params
     count = voiced.sum(axis=1)
     fill = np.where(count > 0, np.where(voiced, log_f0, 0.0).sum(axis=1) / np.maximum(count, 1), UNVOICED_LOG_F0)
     w = valid.astype(np.float64) if not whole else _ones(*idx.shape)  # (K, m), the same for every window
-    w = _without_zero_frames(w, level[:, idx])  # (B, K, m) where a window has frames of exact zeros
+    if (level <= SEQ_ZERO_FRAME_DBFS).any():  # (B, K, m) where a window has frames of exact zeros
+        w = _without_zero_frames(w, level[:, idx])
     rel = np.maximum(level - top[:, None], -80.0)[:, idx][..., None]  # (B, K, m, 1)
     vw = w * voiced[:, idx]
     v_sum = vw.sum(axis=2)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from voxstream.config import Config
 from voxstream.errors import ModelError
 from voxstream.held_signals import held
 from voxstream.model.card import ModelCard, load_card
@@ -191,6 +192,13 @@ class Classifier:
     def load(cls, model_path: str | Path, num_threads: int = 1) -> Classifier:
         card, tflite = load_card(model_path)
         return cls(card, tflite, num_threads=num_threads)
+
+    @classmethod
+    def configured(cls, cfg: Config) -> Classifier:
+        """The model ``[model] path`` names (a shipped name or a file), with ``[model] num_threads``."""
+        from voxstream.model.shipped import resolve_model
+
+        return cls.load(resolve_model(cfg.model.path), num_threads=cfg.model.num_threads)
 
     @property
     def labels(self) -> tuple[str, ...]:
