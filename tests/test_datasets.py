@@ -40,6 +40,8 @@ def tone(path, freq: float, seconds: float = 0.5, rate: int = RATE, channels: in
     ("16b10Lb", "boredom", "16", "emodb"),
     ("EB0_anger_1", "anger", "EB0", "nemo"),
     ("TP0_surprised_112", "surprised", "TP0", "nemo"),
+    ("ema_angry_00201", "angry", "ema", "korean"),
+    ("neo_neutral_00105", "neutral", "neo", "korean"),
 ])
 def test_naming_schemes_are_detected(stem, emotion, speaker, corpus):
     """Each corpus' file name is recognised automatically with its emotion word and speaker."""
@@ -280,7 +282,7 @@ def test_named_splits_follow_the_protocol():
     assert set(table.speaker[cross[0].train]) == {"OAF"}
     one = make_splits(table, "lao:3")
     assert len(one) == 1 and np.array_equal(one[0].test, lao[2].test)
-    assert list(available(table, ["standard"])) == ["tess-random", "tess-cross", "lao"]
+    assert list(available(table, ["standard"])) == ["tess-random", "tess-cross", "lao", "loco"]
     assert list(available(_table({"tess": ["OAF", "YAF"]}), ["standard"])) == ["tess-random", "tess-cross"]
 
 

@@ -1,7 +1,7 @@
 """Folders of emotional speech -> one table (path, label, emotion, speaker, corpus, duration).
 
-The label and speaker come from the file name.  Six corpus naming schemes are
-known (TESS, RAVDESS, CREMA-D, SAVEE, EmoDB, nEMO) and detected per file; a user
+The label and speaker come from the file name.  Seven corpus naming schemes are
+known (TESS, RAVDESS, CREMA-D, SAVEE, EmoDB, nEMO, Korean) and detected per file; a user
 regular expression with named groups ``label`` (and optionally ``speaker``)
 covers anything else.  Each scheme maps its own emotion names onto the
 product labels (:data:`voxstream.model.card.LABELS`); a user ``label_map``
@@ -15,7 +15,10 @@ Choices: RAVDESS *calm* is mapped to *neutral* (the project's recipe, keeping
 all 960 clips; pass ``label_map={"calm": "drop"}`` to drop it instead);
 EmoDB *boredom* has no product label and is dropped; surprise is ``ps``, except
 nEMO's *surprised* (surprise in general, not only pleasant), which is dropped
-unless ``label_map={"nemo:surprised": "ps"}``.
+unless ``label_map={"nemo:surprised": "ps"}``.  The Korean corpus (emotiontts_open_db) is named
+``{speaker}_{label}_{index}``, its four words already the product's (angry, happy, neutral, sad: translated
+from 화남, 기쁨, 일반, 슬픔 when the data was converted); its map is declared in :data:`CORPUS_LABEL_MAP`,
+so the card records it in full like the maps that rename words.
 
 Files that libsndfile cannot open are reported by name (a logging warning),
 counted and skipped; scanning never aborts on one bad file.
@@ -60,6 +63,7 @@ _CREMA = re.compile(r"^(?P<speaker>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>ANG
 _SAVEE = re.compile(r"^(?P<speaker>[A-Z]{2})_(?P<emotion>sa|su|a|d|f|h|n)(?P<n>\d\d)$")
 _EMODB = re.compile(r"^(?P<speaker>\d\d)(?P<text>[a-z]\d\d)(?P<emotion>[WLEAFTN])(?P<version>[a-z])$")
 _NEMO = re.compile(r"^(?P<speaker>[A-Z]{2}\d)_(?P<emotion>anger|fear|happiness|neutral|sadness|surprised)_(?P<n>\d+)$")
+_KOREAN = re.compile(r"^(?P<speaker>[a-z]{3})_(?P<emotion>angry|happy|neutral|sad)_(?P<n>\d+)$")
 
 RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad",
                     "05": "angry", "06": "fearful", "07": "disgust", "08": "surprised"}
@@ -74,8 +78,11 @@ DEFAULT_LABEL_MAP = {
     "sadness": "sad", "surprise": "ps", "surprised": "ps", "pleasant_surprise": "ps", "boredom": DROP,
 }
 """Corpus emotion words -> product labels (product labels map to themselves)."""
-CORPUS_LABEL_MAP = {"nemo": {"surprised": DROP}}
-"""Per-corpus exceptions to :data:`DEFAULT_LABEL_MAP` (nEMO's surprise is not only pleasant surprise)."""
+CORPUS_LABEL_MAP = {"nemo": {"surprised": DROP},
+                    "korean": {"angry": "angry", "happy": "happy", "neutral": "neutral", "sad": "sad"}}
+"""Per-corpus exceptions to :data:`DEFAULT_LABEL_MAP` (nEMO's surprise is not only pleasant surprise), and
+maps declared in full (Korean: its translated words).  Every word of a corpus' entry that a scan meets is
+recorded in :attr:`Scan.mapped`, even when it maps to itself."""
 
 
 def _tess(stem: str) -> Parsed | None:
@@ -112,8 +119,14 @@ def _nemo(stem: str) -> Parsed | None:
     return Parsed(m["emotion"], m["speaker"], "nemo") if m else None
 
 
+def _korean(stem: str) -> Parsed | None:
+    m = _KOREAN.match(stem)
+    return Parsed(m["emotion"], m["speaker"], "korean") if m else None
+
+
 SCHEMES: dict[str, Callable[[str], Parsed | None]] = {
     "tess": _tess, "ravdess": _ravdess, "crema-d": _crema, "savee": _savee, "emodb": _emodb, "nemo": _nemo,
+    "korean": _korean,
 }
 
 
@@ -167,8 +180,8 @@ class Scan:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     """(path, reason) of every file left out."""
     mapped: dict[str, dict[str, str]] = field(default_factory=dict)
-    """Corpus -> each emotion word met that became another label or ``drop`` (e.g. ravdess calm -> neutral),
-    as the card records it."""
+    """Corpus -> each emotion word met that became another label or ``drop`` (e.g. ravdess calm -> neutral), and
+    every word of a corpus whose map is declared in full (korean angry -> angry), as the card records it."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -177,6 +190,13 @@ class Scan:
             kind = reason.split(":")[0]
             out[kind] = out.get(kind, 0) + 1
         return out
+
+
+def _recorded(parsed: Parsed, label: str | None) -> bool:
+    """Whether the card's label map lists this word: it became another label or ``drop``, or its corpus
+    declares its map in full (:data:`CORPUS_LABEL_MAP`)."""
+    word = parsed.emotion.lower()
+    return (label or DROP) != word or word in CORPUS_LABEL_MAP.get(parsed.corpus, {})
 
 
 def _duration(path: Path) -> float:
@@ -202,7 +222,7 @@ def scan_folder(folder: str | Path, scheme: str = "auto", pattern: str | None = 
             skipped.append((str(path), "unrecognised: file name matches no naming scheme"))
             continue
         label = map_label(parsed.emotion, label_map, parsed.corpus)
-        if (label or DROP) != parsed.emotion.lower():
+        if _recorded(parsed, label):
             mapped.setdefault(parsed.corpus, {})[parsed.emotion.lower()] = label or DROP
         if label is None:
             skipped.append((str(path), f"dropped: emotion {parsed.emotion!r} has no product label"))

@@ -11,9 +11,13 @@ A *spec* names a list of :class:`Split` (row indices into the dataset table):
   the other three actor groups held out in turn, training on the remaining two groups plus the other corpora.
 - ``nemo-cross``: each nEMO speaker held out in turn (Polish: another language and studio); the training
   side is everything else, the other nEMO speakers included.
+- ``loco``: leave one corpus out: each corpus in the data held out in turn (one fold per corpus, in the order
+  of ``--data``), training on all the others (needs two corpora or more).  Each fold scores a corpus only on the
+  labels it has (UAR is the mean recall of the labels present, :func:`.metrics.classification_metrics`).
 - ``random``: all data, stratified 80/20; ``speaker=A+B``: hold out speakers A and B;
   ``lso=K``: speakers shuffled (seeded) into K folds; ``all``: train on everything, no test.
-- ``standard``: ``tess-random``, ``tess-cross``, ``lao`` and ``nemo-cross`` (those the data allows).
+- ``standard``: ``tess-random``, ``tess-cross``, ``lao``, ``nemo-cross`` and ``loco`` (those the data allows:
+  ``loco`` only with two corpora or more).
 
 A single fold of a multi-fold spec is ``SPEC:N`` (1-based), e.g. ``lao:2``.
 """
@@ -29,10 +33,10 @@ from voxstream.train.datasets import speaker_keys
 
 RAVDESS_GROUPS = (("01", "02", "03", "04"), ("05", "06", "07", "08"), ("09", "10", "11", "12"),
                   ("13", "14", "15", "16"))
-NAMED = ("tess-random", "tess-cross", "lao", "lao-without-tess", "nemo-cross")
-STANDARD = ("tess-random", "tess-cross", "lao", "nemo-cross")
-SYNTAX = ("standard, tess-random, tess-cross, lao, lao-without-tess, lao-inner=N, nemo-cross, random, speaker=A[+B], "
-          "lso=K or all, optionally :N for one fold (e.g. lao:2)")
+NAMED = ("tess-random", "tess-cross", "lao", "lao-without-tess", "nemo-cross", "loco")
+STANDARD = ("tess-random", "tess-cross", "lao", "nemo-cross", "loco")
+SYNTAX = ("standard, tess-random, tess-cross, lao, lao-without-tess, lao-inner=N, nemo-cross, loco, random, "
+          "speaker=A[+B], lso=K or all, optionally :N for one fold (e.g. lao:2)")
 
 
 @dataclass
@@ -130,6 +134,22 @@ def _nemo_cross(table) -> list[Split]:
     return out
 
 
+def _loco(table) -> list[Split]:
+    """Each corpus held out in turn, training on every other; corpora in the order they first appear (``--data``
+    order, so the folders of ``--eval-data``, which come last, are never first in a fold's training list)."""
+    corpus, _, keys = _columns(table)
+    names = list(dict.fromkeys(str(c) for c in corpus))
+    if len(names) < 2:
+        raise ValueError(f"split 'loco': needs two corpora or more, the data has {', '.join(names) or 'none'}")
+    out = []
+    for held in names:
+        test = np.flatnonzero(corpus == held)
+        train = " + ".join(n.upper() for n in names if n != held)
+        out.append(Split(f"{held.upper()} held out, train {train}", np.flatnonzero(corpus != held), test,
+                         sorted(set(keys[test]))))
+    return out
+
+
 def _speakers(table, speakers: list[str]) -> list[Split]:
     _, raw, keys = _columns(table)
     wanted = set(speakers)
@@ -178,6 +198,8 @@ def make_splits(table, spec: str, seed: int = 0) -> list[Split]:
         splits = _lao(table, base == "lao")
     elif base == "nemo-cross":
         splits = _nemo_cross(table)
+    elif base == "loco":
+        splits = _loco(table)
     elif re.fullmatch(r"lao-inner=\d+", base):
         splits = _lao_inner(table, int(base[10:]))
     elif base == "random":
