@@ -31,6 +31,12 @@ from typing import Any
 from voxstream.errors import ConfigError
 
 ENV_PREFIX = "VOXSTREAM_"
+RESERVED_ENV: dict[str, str] = {
+    "VOXSTREAM_CONFIG": "the config file to read (:func:`default_config_path`)",
+    "VOXSTREAM_CACHE": "the training feature cache (``voxstream.train.rows``)",
+}
+"""``VOXSTREAM_*`` names that are not ``VOXSTREAM_<SECTION>_<KEY>`` settings, each with what reads it: the
+config loader passes over them."""
 
 
 @dataclass(frozen=True)
@@ -327,13 +333,14 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """``VOXSTREAM_MQTT_HOST=x`` -> ``{"mqtt": {"host": "x"}}``."""
     out: dict[str, dict[str, str]] = {}
     for name, value in environ.items():
-        if not name.startswith(ENV_PREFIX) or name in ("VOXSTREAM_CONFIG",):
+        if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
             continue
         rest = name[len(ENV_PREFIX):].lower()
         section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
         if section is None:
             raise ConfigError(f"environment: unknown variable {name}; expected VOXSTREAM_<SECTION>_<KEY> "
-                              f"with SECTION one of {sorted(s.upper() for s in SECTIONS)}")
+                              f"with SECTION one of {sorted(s.upper() for s in SECTIONS)}, "
+                              f"or one of {sorted(RESERVED_ENV)}")
         out.setdefault(section, {})[rest[len(section) + 1:]] = value
     return out
 

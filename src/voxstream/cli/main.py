@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
 import os
 import sys
@@ -34,6 +35,13 @@ COMMANDS = {
 """Command name -> the module whose ``register(subparsers)`` adds it.  Only the module of the command
 being run is imported (``voxstream run`` never imports ``voxstream.train``); help imports them all."""
 
+EXTRAS = {"train": "train", "eval": "train", "plot": "train"}
+"""Command name -> the optional extra (``pip install 'voxstream[<extra>]'``) whose libraries it imports."""
+NEEDS = {"train": ("pandas", "sklearn", "matplotlib", "tensorflow"), "eval": ("pandas", "sklearn", "matplotlib"),
+         "plot": ("pandas", "matplotlib", "librosa")}
+"""The extra's libraries a command imports, looked for before it starts (not after minutes of features); one
+imported later and missing is caught the same way."""
+
 
 def _chosen(argv: list[str]) -> str | None:
     """The command named on the command line (the first word that is not an option), if known."""
@@ -41,6 +49,13 @@ def _chosen(argv: list[str]) -> str | None:
         if not word.startswith("-"):
             return word if word in COMMANDS else None
     return None
+
+
+def _require(command: str) -> None:
+    """Raise ModuleNotFoundError for the first library in ``NEEDS[command]`` that is not installed."""
+    for name in NEEDS.get(command, ()):
+        if importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
@@ -63,11 +78,20 @@ def main(argv: list[str] | None = None) -> int:
             args = build_parser(argv).parse_args(argv)
         logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        _require(args.command)
         return int(args.func(args) or 0)
     except VoxstreamError as exc:
         if args is not None and args.debug:
             raise
         print(f"voxstream: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        command = args.command if args is not None else _chosen(sys.argv[1:] if argv is None else argv)
+        missing = (exc.name or "").partition(".")[0]
+        if command not in EXTRAS or missing in ("", "voxstream") or (args is not None and args.debug):
+            raise  # not a missing extra: a broken install, shown as it is
+        print(f"voxstream: error: voxstream {command} needs the {EXTRAS[command]} extra ({missing} is not "
+              f"installed): pip install 'voxstream[{EXTRAS[command]}]'", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130 if args is not None and args.debug else 0
