@@ -5,6 +5,8 @@
 Every figure is read from the cards, which ``voxstream train ... --evaluate standard`` wrote
 (accuracy and UAR on speakers the model did not train on; fold means; the protocols of
 src/voxstream/train/protocols.py).  "n/a": the card holds no such figure (a card written before it existed).
+For cards with a ``loco`` evaluation (leave one corpus out), a table per held-out corpus and their mean:
+accuracy / UAR / arousal / valence accuracy (%), each corpus scored on the labels it has.
 The last table holds the headline figures of src/voxstream/train/report.py, one column per card.
 """
 
@@ -17,7 +19,10 @@ from pathlib import Path
 from voxstream.train.report import figures
 
 PROTOCOLS = ("stream", "calm-speaker", "calm-session", "cold", "gain-20", "gain+20", "noise20")
-SPECS = ("lao", "tess-cross", "nemo-cross")
+SPECS = ("lao", "tess-cross", "nemo-cross", "loco")
+LOCO_PROTOCOLS = ("live", "stream", "cold")
+"""Protocols of the loco table, those a card holds (``live`` when the card has it)."""
+LOCO_FIGURES = ("accuracy", "uar", "arousal_accuracy", "valence_accuracy")
 EXTRA = (("calm-session", "neutral_recall", "neutral recall"),
          ("calm-session", "calm_recall", "calm clips read as neutral"),
          ("calm-speaker", "neutral_recall", "neutral recall"), ("stream", "arousal_accuracy", "arousal accuracy"),
@@ -86,6 +91,39 @@ def folds(card: dict, spec: str = "lao") -> str:
     return "\n".join(lines)
 
 
+def held_out(split: str) -> str:
+    """The corpus a loco fold holds out, from its name (``KOREAN held out, train ...`` -> ``KOREAN``)."""
+    return split.split(" held out", 1)[0]
+
+
+def _figures(values: list[float | None]) -> str:
+    """``accuracy / UAR / arousal / valence`` in %, e.g. ``41.0 / 39.5 / 72.3 / 55.0``."""
+    return " / ".join(_pct(v) for v in values)
+
+
+def loco(cards: list[dict]) -> str:
+    """Rows: protocol x (mean, then each held-out corpus); cells accuracy / UAR / arousal / valence (%); columns:
+    one per card; empty when no card has ``loco``."""
+    evs = [c.get("evaluations", {}).get("loco") for c in cards]
+    if not any(evs):
+        return ""
+    protocols = [p for p in LOCO_PROTOCOLS if any(ev and p in ev["splits"][0]["protocols"] for ev in evs)]
+    corpora = list(dict.fromkeys(held_out(s["split"]) for ev in evs if ev for s in ev["splits"]))
+    lines = ["| loco: held out | protocol | " + " | ".join(f"{c['name']} ({c['arch']})" for c in cards) + " |",
+             "|" + "---|" * (2 + len(cards))]
+    for p in protocols:
+        lines.append(f"| mean of {len(corpora)} | {p} | " + " | ".join(
+            _figures([_mean(ev, p, key) for key in LOCO_FIGURES]) if ev else "n/a" for ev in evs) + " |")
+        for corpus in corpora:
+            cells = []
+            for ev in evs:
+                fold = next((s for s in (ev or {}).get("splits", []) if held_out(s["split"]) == corpus), None)
+                metrics = fold and fold["protocols"].get(p)
+                cells.append(_figures([_value(metrics, key) for key in LOCO_FIGURES]) if metrics else "n/a")
+            lines.append(f"| {corpus} | {p} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def pooled(cards: list[tuple[str, dict]]) -> str:
     """One row per card: accuracy averaged over every split of every evaluation it holds (e.g. inner folds),
     the UAR of ``stream``, the neutral recall of ``calm-session`` and the mean over protocols."""
@@ -128,6 +166,10 @@ def main() -> None:
         print(pooled([(p.stem, c) for p, c in zip(args.cards, cards)]))
         return
     print(summary(cards))
+    if any("loco" in c.get("evaluations", {}) for c in cards):
+        print()
+        print("loco: accuracy / UAR / arousal / valence (%)")
+        print(loco(cards))
     if args.folds:
         print()
         print(folds(cards[0]))
