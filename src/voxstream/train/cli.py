@@ -89,6 +89,8 @@ def register(subparsers) -> None:
     t.add_argument("--variants", help="training copies, comma-separated (e.g. orig,aug1,aug2,speed0.9); "
                                       "default: the architecture's")
     t.add_argument("--train-hop", type=int, help="keep every n-th training window (default: the architecture's)")
+    t.add_argument("--save-folds", metavar="DIR", default=None,
+                   help="also write every evaluation fold's .tflite and card into DIR (to re-score them with eval)")
     t.add_argument("--eval-data", action="append", default=[], metavar="DIR",
                    help="folder whose clips are only tested, never trained on (repeatable; e.g. nEMO for nemo-cross)")
     t.add_argument("--balance", default="speakers", choices=MODES,
@@ -103,10 +105,10 @@ def register(subparsers) -> None:
     _data_args(e)
     e.add_argument("--split", default="all", help="score the test side of this split (all: every clip)")
     e.add_argument("--protocol", action="append", metavar="NAME",
-                   help="stream, calm-speaker, calm-session, cold, gain-20, gain+20, noise20, or calibrated (eval "
-                        "only: a baseline "
-                        "from 20 s of the speaker's neutral clips, then each other clip alone); repeatable; "
-                        "default stream and cold")
+                   help="live, live-episodes, live-calm (and each with -zeros: digital silence between clips), "
+                        "stream, calm-speaker, calm-session, cold, gain-20, gain+20, noise20, or calibrated (eval "
+                        "only: a baseline from 20 s of the speaker's neutral clips, then each other clip alone); "
+                        "repeatable; default live, stream and cold")
     e.add_argument("--model", default="voxstream",
                    help="a shipped model (voxstream, session_mlp, seed) or a .tflite path")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -131,7 +133,8 @@ def cmd_train(args) -> int:
                    scan=_scan(args), cache_dir=_cache(args), workers=args.workers,
                    command=shlex.join(["voxstream"] + sys.argv[1:]),
                    variants=tuple(v.strip() for v in args.variants.split(",")) if args.variants else None,
-                   train_hop=args.train_hop, balance=args.balance, eval_data=args.eval_data)
+                   train_hop=args.train_hop, balance=args.balance, eval_data=args.eval_data,
+                   save_folds=args.save_folds)
     try:
         path = train(opts)
     except (ValueError, FileNotFoundError) as exc:
@@ -166,7 +169,7 @@ def cmd_eval(args) -> int:
 
     try:
         result = evaluate_model(args.model, args.data, split=args.split, protocols=tuple(args.protocol or
-                                ("stream", "cold")), seed=args.seed, scan=_scan(args), cache_dir=_cache(args),
+                                ("live", "stream", "cold")), seed=args.seed, scan=_scan(args), cache_dir=_cache(args),
                                 workers=args.workers)
     except (ValueError, FileNotFoundError) as exc:
         raise ConfigError(str(exc)) from exc
@@ -176,10 +179,20 @@ def cmd_eval(args) -> int:
     print(f"{result['model']} on {result['split_name']} ({result['n_test_clips']} clips)")
     for name, metrics in result["protocols"].items():
         print(f"\n== {name} (unlabelled {metrics['unlabelled']})\n{format_metrics(metrics)}")
+        if "during_accuracy" in metrics:
+            print(live_line(metrics))
         png = confusion(metrics, Path(args.out) / f"{Path(args.model).stem}_eval_{name}.png",
                         f"{Path(args.model).name}: {name}")
         print(f"confusion matrix: {png}")
     return 0
+
+
+def live_line(m: dict) -> str:
+    """The figures a live protocol adds: during-utterance accuracy and latency."""
+    def sec(v):
+        return "-" if v is None else f"{v:.2f} s"
+    return (f"during-utterance accuracy={m['during_accuracy']:.4f}  latency median {sec(m['latency_median_s'])}, "
+            f"p90 {sec(m['latency_p90_s'])} ({m['latency_timed']} timed, {m['latency_never']} never right)")
 
 
 def cmd_plot(args) -> int:

@@ -18,6 +18,7 @@ from voxstream.model.shipped import resolve_model
 from voxstream.offline.clips import batched
 from voxstream.train import plots
 from voxstream.train.datasets import label_indices, scan_folders, speaker_keys
+from voxstream.train.live import LIVE, run_live_protocols
 from voxstream.train.protocols import CONDITION, EXTRA, PROTOCOLS, run_protocol
 from voxstream.train.rows import Windowing, dataset_rows, default_cache_dir
 from voxstream.train.splits import make_splits
@@ -29,9 +30,10 @@ def evaluate_model(model_path: str | Path, folders: list[str], split: str = "all
                    seed: int = 0, scan: dict | None = None, cache_dir: str | None = "default",
                    workers: int = 2) -> dict:
     """Metrics of a model on the test side of ``split`` (``all``: every clip), per protocol."""
-    unknown = [p for p in protocols if p not in PROTOCOLS + EXTRA]
+    known = PROTOCOLS + LIVE + EXTRA
+    unknown = [p for p in protocols if p not in known]
     if unknown:
-        raise ValueError(f"--protocol {' '.join(unknown)}: expected some of {', '.join(PROTOCOLS + EXTRA)}")
+        raise ValueError(f"--protocol {' '.join(unknown)}: expected some of {', '.join(known)}")
     clf = Classifier.load(resolve_model(model_path))
     if tuple(clf.labels) != LABELS:
         raise ValueError(f"{model_path}: labels {clf.labels} are not the product labels {LABELS}")
@@ -47,12 +49,15 @@ def evaluate_model(model_path: str | Path, folders: list[str], split: str = "all
     card = clf.card
     windowing = Windowing(card.window_s, card.hop_s)
     rows = {v: dataset_rows(paths, card.features, windowing, v, card.gate or GateConfig(), seed, cache, workers)
-            for v in dict.fromkeys(CONDITION.get(p, "orig") for p in protocols)}
+            for v in dict.fromkeys(CONDITION.get(p, "orig") for p in protocols if p not in LIVE)}
     y = label_indices(table["label"])
     speakers = speaker_keys(table).to_numpy()
+    calm = (table["emotion"] == "calm").to_numpy()
+    live = run_live_protocols(protocols, card, clf.predict, paths, test, y, speakers, seed + 7, calm)
     out = {"model": str(model_path), "split": split, "split_name": splits[0].name, "n_test_clips": int(len(test)),
-           "protocols": {p: run_protocol(p, rows, card.normalization, batched(clf.predict), test, y, speakers,
-                                         seed + 7, hop_s=card.hop_s, calm=(table["emotion"] == "calm").to_numpy())
+           "protocols": {p: live[p] if p in LIVE else
+                         run_protocol(p, rows, card.normalization, batched(clf.predict), test, y, speakers,
+                                      seed + 7, hop_s=card.hop_s, calm=calm)
                          for p in protocols}}
     return out
 

@@ -187,8 +187,9 @@ def mean_over_folds(folds: list[dict]) -> dict:
     for p in folds[0]:
         m = mean_of([f[p] for f in folds])
         m["unlabelled"] = int(sum(f[p]["unlabelled"] for f in folds))
-        for key in ("neutral_recall", "calm_recall", "arousal_accuracy", "valence_accuracy"):
-            if all(key in f[p] for f in folds):
+        for key in ("neutral_recall", "calm_recall", "arousal_accuracy", "valence_accuracy", "during_accuracy",
+                    "latency_median_s", "latency_p90_s"):
+            if all(f[p].get(key) is not None for f in folds):
                 m[f"{key}_mean"] = round(float(np.mean([f[p][key] for f in folds])), 4)
         out[p] = m
     return out

@@ -30,6 +30,7 @@ from voxstream.model.litert import LiteModel
 from voxstream.train import plots
 from voxstream.train.balance import corpus_shares, row_weights
 from voxstream.train.datasets import label_indices, scan_folders, speaker_keys
+from voxstream.train.live import LIVE, fold_card, live_description, run_live_protocols
 from voxstream.train.models import Arch, get_arch
 from voxstream.train.protocols import PROTOCOLS, mean_over_folds, run_protocols
 from voxstream.train.rows import DatasetRows, Windowing, dataset_rows, default_cache_dir
@@ -70,6 +71,9 @@ class Options:
     eval_data: list[str] = field(default_factory=list)
     """Folders whose clips are only ever tested, never trained on (``--eval-data``; e.g. nEMO for
     ``nemo-cross`` when the recipe does not train on it)."""
+    save_folds: str | None = None
+    """Folder to write every evaluation fold's ``.tflite`` and card into (``--save-folds``), so ``voxstream
+    eval`` can score a fold model again (e.g. with another smoother) without retraining."""
 
 
 @dataclass
@@ -202,23 +206,37 @@ def weigh(data: Data, clips: np.ndarray, y: np.ndarray, balance: str) -> np.ndar
 
 
 def evaluate_split(data: Data, arch: Arch, split, seed: int, epochs: int | None, balance: str = "none",
-                   fitted: dict | None = None) -> dict:
-    """Fit on the split's training side, convert, and score its test side by every protocol (LiteRT).
-    ``fitted`` keeps each training side's model: splits with the same training side (``--eval-data``
-    folds) share one fit, which the same seed would reproduce anyway."""
+                   fitted: dict | None = None, opts: Options | None = None, save_as: str | None = None) -> dict:
+    """Fit on the split's training side, convert, and score its test side by every protocol (LiteRT), the
+    live ones through the engine with the fold's own card.  ``fitted`` keeps each training side's model:
+    splits with the same training side (``--eval-data`` folds) share one fit, which the same seed would
+    reproduce anyway.  ``save_as``: write the fold model and its card as ``<opts.save_folds>/<save_as>``."""
     start = time.perf_counter()
+    opts = opts or Options(data=[], arch=arch.name)
     key = split.train.tobytes()
     if fitted is None or key not in fitted:
         x, y, norm, clips = training_set(data, arch, split.train, seed)
         model, _ = fit(arch, x, y, seed, epochs, weigh(data, clips, y, balance))
-        entry = (LiteModel(to_tflite(model, arch)).predict_rows, norm, len(x))
+        blob = to_tflite(model, arch)
+        entry = (blob, norm, len(x), (1,) + arch.input_shape(x.shape[1:]))
         if fitted is not None:
             fitted[key] = entry
-    predict, norm, n_rows = fitted[key] if fitted is not None else entry
-    protocols = run_protocols(data.test_rows, norm, predict, split.test, data.y, data.speakers, seed + 7,
+    blob, norm, n_rows, in_shape = fitted[key] if fitted is not None else entry
+    lite = LiteModel(blob)
+    protocols = run_protocols(data.test_rows, norm, lite.predict_rows, split.test, data.y, data.speakers, seed + 7,
                               calm=data.calm)
-    _LOGGER.info("%s: stream %.4f, cold %.4f (%.0f s)", split.name, protocols["stream"]["accuracy"],
-                 protocols["cold"]["accuracy"], time.perf_counter() - start)
+    card = fold_card(data.params, opts.window_s, opts.hop_s, norm, opts.gate, in_shape)
+    protocols.update(run_live_protocols(LIVE, card, lite.predict, list(data.table["path"].astype(str)), split.test,
+                                        data.y, data.speakers, seed + 7, data.calm))
+    if save_as and opts.save_folds:
+        from voxstream.train.export import write_model
+
+        write_model(opts.save_folds, save_as, blob, arch.name, data.params, in_shape,
+                    {"training": {"split": split.name, "test_speakers": list(split.test_speakers)}},
+                    window_s=opts.window_s, hop_s=opts.hop_s, normalization=norm, gate=opts.gate)
+    _LOGGER.info("%s: live %.4f (during %.4f), stream %.4f, cold %.4f (%.0f s)", split.name,
+                 protocols["live"]["accuracy"], protocols["live"]["during_accuracy"],
+                 protocols["stream"]["accuracy"], protocols["cold"]["accuracy"], time.perf_counter() - start)
     return {"split": split.name, "n_train_clips": int(len(split.train)), "n_test_clips": int(len(split.test)),
             "n_train_rows": int(n_rows), "seconds": round(time.perf_counter() - start, 1), "protocols": protocols}
 
@@ -227,8 +245,9 @@ def run_evaluations(data: Data, arch: Arch, opts: Options, artifacts: Path) -> d
     out: dict[str, dict] = {}
     fitted: dict = {}
     for spec, splits in available(data.table, opts.evaluate, opts.seed).items():
-        results = [evaluate_split(data, arch, trainable_side(data, s), opts.seed, opts.epochs, opts.balance, fitted)
-                   for s in splits]
+        results = [evaluate_split(data, arch, trainable_side(data, s), opts.seed, opts.epochs, opts.balance, fitted,
+                                  opts, f"{spec.replace('=', '')}_fold{i + 1}")
+                   for i, s in enumerate(splits)]
         out[spec] = {"splits": results}
         if len(results) > 1:
             out[spec]["mean"] = mean_over_folds([r["protocols"] for r in results])
@@ -279,9 +298,14 @@ def train(opts: Options) -> Path:
     check = x[rng.choice(len(x), min(500, len(x)), replace=False)]
     keras_p = model.predict(check.reshape((len(check),) + arch.input_shape(check.shape[1:])), verbose=0)
     lite_p = predict(check)
-    holdout = (run_protocols(data.test_rows, norm, predict, side.test, data.y, data.speakers, opts.seed + 7,
-                             calm=data.calm)
-               if len(side.test) else None)
+    holdout = None
+    if len(side.test):
+        holdout = run_protocols(data.test_rows, norm, predict, side.test, data.y, data.speakers, opts.seed + 7,
+                                calm=data.calm)
+        holdout.update(run_live_protocols(LIVE, fold_card(data.params, opts.window_s, opts.hop_s, norm, opts.gate,
+                                                          (1,) + arch.input_shape(x.shape[1:])),
+                                          lite.predict, list(data.table["path"].astype(str)), side.test, data.y,
+                                          data.speakers, opts.seed + 7, data.calm))
     plots.training_curves(history, artifacts / "curves.png", f"{opts.name}: {arch.name}")
     extra = {
         "description": arch.description,
@@ -297,7 +321,8 @@ def train(opts: Options) -> Path:
                                               np.ones(len(y), np.float32) if weights is None else weights)},
         "evaluation_protocol": {"clip_score": "voxstream.offline.clips: mean probability of the clip's speech "
                                               "windows (all windows if none), through the card's normaliser",
-                                "protocols": list(PROTOCOLS), "predictions": "LiteRT, the converted model of "
+                                "protocols": list(PROTOCOLS) + list(LIVE),
+                                "live": live_description(), "predictions": "LiteRT, the converted model of "
                                                                              "each split's own training side"},
         "evaluations": evaluations,
         "holdout": holdout and {"split": opts.split, "name": side.name, "n_test_clips": int(len(side.test)),
