@@ -119,3 +119,18 @@ def test_eval_only_corpora_leave_the_training_side_and_its_name(four):
         "NEMO held out, train TESS + RAVDESS", "KOREAN held out, train TESS + RAVDESS"]
     for side in sides:
         assert trainable[side.train].all() and len(side.train)
+
+
+def test_a_held_out_corpus_is_scored_on_its_own_labels():
+    """A Korean fold (4 labels) gets the mean recall of those 4 as UAR, even when the model answers with labels
+    the corpus lacks (those count as misses, in accuracy and in the recall of the true label)."""
+    from voxstream.model.card import LABELS
+    from voxstream.train.metrics import classification_metrics
+
+    idx = {lab: i for i, lab in enumerate(LABELS)}
+    truth = [idx[lab] for lab in ("angry", "happy", "neutral", "sad") for _ in range(4)]
+    said = [idx[lab] for lab in ["angry"] * 4 + ["happy"] * 2 + ["fear"] * 2 + ["neutral"] * 3 + ["ps"]
+            + ["disgust"] * 4]
+    m = classification_metrics(np.array(truth), np.array(said), LABELS)
+    assert m["uar"] == pytest.approx((1 + 0.5 + 0.75 + 0) / 4, abs=1e-4)
+    assert m["accuracy"] == pytest.approx(9 / 16, abs=1e-4)
