@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import soundfile as sf
 
-from voxstream.app import RunStats, run_stream
+from voxstream.app import run_stream
 from voxstream.audio.files import find_audio_files, load_audio
 from voxstream.audio.sources import FileSource
 from voxstream.cli.common import add_config_flags, config_from_args
@@ -52,6 +52,7 @@ from voxstream.errors import ConfigError
 from voxstream.model.litert import Classifier
 from voxstream.offline.heap import peak_rss_mb
 from voxstream.stages import build_engine
+from voxstream.status import RunStats
 
 FAST_FILE_RATE = 44100
 """Sample rate of the --fast throughput file (so resampling is part of the measure)."""
@@ -123,8 +124,7 @@ def fast_throughput(classifier, cfg, path: Path, repeats: int) -> dict:
     for _ in range(max(1, repeats)):
         engine = build_engine(classifier.card, classifier.predict, cfg)
         stats = RunStats()
-        rate = engine.spec.sample_rate
-        source = FileSource(path, rate, rate, realtime=False, stats=stats)  # the block `run --fast` uses
+        source = FileSource.configured(path, engine.spec.sample_rate, cfg.audio, realtime=False, stats=stats)
         t0, c0 = time.perf_counter(), time.process_time()
         asyncio.run(run_stream(source, engine, [], stats))
         walls.append(time.perf_counter() - t0)

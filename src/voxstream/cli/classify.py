@@ -25,7 +25,7 @@ from voxstream.errors import AudioError, ConfigError
 from voxstream.model.calibration import OFF, read_baseline
 from voxstream.model.card import load_card
 from voxstream.model.litert import Classifier
-from voxstream.offline.archive import Job, RunStats, chunks, job_for, scorer_for
+from voxstream.offline.archive import ArchiveStats, Job, chunks, job_for, scorer_for
 from voxstream.offline.output import Progress, ResultWriter, done_files, format_for
 from voxstream.offline.pool import run_local
 
@@ -104,7 +104,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     fmt = format_for(args.format, args.out)
     todo, already = _todo(args, fmt)
     workers = args.workers or default_workers()
-    progress, stats, t0 = Progress(len(todo), sys.stderr), RunStats(), time.perf_counter()
+    progress, stats, t0 = Progress(len(todo), sys.stderr), ArchiveStats(), time.perf_counter()
     with ResultWriter(fmt, labels, args.out, append=args.resume) as writer:
         for part in _chunk_results(args, chunks(todo, workers), job, workers):
             for result, error in zip(part.results, part.errors):

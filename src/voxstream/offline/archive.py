@@ -78,7 +78,7 @@ class ChunkResult:
 
 
 @dataclass
-class RunStats:
+class ArchiveStats:
     """Totals over the chunks of a run (``classify --stats``)."""
 
     files: int = 0
