@@ -27,6 +27,7 @@ from voxstream.config import MqttConfig, WebsocketConfig
 from voxstream.fleet.mqtt import FleetSubscriber
 from voxstream.fleet.server import FleetServer
 from voxstream.fleet.state import Fleet, FleetLimits, iso
+from waiting import until as wait_for
 
 T = 15.0
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/lib/chromium/chromium"
@@ -38,18 +39,6 @@ def get_json(port: int, path: str):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=T) as resp:
         assert resp.headers["Content-Type"] == "application/json"
         return json.loads(resp.read())
-
-
-async def wait_for(predicate, timeout: float = T, what: str = "condition"):
-    """Poll ``predicate`` (sync) until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def event_json(node: str, label: str, seq: int = 0) -> str:

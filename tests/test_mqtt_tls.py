@@ -20,6 +20,7 @@ from voxstream.errors import ConfigError
 from voxstream.model.card import LABELS, ModelCard
 from voxstream.publish.homeassistant import Topics
 from voxstream.publish.mqtt import MqttPublisher
+from waiting import until as _until
 
 T = 5.0
 USER, PASSWORD = "vox", "p4ss-Secret-91"
@@ -71,13 +72,6 @@ def tls_config(broker, **kw) -> MqttConfig:
     return MqttConfig(**{"host": "localhost", "port": broker.port, "tls": True, "ca_file": str(broker.pki / "ca.crt"),
                          "username": USER, "password": PASSWORD, "reconnect_min_s": 0.05, "reconnect_max_s": 0.2,
                          "discovery": False, **kw})
-
-
-async def _until(predicate, timeout: float = T) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.02)
-    await asyncio.wait_for(poll(), timeout)
 
 
 def _failed_attempt(record: logging.LogRecord) -> bool:

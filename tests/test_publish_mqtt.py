@@ -20,6 +20,7 @@ from voxstream.model.card import LABELS, ModelCard
 from voxstream.publish.homeassistant import Topics, device_info, discovery_configs, node_slug
 from voxstream.publish.mqtt import MqttPublisher
 from voxstream.publish.mqtt_state import MqttState, Throttle
+from waiting import until as _until
 
 T = 5.0
 NODE = "kitchen pi"
@@ -70,17 +71,7 @@ class Subscriber:
         return [p for t, p, _ in self.messages if t == topic]
 
     async def until(self, predicate, timeout: float = T) -> None:
-        async def poll() -> None:
-            while not predicate():
-                await asyncio.sleep(0.02)
-        await asyncio.wait_for(poll(), timeout)
-
-
-async def _until(predicate, timeout: float = T) -> None:
-    async def poll() -> None:
-        while not predicate():
-            await asyncio.sleep(0.02)
-    await asyncio.wait_for(poll(), timeout)
+        await _until(predicate, timeout)
 
 
 def test_throttle_passes_changes_and_spaced_repeats():

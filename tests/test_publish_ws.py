@@ -19,6 +19,7 @@ from voxstream.engine.params import FeatureParams
 from voxstream.model.card import LABELS, ModelCard
 from voxstream.publish.websocket import WebSocketPublisher
 from voxstream.status import RunStats
+from waiting import until as _until
 
 T = 5.0  # seconds allowed for any single await
 
@@ -114,11 +115,6 @@ async def test_slow_client_does_not_block_fast_client_and_drops_are_counted():
         await asyncio.wait_for(fast.close(), T)
         slow.transport.abort()
         await asyncio.wait_for(_until(lambda: pub.clients == 0), T)
-
-
-async def _until(predicate, step: float = 0.02) -> None:
-    while not predicate():
-        await asyncio.sleep(step)
 
 
 async def test_token_rejected_and_accepted():
