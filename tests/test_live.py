@@ -7,14 +7,24 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-from engine_support import espeak_wav, need_model, run_cli
 
+from engine_support import espeak_wav, need_model, run_cli
 from voxstream.audio.files import load_audio
 from voxstream.engine.events import EmotionEvent
 from voxstream.model.card import LABELS
 from voxstream.model.litert import Classifier
-from voxstream.train.live import (EPISODE, Session, episode_order, join, live_config, outcomes, rapid_order,
-                                  session_events, speech_onset, summarise)
+from voxstream.train.live import (
+    EPISODE,
+    Session,
+    episode_order,
+    join,
+    live_config,
+    outcomes,
+    rapid_order,
+    session_events,
+    speech_onset,
+    summarise,
+)
 
 RATE = 16000
 

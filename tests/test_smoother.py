@@ -138,3 +138,25 @@ def test_silence_from_the_start():
     """A stream that starts without speech reports "silence" with zero scores."""
     out = Smoother(LABELS).push(None, 2.0)
     assert out.label == "silence" and not out.scores.any()
+
+
+def test_a_confident_challenger_takes_over_at_once_a_weak_one_after_the_dwell():
+    """fast_margin: a lead that large changes the label on the window it appears; a smaller lead waits dwell_s."""
+    fast = feed(Smoother(LABELS, alpha=1.0, margin=0.1, dwell_s=1.0, fast_margin=0.5), ["sad"] * 4 + ["happy"] * 2)
+    assert [o.label for o in fast][4] == "happy"  # lead 0.9 - 0.017 >= 0.5 on the first happy window
+    sm = Smoother(LABELS, alpha=1.0, margin=0.1, dwell_s=1.0, fast_margin=0.5)
+    weak = [sm.push(x, i * HOP) for i, x in enumerate([onehot("sad")] * 4 + [np.array(
+        [0.0, 0.0, 0.0, 0.55, 0.0, 0.0, 0.45])] * 6)]
+    labels = [o.label for o in weak]
+    assert labels[4:8] == ["sad"] * 4 and labels[8] == "happy"  # lead 0.1: after 1.0 s of dwell
+
+
+def test_a_pause_longer_than_pause_s_restarts_the_average_but_keeps_the_label():
+    """pause_s: the next utterance's first window is its own average (the held label is shown until then)."""
+    seq = ["angry"] * 8 + [None, None] + ["happy"]
+    slow = feed(Smoother(LABELS, alpha=0.35), seq)
+    restart = feed(Smoother(LABELS, alpha=0.35, pause_s=0.25), seq)
+    assert slow[9].label == restart[9].label == "angry"  # a pause shorter than silence_s keeps the label
+    assert slow[10].scores[LABELS.index("angry")] > 0.5  # the average runs across the pause
+    assert restart[10].scores == pytest.approx(onehot("happy"))  # restarted on the new utterance
+    assert feed(Smoother(LABELS, alpha=0.35, pause_s=0.75), seq)[10].scores[LABELS.index("angry")] > 0.5

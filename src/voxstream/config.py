@@ -114,6 +114,11 @@ class SmootherConfig:
     uncertain_s: float = 1.0
     """How long every label must stay below ``threshold`` (in speech) before the label becomes "uncertain", in
     seconds."""
+    fast_margin: float = 1.0
+    """Lead over the current label with which a challenger takes over at once, without ``dwell_s`` (1: never)."""
+    pause_s: float = 0.0
+    """When more than this many seconds separate two speech windows, the next one restarts the moving average
+    (a new utterance is not held back by the last one's scores); 0: never."""
 
 
 @dataclass(frozen=True)
@@ -310,6 +315,8 @@ def _validate(cfg: Config) -> None:
     need(0 <= cfg.smoother.threshold <= 1, "smoother.threshold", "in [0, 1]")
     need(cfg.smoother.silence_s >= 0, "smoother.silence_s", ">= 0")
     need(cfg.smoother.uncertain_s >= 0, "smoother.uncertain_s", ">= 0")
+    need(cfg.smoother.margin <= cfg.smoother.fast_margin <= 1, "smoother.fast_margin", "in [smoother.margin, 1]")
+    need(cfg.smoother.pause_s >= 0, "smoother.pause_s", ">= 0")
     need(bool(cfg.node.name.strip()) and "/" not in cfg.node.name and "+" not in cfg.node.name
          and "#" not in cfg.node.name, "node.name", "a non-empty name without / + #")
     need(0 <= cfg.websocket.port <= 65535, "websocket.port", "0-65535")

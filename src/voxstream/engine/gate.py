@@ -10,7 +10,11 @@ window's own noise floor is a low percentile of those levels.  A sub-frame is
 *active* when it rises ``rise_db`` above that floor (and is louder than the
 absolute ``min_dbfs``, which only keeps dither and near-silence out).  Digital
 silence (sub-frames below :data:`SILENCE_DBFS`) does not count towards the
-floor, so a muted input that unmutes onto steady noise does not pass.  The
+floor, so a muted input that unmutes onto steady noise does not pass, and a
+window that is *mostly* digital silence (:data:`DIGITAL_SILENCE_FRACTION` of its
+sub-frames or more: a muted, noise-suppressed or gated source between
+utterances) is never speech, so it is never classified and never moves the
+session baseline.  Otherwise the
 window is speech when at least ``active_fraction`` of its sub-frames are active.
 
 Speech switches on and off at the syllable rate (4-8 Hz), so its sub-frame
@@ -41,6 +45,10 @@ FLOOR_DBFS = -120.0
 """Level reported for digital silence."""
 SILENCE_DBFS = -110.0
 """Sub-frames with a speech-band level below this (under one 16-bit step) are digital silence."""
+DIGITAL_SILENCE_FRACTION = 2.0 / 3.0
+"""A window with at least this share of digital-silence sub-frames is not speech.  Two thirds, not one half: a
+noise-suppressed voice whose syllable gaps are zeroed has up to ~60 % digital silence in a speech window
+(the synthetic voice of ``tests/test_gate.py``)."""
 _BLOCK = 80
 """Sub-frames per FFT call (one 2 s window at 16 kHz)."""
 
@@ -124,7 +132,7 @@ class SpeechGate:
         """The verdict on one window from its sub-frames' speech-band levels."""
         n = len(band_dbfs)
         audible = band_dbfs[band_dbfs > SILENCE_DBFS]
-        if n == 0 or len(audible) == 0:
+        if n == 0 or len(audible) <= (1.0 - DIGITAL_SILENCE_FRACTION) * n:  # mostly digital silence: no speech
             return GateResult(False, level_dbfs, 0.0)
         cfg = self.config
         k = int(cfg.floor_percentile / 100.0 * (len(audible) - 1))

@@ -6,17 +6,22 @@ speech gate said there was no speech) and the stream time in seconds.
 * The scores are averaged with an exponential moving average (``alpha``).
 * The label changes only when a challenger leads the current label by
   ``margin`` continuously for ``dwell_s`` seconds (hysteresis), so a single
-  odd window does not flip it.  The first label after silence is taken at once.
+  odd window does not flip it, or at once when it leads by ``fast_margin``
+  (a confident change shows at once, a weak one slowly).  The first label
+  after silence is taken at once.
 * The label becomes "uncertain" only when the best smoothed probability (of
   any label, not only the held one) has stayed below ``threshold`` for
   ``uncertain_s`` seconds of speech, so one weak window, or the hand-over
   from one label to the next, keeps the held label.  Confidence back above
   ``threshold`` ends "uncertain" at once, with the best label.  A stream that
   starts weak is "uncertain" at once (there is no label to hold).
-* A pause (windows without speech) is no evidence: the average and the held
-  label are kept as they are, so a pause shorter than ``silence_s`` changes
-  nothing.  After ``silence_s`` seconds without speech the output is
-  "silence" and the state is forgotten, so the next utterance starts fresh.
+* A pause (windows without speech) is no evidence: the held label is kept, so
+  a pause shorter than ``silence_s`` shows no change.  When more than
+  ``pause_s`` seconds separate two speech windows, the utterance has ended: the
+  next speech window restarts the moving average, so the last utterance's scores do not hold back the next one's
+  (``pause_s = 0``: never, the average runs across pauses).  After
+  ``silence_s`` seconds without speech the output is "silence" and the state
+  is forgotten, so the next utterance starts fresh.
 """
 
 from __future__ import annotations
@@ -47,15 +52,18 @@ class Smoother:
     def __init__(self, labels: tuple[str, ...] | list[str], alpha: float = _DEFAULT.alpha,
                  margin: float = _DEFAULT.margin, dwell_s: float = _DEFAULT.dwell_s,
                  threshold: float = _DEFAULT.threshold, silence_s: float = _DEFAULT.silence_s,
-                 uncertain_s: float = _DEFAULT.uncertain_s) -> None:
+                 uncertain_s: float = _DEFAULT.uncertain_s, fast_margin: float = _DEFAULT.fast_margin,
+                 pause_s: float = _DEFAULT.pause_s) -> None:
         self.labels = tuple(labels)
         self.alpha, self.margin, self.dwell_s = alpha, margin, dwell_s
         self.threshold, self.silence_s, self.uncertain_s = threshold, silence_s, uncertain_s
+        self.fast_margin, self.pause_s = fast_margin, pause_s
         self.reset()
 
     @classmethod
     def from_config(cls, labels, cfg) -> Smoother:
-        return cls(labels, cfg.alpha, cfg.margin, cfg.dwell_s, cfg.threshold, cfg.silence_s, cfg.uncertain_s)
+        return cls(labels, cfg.alpha, cfg.margin, cfg.dwell_s, cfg.threshold, cfg.silence_s, cfg.uncertain_s,
+                   cfg.fast_margin, cfg.pause_s)
 
     def reset(self) -> None:
         self._ema: np.ndarray | None = None
@@ -71,8 +79,13 @@ class Smoother:
         if scores is None:
             return self._no_speech(t)
         x = np.asarray(scores, dtype=np.float64)
+        new_utterance = (self.pause_s > 0 and self._last_speech is not None
+                         and t - self._last_speech > self.pause_s + 1e-9)
         self._last_speech = t
-        self._ema = x.copy() if self._ema is None else self.alpha * x + (1.0 - self.alpha) * self._ema
+        if self._ema is None or new_utterance:
+            self._ema = x.copy()
+        else:
+            self._ema = self.alpha * x + (1.0 - self.alpha) * self._ema
         self._update_label(t)
         return self._output()
 
@@ -111,7 +124,7 @@ class Smoother:
             return
         if self._challenger != best:
             self._challenger, self._challenge_since = best, t
-        if t - self._challenge_since >= self.dwell_s:
+        if lead >= self.fast_margin or t - self._challenge_since >= self.dwell_s:
             self._current, self._challenger = best, None
 
     def _output(self) -> Smoothed:
