@@ -34,7 +34,7 @@ def _label_map(pairs: list[str] | None) -> dict[str, str] | None:
 def _data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", action="append", required=True, metavar="DIR", help="folder of audio files (repeatable)")
     p.add_argument("--scheme", default="auto", help="file naming scheme: auto, tess, ravdess, crema-d, savee, emodb, "
-                                                    "nemo")
+                                                    "nemo, korean")
     p.add_argument("--pattern",
                    help="regex with named groups (?P<label>..) and optionally (?P<speaker>..) on the file stem")
     p.add_argument("--label-map", action="append", metavar="EMOTION=LABEL",

@@ -126,6 +126,8 @@ def trainable_side(data: Data, split: Split) -> Split:
     name = split.name
     for corpus in gone:  # the split named its training corpora " + TESS + NEMO" (splits._others)
         name = name.replace(f" + {corpus.upper()}", "")
+    if not keep.any():
+        raise ValueError(f"{split.name}: no --data clips left to train on (its training side is only --eval-data)")
     return replace(split, name=f"{name} (no {', '.join(gone) or 'eval-only'} clips: --eval-data)",
                    train=split.train[keep])
 
