@@ -11,7 +11,7 @@ from voxstream.engine.frames import MfccFrames
 from voxstream.engine.params import FeatureParams
 from voxstream.engine.pooling import pool, window_features
 from voxstream.engine.ring import FrameRing
-from voxstream.engine.seq import seq_pool
+from voxstream.offline.batch import pool_windows
 
 SR = 16000
 GAINS_DB = (-30.0, -20.0, -10.0, 10.0, 20.0)
@@ -131,8 +131,6 @@ def test_card_fields_and_bad_values():
 def test_windows_of_a_file_equal_each_window_pooled_alone(extra):
     """seq_windows shares sub-window statistics between the windows of a file; the result is exactly
     each window's frames pooled on their own (the live path)."""
-    from voxstream.offline.batch import pool_windows
-
     p = FeatureParams(pooling="seq", **extra)
     frames = MfccFrames(p)(speechlike(6.0))
     n = p.n_frames(2 * SR)
@@ -143,13 +141,14 @@ def test_windows_of_a_file_equal_each_window_pooled_alone(extra):
     np.testing.assert_array_equal(together, alone)
 
 
-def test_pool_of_frames_is_seq_pool():
-    """pool(frames, params) is seq_pool: one code path for batch and stream; pool reads the params it is
-    given (seq_steps=4 here), and refuses frames of another pooling's width instead of pooling them."""
+def test_pool_of_frames_is_the_file_path_with_one_window():
+    """pool(frames, params) equals the file path (pool_windows) with one window: one code path for batch and
+    stream; pool reads the params it is given (seq_steps=4 here), and refuses frames of another pooling's width
+    instead of pooling them."""
     p = FeatureParams(pooling="seq", seq_steps=4)
     frames = MfccFrames(p)(speechlike(2.0))
     assert pool(frames, p).shape == (4, 125)
-    np.testing.assert_array_equal(pool(frames, p), seq_pool(frames, p))
+    np.testing.assert_array_equal(pool(frames, p), pool_windows(frames, np.zeros(1, int), len(frames), p)[0])
     with pytest.raises(ValueError, match="frames of shape"):
         pool(frames, FeatureParams(pooling="mean_std_dstd_prosody"))
 
@@ -187,10 +186,10 @@ def test_live_window_keeps_its_sub_windows(extra):
         for start in range(0, len(y), hop):
             inc.push(y[start: start + hop])
             got = inc.features()
-            np.testing.assert_array_equal(got, seq_pool(inc.frames(), p))
+            np.testing.assert_array_equal(got, pool(inc.frames(), p))
             if inc.frames_in_window == inc.window_frames:
                 full += 1
-                assert len(inc._sub_cache) == p.seq_steps  # the window's 8 sub-windows, no more
+                assert len(inc._pooling.kept) == p.seq_steps  # the window's 8 sub-windows, no more
         assert full == 17
         inc.reset()
 

@@ -1,130 +1,83 @@
 """The parameters of the features (written into the model card) and the streaming windows of a signal.
 
-The feature code is split by job: these parameters; :mod:`.frames` (MFCC and
-prosody columns of each frame); :mod:`.pooling` (the one pooling code: window
-statistics of frames, :mod:`.seq` for the ``seq`` sequence); :mod:`.ring`
-(live: each frame computed once, kept in a ring, pooled by that same code).
-Training (``voxstream.train``) and streaming both use them, so what a model was
-trained on is exactly what it sees live.
+The feature code is split by job: :mod:`.fields` (the parameters and
+constants, which every feature module reads); these parameters with what their
+pooling kind derives from them (``FeatureParams.kind``, :mod:`.kinds`: one
+object per pooling, giving the columns a frame carries, the shape of a
+window's features and the one pooling code; :mod:`.seq` for the ``seq``
+sequence); :mod:`.frames` (the MFCCs of each frame, :mod:`.pitch` for the
+autocorrelation pitch); :mod:`.pooling` (a window's features from its frames or
+samples); :mod:`.ring` (live: each frame computed once, kept in a ring, pooled
+by that same code).  Training (``voxstream.train``) and streaming both use
+them, so what a model was trained on is exactly what it sees live.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 
-POOLINGS = ("mean", "mean_std_dstd_prosody", "seq")
-"""The poolings of the shipped models (models/*.json) and registered architectures (voxstream.train.models)."""
-DTYPES = ("float64", "float32")
-PROSODY = 8
-"""Extra per-frame columns (and pooled values) of the ``mean_std_dstd_prosody`` pooling."""
-F0_MIN_HZ, F0_MAX_HZ = 75.0, 400.0
-"""Range of the autocorrelation pitch search."""
-VOICED_PEAK, VOICED_MIN_DB = 0.5, -50.0
-"""A frame is voiced when its normalised autocorrelation peak exceeds 0.5 and its level -50 dBFS."""
-OCTAVE_RATIO = 0.85
-"""The pitch lag is the shortest autocorrelation peak within this ratio of the highest one."""
-UNVOICED_LOG_F0 = 5.3
-"""Mean log F0 reported for a window without a voiced frame (about 200 Hz)."""
-SEQ_FRAME = 4
-"""Extra per-frame columns of the ``seq`` pooling: level (dBFS), autocorrelation peak, log F0, centroid (kHz)."""
-SEQ_PROSODY = 8
-"""Level-free prosody values per sub-window of the ``seq`` pooling (see :func:`voxstream.engine.seq.seq_pool`)."""
-SEQ_FLOOR = 1e-8
-"""``seq``: mel power floor relative to the frame's loudest band (80 dB), so the floor moves with the gain."""
-SEQ_VOICED_REL_DB = 35.0
-"""``seq``: a voiced frame is at most this far below the window's loudest frame."""
-SEQ_SILENCE_DBFS = -110.0
-"""``seq``: frames below this level (digital silence) are never voiced and do not set the window's loudest level."""
-SEQ_ZERO_FRAME_DBFS = -299.0
-"""``seq``: a frame at or below this level has only exact zeros (its level is floored at -300 dB). Such frames
-are left out of a sub-window's statistics when it has other frames: what a recording with silent gaps, a muted
-or noise-gated source gives, and no training clip holds (a real microphone's floor is far above it)."""
+from voxstream.engine.fields import (
+    DTYPES,
+    F0_MAX_HZ,
+    F0_MIN_HZ,
+    OCTAVE_RATIO,
+    POOLINGS,
+    PROSODY,
+    SEQ_FLOOR,
+    SEQ_FRAME,
+    SEQ_PROSODY,
+    SEQ_SILENCE_DBFS,
+    SEQ_VOICED_REL_DB,
+    SEQ_ZERO_FRAME_DBFS,
+    UNVOICED_LOG_F0,
+    VOICED_MIN_DB,
+    VOICED_PEAK,
+    FeatureFields,
+)
+from voxstream.engine.kinds import KINDS, Pooling
+
+__all__ = ["DTYPES", "F0_MAX_HZ", "F0_MIN_HZ", "OCTAVE_RATIO", "POOLINGS", "PROSODY", "SEQ_FLOOR", "SEQ_FRAME",
+           "SEQ_PROSODY", "SEQ_SILENCE_DBFS", "SEQ_VOICED_REL_DB", "SEQ_ZERO_FRAME_DBFS", "UNVOICED_LOG_F0",
+           "VOICED_MIN_DB", "VOICED_PEAK", "FeatureParams", "windows"]
+"""The constants are :mod:`.fields`'s, named here too (where the feature code used to define them)."""
+
+_KIND_FIELDS = frozenset(name for kind in KINDS.values() for name in kind.own_fields)
+"""The fields that belong to one pooling kind (``seq_steps``)."""
 
 
 @dataclass(frozen=True)
-class FeatureParams:
-    """Every parameter of the features; written into the model card."""
+class FeatureParams(FeatureFields):
+    """Every parameter of the features (:class:`~voxstream.engine.fields.FeatureFields`), and what its pooling
+    kind derives from them; written into the model card."""
 
-    sample_rate: int = 16000
-    """Model sample rate in Hz; audio is resampled to it before anything else."""
-    n_mfcc: int = 40
-    n_fft: int = 512
-    """FFT size and frame length in samples (32 ms at 16 kHz)."""
-    hop_length: int = 160
-    """Frame hop in samples (10 ms at 16 kHz)."""
-    n_mels: int = 40
-    fmin: float = 0.0
-    fmax: float | None = None
-    """Upper mel edge in Hz; None means sample_rate / 2."""
-    amin: float = 1e-10
-    """Floor of the power before the logarithm."""
-    pooling: str = "mean"
-    """How frames of a window become one vector: "mean" (the n_mfcc frame means, the seed) or
-    "mean_std_dstd_prosody" (mean, standard deviation over time, and standard deviation of the
-    frame-to-frame differences ``frames[t] - frames[t-1]`` of the MFCCs (zeros for a single frame),
-    3 x n_mfcc, then 8 prosody values from the same power spectra: voiced-frame fraction, mean and std
-    of log F0 over voiced frames (autocorrelation pitch, 75-400 Hz), mean autocorrelation peak, mean
-    and std of the spectral centroid in kHz, mean and std of the frame level in dBFS) or "seq" (a
-    sequence: the window cut into ``seq_steps`` sub-windows, each giving level-free statistics, see
-    :func:`voxstream.engine.seq.seq_pool`; shape ``(seq_steps, 3 * (n_mfcc - 1) + 8)``)."""
-    seq_steps: int = 8
-    """``seq`` pooling only: sub-windows per window (8 = one per 0.25 s hop of a 2 s window)."""
-    dtype: str = "float64"
-    """Precision of the spectra and everything computed from them (mel, MFCCs, autocorrelation):
-    "float64", or "float32" (librosa's own precision for float32 audio).  Pooled statistics are
-    summed in float64 either way."""
-    pitch_decimation: int = 1
-    """The autocorrelation pitch is computed from the lowest ``1 / pitch_decimation`` of the power
-    spectrum with an ``n_fft / pitch_decimation`` inverse FFT: the autocorrelation of the audio
-    low-passed to ``sample_rate / (2 * pitch_decimation)`` and sampled at ``sample_rate / pitch_decimation``
-    (2: 0-4 kHz, where a voice's pitch harmonics are, at half the cost).  Above 1, the coarser lag is
-    refined by a parabola through the peak and its two neighbours."""
-
-    def __post_init__(self) -> None:
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"features.pooling: expected one of {POOLINGS}, got {self.pooling!r}")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"features.dtype: expected one of {DTYPES}, got {self.dtype!r}")
-        if self.pitch_decimation not in (1, 2, 4):
-            raise ValueError(f"features.pitch_decimation: expected 1, 2 or 4, got {self.pitch_decimation!r}")
-        for name in ("sample_rate", "n_mfcc", "n_fft", "hop_length", "n_mels", "seq_steps"):
-            if int(getattr(self, name)) <= 0:
-                raise ValueError(f"features.{name}: expected a positive integer")
-        if self.n_mfcc > self.n_mels:
-            raise ValueError("features.n_mfcc: must not exceed n_mels")
+    @property
+    def kind(self) -> Pooling:
+        """The pooling kind of ``pooling`` (:mod:`voxstream.engine.kinds`): frame columns, shape, how it pools."""
+        return KINDS[self.pooling]
 
     @property
     def dim(self) -> int:
         """Length of the pooled feature vector of one window (``seq``: of the flattened sequence)."""
-        if self.pooling == "seq":
-            return self.seq_steps * self.seq_dim
-        if self.pooling == "mean_std_dstd_prosody":
-            return 3 * self.n_mfcc + PROSODY
-        return self.n_mfcc
-
-    @property
-    def seq_dim(self) -> int:
-        """Values per sub-window of the ``seq`` pooling: MFCC c1.. mean, std, delta std, and 8 prosody values."""
-        return 3 * (self.n_mfcc - 1) + SEQ_PROSODY
+        return math.prod(self.shape)
 
     @property
     def shape(self) -> tuple[int, ...]:
         """Shape of the features of one window: ``(seq_steps, seq_dim)`` for ``seq``, else ``(dim,)``."""
-        return (self.seq_steps, self.seq_dim) if self.pooling == "seq" else (self.dim,)
+        return self.kind.shape(self)
 
     @property
     def frame_width(self) -> int:
         """Columns of one frame row from :class:`~voxstream.engine.frames.MfccFrames` (the MFCCs, plus the
-        prosody columns if pooled)."""
-        extra = {"mean_std_dstd_prosody": PROSODY, "seq": SEQ_FRAME}.get(self.pooling, 0)
-        return self.n_mfcc + extra
+        columns the pooling reads)."""
+        return self.n_mfcc + self.kind.extra
 
     def to_dict(self) -> dict:
-        """Every field; ``seq_steps`` only for the ``seq`` pooling, ``dtype`` and ``pitch_decimation``
-        only when not the default (older cards and caches stay byte-identical)."""
+        """Every field; a field of one pooling kind (``seq_steps``) only for that kind, ``dtype`` and
+        ``pitch_decimation`` only when not the default (older cards and caches stay byte-identical)."""
         data = asdict(self)
-        if self.pooling != "seq":
-            del data["seq_steps"]
+        for name in _KIND_FIELDS - set(self.kind.own_fields):
+            del data[name]
         for name, default in (("dtype", "float64"), ("pitch_decimation", 1)):
             if data[name] == default:
                 del data[name]
@@ -137,12 +90,6 @@ class FeatureParams:
         if unknown:
             raise ValueError(f"features: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
         return cls(**data)
-
-    def n_frames(self, n_samples: int) -> int:
-        """Number of whole (uncentred) frames in ``n_samples`` samples."""
-        if n_samples < self.n_fft:
-            return 0
-        return 1 + (n_samples - self.n_fft) // self.hop_length
 
 
 def windows(n_samples: int, window: int, hop: int) -> list[tuple[int, int]]:

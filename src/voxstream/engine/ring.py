@@ -3,10 +3,11 @@
 Samples are pushed as they arrive; complete frames are turned into MFCC rows
 once (:class:`~voxstream.engine.frames.MfccFrames`) and kept in a ring of
 ``window_frames`` rows.  :meth:`FrameRing.features` pools the frames of the
-window with :func:`~voxstream.engine.pooling.pool` (``seq``: with the two
-halves of :func:`~voxstream.engine.seq.seq_windows`, each sub-window's
-statistics computed once, when its hop has been heard, and kept while it is in
-the window).  So live features equal :func:`~voxstream.engine.pooling.window_features`
+window with the live pooling of the params' kind
+(:meth:`voxstream.engine.pooling.Pooling.live`: the window pooled afresh, or for
+``seq`` :class:`~voxstream.engine.seq.SeqLive`, each sub-window's statistics
+computed once, when its hop has been heard, and kept while it is in the
+window).  So live features equal :func:`~voxstream.engine.pooling.window_features`
 of the last ``window`` samples whenever the samples seen are aligned to
 ``hop_length`` (``tests/test_features*.py``).
 """
@@ -17,8 +18,7 @@ import numpy as np
 
 from voxstream.engine.frames import MfccFrames
 from voxstream.engine.params import FeatureParams
-from voxstream.engine.pooling import pool
-from voxstream.engine.seq import _arange, _ones, seq_assemble, seq_index, sub_window_stats
+from voxstream.engine.seq import _arange
 
 
 class FrameRing:
@@ -36,9 +36,9 @@ class FrameRing:
     def reset(self) -> None:
         """Forget all audio (for example after a gap in the input)."""
         self._tail = np.zeros(0, dtype=self.extractor.dtype)
-        self._ring = np.zeros((self.window_frames, self.params.frame_width), dtype=self.extractor._out_dtype)
+        self._ring = np.zeros((self.window_frames, self.extractor.width), dtype=self.extractor.row_dtype)
         self._count = 0  # frames seen in total
-        self._sub_cache: dict[int, np.ndarray] = {}  # seq: sub_window_stats by the absolute index of its first frame
+        self._pooling = self.params.kind.live(self.params, self.window_frames)  # with what it keeps between hops
 
     @property
     def frames_in_window(self) -> int:
@@ -80,28 +80,4 @@ class FrameRing:
         """Pooled features of the frames currently in the window (``seq``: the (K, D) sequence)."""
         if self._count == 0:
             raise ValueError("no complete frame yet")
-        if self.params.pooling == "seq":
-            return self._seq_features()
-        return pool(self.frames(), self.params)
-
-    def _seq_features(self) -> np.ndarray:
-        """:func:`~voxstream.engine.seq.seq_pool` of the window, each sub-window's
-        :func:`~voxstream.engine.seq.sub_window_stats` computed once and kept while it is in the window:
-        a hop adds one sub-window of K."""
-        p, n = self.params, self.frames_in_window
-        idx, _, whole = seq_index(n, p)
-        if n < self.window_frames or not whole:  # the first, shorter windows
-            return pool(self.frames(), p)
-        w, first = self.window_frames, self._count - n  # the window's first frame, counted from the start
-        cache = self._sub_cache
-        starts = (first + idx[:, 0]).tolist()
-        missing = [start for start in starts if start not in cache]
-        if missing:
-            m = idx.shape[1]
-            pos = (np.array(missing)[:, None] + _arange(m)) % w
-            cache.update(zip(missing, sub_window_stats(self._ring, pos, _ones(len(missing), m), p)))
-        if len(cache) > len(starts):
-            for start in [s for s in cache if s < first]:
-                del cache[start]
-        shared = np.stack([cache[start] for start in starts])[None]
-        return seq_assemble(self._ring, self._order()[None], shared, p)[0]
+        return self._pooling.features(self._ring, self._order(), self._count)

@@ -6,7 +6,7 @@ level, is left out), then voiced fraction (autocorrelation peak > 0.5 and level 
 voiced mean, or about 200 Hz, when the sub-window has none), mean autocorrelation peak, mean and
 std of the spectral centroid (kHz), mean level relative to the window's loudest frame (dB,
 floored at -80) and std of the level.  Nothing depends on the input gain (the mel floor is
-relative too).  Frames of exact zeros (:data:`~voxstream.engine.params.SEQ_ZERO_FRAME_DBFS`: a file's
+relative too).  Frames of exact zeros (:data:`~voxstream.engine.fields.SEQ_ZERO_FRAME_DBFS`: a file's
 silent gap, a muted source) are left out of a sub-window that has other frames, as if the sub-window were
 shorter; a sub-window of nothing but zeros keeps all its frames.  No training clip has such a frame, so
 this changes nothing the models were trained or evaluated on.
@@ -23,17 +23,17 @@ import functools
 
 import numpy as np
 
-from voxstream.engine.params import (
+from voxstream.engine.fields import (
     SEQ_SILENCE_DBFS,
     SEQ_VOICED_REL_DB,
     SEQ_ZERO_FRAME_DBFS,
     UNVOICED_LOG_F0,
     VOICED_PEAK,
-    FeatureParams,
+    FeatureFields,
 )
 
 
-def seq_index(n: int, params: FeatureParams) -> tuple[np.ndarray, np.ndarray, bool]:
+def seq_index(n: int, params: FeatureFields) -> tuple[np.ndarray, np.ndarray, bool]:
     """Frame index (K, m) and validity mask of each sub-window of a window of ``n`` frames, and whether
     the sub-windows are whole runs of consecutive frames (a full streaming window).
 
@@ -98,7 +98,7 @@ def _without_zero_frames(w: np.ndarray, level: np.ndarray) -> np.ndarray:
     return np.where(empty[..., None], w, out) if empty.any() else out
 
 
-def sub_window_stats(frames: np.ndarray, sub_idx: np.ndarray, sub_w: np.ndarray, params: FeatureParams) -> np.ndarray:
+def sub_window_stats(frames: np.ndarray, sub_idx: np.ndarray, sub_w: np.ndarray, params: FeatureFields) -> np.ndarray:
     """What a sub-window contributes whatever the window: MFCC c1.. mean, std and delta std, then the
     autocorrelation peak mean and the centroid mean and std; ``(U, 3 * (n_mfcc - 1) + 3)`` float64 for the
     frame indices ``sub_idx`` (U, m) with weights ``sub_w`` (U, m)."""
@@ -117,7 +117,7 @@ def sub_window_stats(frames: np.ndarray, sub_idx: np.ndarray, sub_w: np.ndarray,
     return out
 
 
-def seq_assemble(frames: np.ndarray, win: np.ndarray, shared: np.ndarray, params: FeatureParams) -> np.ndarray:
+def seq_assemble(frames: np.ndarray, win: np.ndarray, shared: np.ndarray, params: FeatureFields) -> np.ndarray:
     """The ``seq`` features of the windows whose frames are ``frames[win]`` (``win``: (B, n) indices in
     time order), from their sub-windows' shared statistics ``shared`` (B, K, 3 * (n_mfcc - 1) + 3) and the
     values relative to each window's loudest frame: (B, K, seq_dim) float32."""
@@ -160,10 +160,10 @@ def _ones(k: int, m: int) -> np.ndarray:
     return out
 
 
-def seq_windows(frames: np.ndarray, first: np.ndarray, n: int, params: FeatureParams) -> np.ndarray:
+def seq_windows(frames: np.ndarray, first: np.ndarray, n: int, params: FeatureFields) -> np.ndarray:
     """The ``seq`` features of the windows of ``n`` frames starting at the frame indices ``first``:
     ``(len(first), K, D)`` float32.  The one ``seq`` pooling code, for one window and for all the
-    windows of a file (the live ring calls its two halves itself, keeping sub-window statistics)."""
+    windows of a file (:class:`SeqLive` calls its two halves itself, keeping sub-window statistics)."""
     first = np.asarray(first, dtype=np.int64)
     b = len(first)
     idx, valid, whole = seq_index(n, params)  # (K, m), relative to the window's first frame
@@ -179,7 +179,37 @@ def seq_windows(frames: np.ndarray, first: np.ndarray, n: int, params: FeaturePa
     return seq_assemble(frames, first[:, None] + _arange(n), shared, params)
 
 
-def seq_pool(frames: np.ndarray, params: FeatureParams) -> np.ndarray:
-    """The ``seq`` features of one window's frames: (K, 3 * (n_mfcc - 1) + 8), float32."""
-    frames = np.asarray(frames)
-    return seq_windows(frames, np.zeros(1, dtype=np.int64), len(frames), params)[0]
+_FIRST = np.zeros(1, dtype=np.int64)
+_FIRST.flags.writeable = False
+
+
+class SeqLive:
+    """The live ``seq`` pooling of a :class:`~voxstream.engine.ring.FrameRing`: each sub-window's
+    :func:`sub_window_stats` computed once, when its hop has been heard, and kept while it is in the window;
+    a hop adds one sub-window of K.  The first, shorter windows are pooled afresh."""
+
+    def __init__(self, params: FeatureFields, window_frames: int) -> None:
+        self.params, self.window_frames = params, window_frames
+        self.kept: dict[int, np.ndarray] = {}
+        """:func:`sub_window_stats` by the absolute index (frames seen before it) of a sub-window's first frame."""
+
+    def features(self, rows: np.ndarray, order: np.ndarray, count: int) -> np.ndarray:
+        """The (K, D) features of the window whose frames are ``rows[order]`` (ring positions, oldest first),
+        ``count`` frames seen in all."""
+        p, n = self.params, len(order)
+        idx, _, whole = seq_index(n, p)
+        if n < self.window_frames or not whole:  # the first, shorter windows
+            return seq_windows(rows[order], _FIRST, n, p)[0]
+        w, first = self.window_frames, count - n  # the window's first frame, counted from the start
+        kept = self.kept
+        starts = (first + idx[:, 0]).tolist()
+        missing = [start for start in starts if start not in kept]
+        if missing:
+            m = idx.shape[1]
+            pos = (np.array(missing)[:, None] + _arange(m)) % w
+            kept.update(zip(missing, sub_window_stats(rows, pos, _ones(len(missing), m), p)))
+        if len(kept) > len(starts):
+            for start in [s for s in kept if s < first]:
+                del kept[start]
+        shared = np.stack([kept[start] for start in starts])[None]
+        return seq_assemble(rows, order[None], shared, p)[0]

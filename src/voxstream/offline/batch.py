@@ -2,7 +2,8 @@
 
 The per-window rule is :func:`voxstream.engine.pooling.pool` over the frames
 of one window; :func:`pool_windows` gives the same numbers for all windows of
-a clip together (the same function, :func:`voxstream.engine.pooling.pool_frames`):
+a clip together (the same code, the pooling kind's
+:meth:`~voxstream.engine.pooling.Pooling.pool_windows`):
 
 - ``mean`` and ``mean_std_dstd_prosody``:
   the frames of a block of windows are gathered into one ``(windows, frames,
@@ -27,8 +28,6 @@ from pathlib import Path
 import numpy as np
 
 from voxstream.engine.params import FeatureParams
-from voxstream.engine.pooling import pool_frames
-from voxstream.engine.seq import seq_windows
 from voxstream.errors import ModelError
 from voxstream.model.litert import LiteModel
 
@@ -43,7 +42,7 @@ MIN_BATCH = 16
 
 
 def pool_windows(frames: np.ndarray, first: np.ndarray, n: int, params: FeatureParams) -> np.ndarray:
-    """``pool(frames[f:f + n], params.pooling, params)`` for every frame index ``f`` in ``first``.
+    """``pool(frames[f:f + n], params)`` for every frame index ``f`` in ``first``.
 
     Returns ``(len(first), *params.shape)`` float32.  The windows are gathered
     :data:`BLOCK_WINDOWS` at a time into one ``(windows, n, width)`` array and
@@ -54,14 +53,10 @@ def pool_windows(frames: np.ndarray, first: np.ndarray, n: int, params: FeatureP
         raise ValueError("no frames to pool: the audio is shorter than one FFT frame")
     if len(first) and first.max() + n > len(frames):
         raise ValueError(f"window of {n} frames at {first.max()} runs past the {len(frames)} frames")
+    kind = params.kind
     out = np.empty((len(first),) + params.shape, dtype=np.float32)
-    span = np.arange(n)
     for lo in range(0, len(first), BLOCK_WINDOWS):
-        part = first[lo:lo + BLOCK_WINDOWS]
-        if params.pooling == "seq":
-            out[lo:lo + BLOCK_WINDOWS] = seq_windows(frames, part, n, params)
-        else:
-            out[lo:lo + BLOCK_WINDOWS] = pool_frames(frames[part[:, None] + span], params)
+        out[lo:lo + BLOCK_WINDOWS] = kind.pool_windows(frames, first[lo:lo + BLOCK_WINDOWS], n, params)
     return out
 
 
