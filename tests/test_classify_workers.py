@@ -213,7 +213,7 @@ def test_a_worker_killed_by_one_file_costs_only_that_file(folder, tmp_path):
     """A worker dying on one file: that file is reported failed, every other file is still scored, in order."""
     from voxstream.config import Config
     from voxstream.offline.archive import job_for
-    from voxstream.offline.pool import run_local
+    from voxstream.offline.workers import run_local
 
     need_model()
     files = sorted(str(p) for p in folder.rglob("clip*.wav"))[:12]

@@ -27,7 +27,7 @@ from voxstream.model.card import load_card
 from voxstream.model.litert import Classifier
 from voxstream.offline.archive import ArchiveStats, Job, chunks, job_for, scorer_for
 from voxstream.offline.output import Progress, ResultWriter, done_files, format_for
-from voxstream.offline.pool import run_local
+from voxstream.offline.workers import run_local
 
 __all__ = ["cmd_classify", "register"]
 
