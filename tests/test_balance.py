@@ -30,7 +30,17 @@ def test_speakers_and_labels_balance_both():
     w = row_weights("speakers+labels", speakers, y)
     assert w[y == 0].sum() == pytest.approx(w[y == 1].sum(), rel=1e-6)
     with pytest.raises(ValueError, match="--balance"):
-        row_weights("corpora", speakers, y)
+        row_weights("corpus", speakers, y)
+
+
+def test_corpora_weigh_the_same_and_their_speakers_too():
+    """corpora: two TESS voices (9 and 3 rows) and one RAVDESS actor (2 rows) -> each corpus half the weight,
+    each TESS voice a quarter."""
+    speakers = np.array(["tess:OAF"] * 9 + ["tess:YAF"] * 3 + ["ravdess:01"] * 2)
+    w = row_weights("corpora", speakers, np.zeros(len(speakers), dtype=int))
+    assert w[:12].sum() == pytest.approx(w[12:].sum(), rel=1e-6)
+    assert w[:9].sum() == pytest.approx(w[9:12].sum(), rel=1e-6)
+    assert w.mean() == pytest.approx(1.0, rel=1e-6)
 
 
 def test_corpus_shares_report_rows_and_weight():

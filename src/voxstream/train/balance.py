@@ -8,6 +8,8 @@ balancing weighs every original voice the same however many clips and copies it 
 - ``speakers``: every speaker's rows together weigh the same (TESS's two voices, 1,400 clips each, no
   longer outweigh the 60 clips of a RAVDESS actor).
 - ``speakers+labels``: as ``speakers``, then every label's rows together weigh the same.
+- ``corpora``: as ``speakers``, then every corpus's rows together weigh the same (15 Korean or 16 RAVDESS
+  voices no longer outweigh TESS's two or nEMO's four); the corpus is the part of the speaker key before ``:``.
 
 Weights are scaled to a mean of 1 over the rows, so the loss keeps its scale.
 """
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-MODES = ("none", "speakers", "speakers+labels")
+MODES = ("none", "speakers", "speakers+labels", "corpora")
 
 
 def row_weights(mode: str, speakers: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -29,6 +31,10 @@ def row_weights(mode: str, speakers: np.ndarray, y: np.ndarray) -> np.ndarray:
         w = 1.0 / counts[inverse]
     if mode == "speakers+labels":
         _, inverse = np.unique(y, return_inverse=True)
+        w = w / np.bincount(inverse, weights=w)[inverse]
+    if mode == "corpora":
+        corpus = np.array([str(s).split(":", 1)[0] for s in speakers])
+        _, inverse = np.unique(corpus, return_inverse=True)
         w = w / np.bincount(inverse, weights=w)[inverse]
     return (w * len(w) / w.sum()).astype(np.float32)
 

@@ -95,7 +95,7 @@ def register(subparsers) -> None:
                    help="folder whose clips are only tested, never trained on (repeatable; e.g. nEMO for nemo-cross)")
     t.add_argument("--balance", default="speakers", choices=MODES,
                    help="loss weights: every training speaker the same (speakers, default), and also every label "
-                        "(speakers+labels), or every window 1 (none)")
+                        "(speakers+labels) or every corpus (corpora), or every window 1 (none)")
     t.add_argument("--window-s", type=float, default=2.0, help="streaming window written into the card")
     t.add_argument("--hop-s", type=float, default=0.25, help="streaming hop written into the card")
     t.set_defaults(func=cmd_train)
