@@ -181,7 +181,7 @@ def process(args: list[str], log: Path):
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no system chromium at {CHROMIUM}")
 async def test_two_real_nodes_show_in_chromium_and_a_killed_node_turns_offline(mqtt_broker, tmp_path):
     """Two `voxstream run --file --loop` nodes and `voxstream fleet` on one mosquitto: Chromium shows both tiles
-    live, and SIGKILL on one node turns its tile offline through its last will."""
+    live with their arousal and valence, and SIGKILL on one node turns its tile offline through its last will."""
     playwright_api = pytest.importorskip("playwright.async_api")
     need_model()
     wav = espeak_wav(tmp_path / "speech.wav", "I am so happy today. This is wonderful news. What a lovely day.")
@@ -211,6 +211,10 @@ async def test_two_real_nodes_show_in_chromium_and_a_killed_node_turns_offline(m
                     await expect(tile).to_have_attribute("data-status", "online", timeout=60_000)
                     await expect(tile).to_have_attribute("data-label", KNOWN, timeout=60_000)
                     await expect(tile.locator(".since")).to_have_text(re.compile(r"^changed \d+ (s|min) ago$"))
+                    await expect(tile.locator('.axis[data-axis="arousal"]')).to_have_attribute(
+                        "data-value", re.compile("^(low|high)$"), timeout=60_000)
+                    await expect(tile.locator('.axis[data-axis="valence"]')).to_have_attribute(
+                        "data-value", re.compile("^(negative|positive)$"), timeout=60_000)
                 await expect(page.locator("#status")).to_have_attribute("data-state", "live")
                 await asyncio.wait_for(page.wait_for_function("""() => [...document.querySelectorAll('.tile canvas')]
                     .every((c) => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;

@@ -25,7 +25,8 @@ from voxstream.model.shipped import DEFAULT_MODEL, resolve_model, shipped_dir, s
 
 HEAVY = {"librosa", "scipy", "scikit-learn", "sklearn", "numba", "llvmlite", "tensorflow", "tensorflow-cpu", "keras"}
 SHIPPED = {"voxstream/models/voxstream.tflite", "voxstream/models/voxstream.json", "voxstream/models/seed.tflite",
-           "voxstream/models/seed.json", "voxstream/publish/index.html", "voxstream/fleet/fleet.html"}
+           "voxstream/models/seed.json", "voxstream/publish/index.html", "voxstream/fleet/fleet.html",
+           "voxstream/publish/page.js", "voxstream/publish/page.css"}
 
 
 def _name(requirement: str) -> str:

@@ -1,4 +1,4 @@
-"""The live page in a real headless Chromium (Debian's), fed by the real WebSocket publisher."""
+"""The live page and the fleet page in a real headless Chromium (Debian's), fed by the real servers."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,8 +21,11 @@ from mqtt_broker import free_port
 from voxstream.config import WebsocketConfig
 from voxstream.engine.events import EmotionEvent
 from voxstream.engine.params import FeatureParams
+from voxstream.fleet.server import FleetServer
+from voxstream.fleet.state import Fleet
 from voxstream.model.card import LABELS, ModelCard
 from voxstream.publish.websocket import WebSocketPublisher
+from voxstream.stages import window_spec
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
@@ -39,15 +43,17 @@ def make_card() -> ModelCard:
                      tflite_file="test.tflite", tflite_sha256="0" * 64, window_s=2.0, hop_s=0.25)
 
 
-def make_event(seq: int, label: str, lead: str | None = None, level: float = -24.0) -> EmotionEvent:
-    """An event whose scores favour ``lead`` (default: the label itself)."""
+def make_event(seq: int, label: str, lead: str | None = None, level: float = -24.0,
+               node: str = "living-room") -> EmotionEvent:
+    """An event whose scores favour ``lead`` (default: the label itself); "silence" has all scores 0, as the
+    engine gives it."""
     lead = lead or label
-    scores = {name: 0.03 for name in LABELS}
+    scores = {name: 0.0 if label == "silence" else 0.03 for name in LABELS}
     if lead in scores:
         scores[lead] = 0.82
     return EmotionEvent(seq=seq, stream_time_s=2.0 + seq * 0.25, label=label, confidence=scores.get(lead, 0.0),
                         scores=scores, raw_label=lead if label != "silence" else None, speech=label != "silence",
-                        level_dbfs=level, node="living-room", model="test-model")
+                        level_dbfs=level, node=node, model="test-model")
 
 
 @contextlib.asynccontextmanager
@@ -86,13 +92,23 @@ async def expect_text(locator, value) -> None:
     await asyncio.wait_for(playwright_api.expect(locator).to_have_text(value, timeout=T * 1000), T + 1)
 
 
+async def expect_affect(scope, event: EmotionEvent, shown: dict[str, str]) -> None:
+    """The arousal and valence meters under ``scope`` show the event's values, scores and ``shown`` texts."""
+    for axis in ("arousal", "valence"):
+        row = scope.locator(f'.affect .axis[data-axis="{axis}"]')
+        value, score = event.affect[axis], event.affect[f"{axis}_score"]
+        await expect_attr(row, "data-value", value or "")
+        await expect_attr(row, "data-score", "" if score is None else f"{score:.4f}")
+        await expect_text(row.locator(".ax-value"), shown[axis])
+
+
 async def test_page_shows_live_label_bars_level_and_reconnects(tmp_path):
     """The page follows real events (label, confidence, bars, level, timeline) and reconnects after a restart."""
     stats = SimpleNamespace(events=0, dropped_blocks=0, model="test-model")
     cfg = WebsocketConfig(host="127.0.0.1", port=0)
     stop = asyncio.Event()
     async with chromium_page(tmp_path) as page:
-        async with WebSocketPublisher(cfg, make_card(), stats, "living-room") as pub:
+        async with WebSocketPublisher(cfg, make_card(), stats, "living-room", spec=window_spec(make_card())) as pub:
             port = pub.port
             feeder = asyncio.create_task(feed(pub, [("happy", None)], stop))
             await asyncio.wait_for(page.goto(pub.url), T)
@@ -103,6 +119,9 @@ async def test_page_shows_live_label_bars_level_and_reconnects(tmp_path):
             await expect_text(page.locator('#bars .bar[data-label="sad"] .value'), "3%")
             assert await asyncio.wait_for(page.locator("#bars .bar").count(), T) == len(LABELS)
             assert "living-room" in await asyncio.wait_for(page.locator("#meta").inner_text(), T)
+            happy = make_event(0, "happy")
+            assert (happy.affect["arousal"], happy.affect["valence"]) == ("high", "positive")
+            await expect_affect(page, happy, {"arousal": "high 91%", "valence": "positive 88%"})
 
             stop.set()
             await asyncio.wait_for(feeder, T)
@@ -111,6 +130,9 @@ async def test_page_shows_live_label_bars_level_and_reconnects(tmp_path):
             await expect_attr(page.locator("#label"), "data-label", "sad")
             await expect_attr(page.locator('#bars .bar[data-label="sad"]'), "data-value", "0.8200")
             await expect_attr(page.locator('#bars .bar[data-label="happy"]'), "data-value", "0.0300")
+            sad = make_event(0, "sad")
+            assert (sad.affect["arousal"], sad.affect["valence"]) == ("low", "negative")
+            await expect_affect(page, sad, {"arousal": "low 88%", "valence": "negative 91%"})
             await expect_attr(page.locator("#label"), "data-label", "uncertain")
             await expect_text(page.locator("#label"), "uncertain")
             level = float(await asyncio.wait_for(page.locator("#level").get_attribute("data-dbfs"), T))
@@ -131,13 +153,50 @@ async def test_page_shows_live_label_bars_level_and_reconnects(tmp_path):
         await expect_attr(page.locator("#status"), "data-state", "offline")
         stop = asyncio.Event()
         async with WebSocketPublisher(WebsocketConfig(host="127.0.0.1", port=port), make_card(), stats,
-                                      "living-room") as pub2:
+                                      "living-room", spec=window_spec(make_card())) as pub2:
             feeder = asyncio.create_task(feed(pub2, [("silence", None)], stop, start=1000))
             await expect_attr(page.locator("#status"), "data-state", "live")
             await expect_attr(page.locator("#label"), "data-label", "silence")
             await expect_text(page.locator("#confidence"), "–")
+            await expect_affect(page, make_event(0, "silence"), {"arousal": "–", "valence": "–"})
             stop.set()
             await asyncio.wait_for(feeder, T)
+
+
+async def test_fleet_page_shows_each_nodes_label_arousal_and_valence(tmp_path):
+    """The fleet page, behind a token, draws one tile per node with its label and the arousal and valence of its
+    latest event; a node gone silent shows none, and a new event updates its tile."""
+    fleet = Fleet("voxstream")
+    cfg = WebsocketConfig(host="127.0.0.1", port=0, token="s3cret")
+
+    def receive(server: FleetServer, event: EmotionEvent, status: str = "online") -> None:
+        topic = f"voxstream/{event.node}"
+        for kind, payload in (("status", status), ("emotion", event.to_json())):
+            assert fleet.on_message(f"{topic}/{kind}", payload.encode(), time.time()) == event.node
+        server.mark(event.node)
+
+    async with chromium_page(tmp_path) as page:
+        async with FleetServer(fleet, cfg, "127.0.0.1", 0, interval_s=0.05) as server:
+            kitchen, hall = make_event(1, "happy", node="kitchen"), make_event(1, "sad", node="hall")
+            receive(server, kitchen)
+            receive(server, hall)
+            await asyncio.wait_for(page.goto(f"{server.url}?token=s3cret"), T)
+            await expect_attr(page.locator("#status"), "data-state", "broker")  # connected; no MQTT side here
+            for event, shown in ((kitchen, {"arousal": "high 91%", "valence": "positive 88%"}),
+                                 (hall, {"arousal": "low 88%", "valence": "negative 91%"})):
+                tile = page.locator(f'.tile[data-node="{event.node}"]')
+                await expect_attr(tile, "data-label", event.label)
+                await expect_affect(tile, event, shown)
+            quiet = make_event(2, "silence", node="hall")
+            receive(server, quiet)
+            await expect_attr(page.locator('.tile[data-node="hall"]'), "data-label", "silence")
+            await expect_affect(page.locator('.tile[data-node="hall"]'), quiet, {"arousal": "–", "valence": "–"})
+            angry = make_event(2, "angry", node="kitchen")
+            receive(server, angry)
+            await expect_affect(page.locator('.tile[data-node="kitchen"]'), angry,
+                                {"arousal": "high 91%", "valence": "negative 91%"})
+            ARTIFACTS.mkdir(exist_ok=True)
+            await asyncio.wait_for(page.screenshot(path=str(ARTIFACTS / "fleet_page_affect.png")), T)
 
 
 async def test_end_to_end_voxstream_run_file_feeds_the_page(tmp_path):

@@ -13,11 +13,13 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from voxstream.config import WebsocketConfig
+from voxstream.app import build_publishers
+from voxstream.config import Config, WebsocketConfig
 from voxstream.engine.events import EmotionEvent, Hello
 from voxstream.engine.params import FeatureParams
 from voxstream.model.card import LABELS, ModelCard
 from voxstream.publish.websocket import WebSocketPublisher
+from voxstream.stages import window_spec
 from voxstream.status import RunStats
 from waiting import until as _until
 
@@ -36,6 +38,12 @@ def make_event(seq: int, label: str = "happy", node: str = "testnode") -> Emotio
     return EmotionEvent(seq=seq, stream_time_s=2.0 + seq * 0.25, label=label, confidence=scores.get(label, 0.3),
                         scores=scores, raw_label=label if label in scores else None, speech=label in scores,
                         level_dbfs=-23.5, node=node, model="test-model")
+
+
+def publisher(cfg: WebsocketConfig, stats: RunStats | None = None) -> WebSocketPublisher:
+    """A publisher of the test card, the hello carrying the card's window."""
+    card = make_card()
+    return WebSocketPublisher(cfg, card, stats, "testnode", spec=window_spec(card))
 
 
 def ws_config(**kw) -> WebsocketConfig:
@@ -58,7 +66,7 @@ async def recv_json(ws) -> dict:
 
 async def test_hello_first_then_events_in_order():
     """A client gets the hello (card summary) first, then each published event as EmotionEvent JSON."""
-    async with WebSocketPublisher(ws_config(), make_card(), None, "testnode") as pub:
+    async with publisher(ws_config()) as pub:
         async with await asyncio.wait_for(connect(f"ws://127.0.0.1:{pub.port}/ws"), T) as ws:
             hello = await recv_json(ws)
             assert hello["type"] == "hello"
@@ -70,6 +78,50 @@ async def test_hello_first_then_events_in_order():
                 await asyncio.wait_for(pub.publish(event), T)
             got = [EmotionEvent.from_json(await asyncio.wait_for(ws.recv(), T)) for _ in events]
             assert got == [EmotionEvent.from_dict(e.to_dict()) for e in events]
+
+
+async def first_hello(pub: WebSocketPublisher) -> dict:
+    async with await asyncio.wait_for(connect(f"ws://127.0.0.1:{pub.port}/ws"), T) as ws:
+        return await recv_json(ws)
+
+
+async def test_hello_carries_the_engines_window():
+    """The hello's window and hop are the window the engine runs with (one rule, the configured values or else
+    the card's), not the card's when the config sets them."""
+    card = make_card()
+    cfg = Config().replace("websocket", host="127.0.0.1", port=0).replace("mqtt", enabled=False)
+    given = cfg.replace("window", window_s=1.5, hop_s=0.5)
+    (configured,) = build_publishers(given, card, RunStats())
+    assert isinstance(configured, WebSocketPublisher)
+    async with configured as pub:
+        hello = await first_hello(pub)
+        assert (hello["window_s"], hello["hop_s"]) == (1.5, 0.5)
+    spec = window_spec(card, cfg.replace("window", hop_s=0.134))
+    async with WebSocketPublisher(ws_config(), card, None, "testnode", spec=spec) as pub:
+        assert (await first_hello(pub))["hop_s"] == spec.hop_s == 0.13  # snapped to whole 10 ms feature frames
+    (default,) = build_publishers(cfg, card, RunStats())
+    async with default as pub:
+        hello = await first_hello(pub)
+        assert (hello["window_s"], hello["hop_s"]) == (card.window_s, card.hop_s)
+
+
+async def test_shared_script_and_style_are_served_open_and_allowed_by_the_page():
+    """/page.js and /page.css (shared by the live and fleet pages) need no token and carry their content types;
+    the page's Content-Security-Policy lets it load them from its own origin."""
+    async with publisher(ws_config(token="s3cret")) as pub:
+        status, ctype, body = await asyncio.wait_for(asyncio.to_thread(http_get, f"{pub.url}page.js"), T)
+        assert status == 200 and ctype == "text/javascript; charset=utf-8" and "export function keepConnected" in body
+        status, ctype, body = await asyncio.wait_for(asyncio.to_thread(http_get, f"{pub.url}page.css"), T)
+        assert status == 200 and ctype == "text/css; charset=utf-8" and "#status" in body
+
+        def page_csp() -> str:
+            with urllib.request.urlopen(f"{pub.url}?token=s3cret", timeout=T) as resp:
+                body = resp.read().decode()
+                assert 'from "./page.js"' in body and 'href="page.css"' in body
+                return resp.headers["Content-Security-Policy"]
+
+        csp = await asyncio.wait_for(asyncio.to_thread(page_csp), T)
+        assert "script-src 'self'" in csp and "style-src 'self'" in csp and "default-src 'none'" in csp
 
 
 def completes_without_suspending(coro) -> None:
@@ -91,7 +143,7 @@ def _tiny_socket(port: int) -> socket.socket:
 async def test_slow_client_does_not_block_fast_client_and_drops_are_counted():
     """A stalled client loses its oldest messages (counted in /healthz) while a fast client gets every event."""
     n = 2000
-    async with WebSocketPublisher(ws_config(client_queue=16), make_card(), None, "testnode") as pub:
+    async with publisher(ws_config(client_queue=16)) as pub:
         slow = await asyncio.wait_for(connect(f"ws://127.0.0.1:{pub.port}/ws", sock=_tiny_socket(pub.port)), T)
         fast = await asyncio.wait_for(connect(f"ws://127.0.0.1:{pub.port}/ws", max_queue=None), T)
         await recv_json(slow)
@@ -119,7 +171,7 @@ async def test_slow_client_does_not_block_fast_client_and_drops_are_counted():
 
 async def test_token_rejected_and_accepted():
     """With a token set, /ws and / refuse a missing or wrong token (401) and accept the right one."""
-    async with WebSocketPublisher(ws_config(token="s3cret"), make_card(), None, "testnode") as pub:
+    async with publisher(ws_config(token="s3cret")) as pub:
         base = f"ws://127.0.0.1:{pub.port}/ws"
         for uri in (base, base + "?token=wrong", base + "?token=s3cre"):
             with pytest.raises(InvalidStatus) as info:
@@ -135,7 +187,7 @@ async def test_token_rejected_and_accepted():
 async def test_bad_origin_rejected_good_and_same_origin_accepted():
     """With allowed_origins set, a foreign Origin gets 403; a listed one and the page's own origin connect."""
     cfg = ws_config(allowed_origins=["http://dashboard.example"])
-    async with WebSocketPublisher(cfg, make_card(), None, "testnode") as pub:
+    async with publisher(cfg) as pub:
         uri = f"ws://127.0.0.1:{pub.port}/ws"
         with pytest.raises(InvalidStatus) as info:
             await asyncio.wait_for(connect(uri, origin="http://evil.example"), T)
@@ -149,7 +201,7 @@ async def test_healthz_reports_the_run_status():
     """/healthz is the run's typed status (uptime, events, dropped blocks, ...) plus the client counters, no labels."""
     stats = RunStats(model="m1", node="testnode", started_at=time.monotonic() - 10.0, events=42, dropped_blocks=3,
                      reopens=2, audio_s=12.5, last_event=make_event(41, "angry"))
-    async with WebSocketPublisher(ws_config(token="t"), make_card(), stats, "testnode") as pub:
+    async with publisher(ws_config(token="t"), stats) as pub:
         status, ctype, body = await asyncio.wait_for(asyncio.to_thread(http_get, f"{pub.url}healthz"), T)
         assert status == 200 and ctype == "application/json"
         health = json.loads(body)
@@ -167,7 +219,7 @@ async def test_healthz_reports_the_run_status():
 
 async def test_junk_and_oversized_messages_do_not_hurt_the_server():
     """Text junk is ignored, an oversized frame closes only that client (1009), and others keep receiving."""
-    async with WebSocketPublisher(ws_config(max_message_bytes=256), make_card(), None, "testnode") as pub:
+    async with publisher(ws_config(max_message_bytes=256)) as pub:
         uri = f"ws://127.0.0.1:{pub.port}/ws"
         async with await asyncio.wait_for(connect(uri), T) as good, \
                 await asyncio.wait_for(connect(uri), T) as noisy, \
@@ -189,7 +241,7 @@ async def test_junk_and_oversized_messages_do_not_hurt_the_server():
 
 async def test_publish_never_raises_and_closed_clients_are_removed():
     """publish() swallows a bad event, and a client that disconnects is forgotten."""
-    async with WebSocketPublisher(ws_config(), make_card(), None, "testnode") as pub:
+    async with publisher(ws_config()) as pub:
         async with await asyncio.wait_for(connect(f"ws://127.0.0.1:{pub.port}/ws"), T) as ws:
             await recv_json(ws)
             assert pub.clients == 1
@@ -202,9 +254,9 @@ async def test_publish_never_raises_and_closed_clients_are_removed():
 async def test_port_in_use_is_one_clear_error():
     """A second publisher on a taken port fails with one line naming the address, not a traceback."""
     from voxstream.errors import VoxstreamError
-    async with WebSocketPublisher(ws_config(), make_card(), None, "testnode") as pub:
+    async with publisher(ws_config()) as pub:
         with pytest.raises(VoxstreamError, match=f"cannot listen on 127.0.0.1:{pub.port}"):
-            async with WebSocketPublisher(ws_config(port=pub.port), make_card(), None, "testnode"):
+            async with publisher(ws_config(port=pub.port)):
                 pass
 
 
@@ -217,7 +269,7 @@ def _reset(sock: socket.socket) -> None:
 
 async def test_abrupt_tcp_reset_mid_stream_leaves_others_served():
     """Clients that vanish with a TCP reset (mid-handshake and mid-stream) are dropped; the others get every event."""
-    async with WebSocketPublisher(ws_config(), make_card(), None, "testnode") as pub:
+    async with publisher(ws_config()) as pub:
         uri = f"ws://127.0.0.1:{pub.port}/ws"
         half = socket.create_connection(("127.0.0.1", pub.port))
         half.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\n")  # handshake never finished
@@ -244,7 +296,7 @@ async def test_stalled_client_memory_stays_bounded_over_many_events():
     """A client that never reads holds at most client_queue messages however many events are published."""
     import tracemalloc
 
-    async with WebSocketPublisher(ws_config(client_queue=16), make_card(), None, "testnode") as pub:
+    async with publisher(ws_config(client_queue=16)) as pub:
         stalled = await asyncio.wait_for(connect(f"ws://127.0.0.1:{pub.port}/ws", sock=_tiny_socket(pub.port)), T)
         await asyncio.wait_for(_until(lambda: pub.clients == 1), T)
         event = make_event(0)

@@ -19,8 +19,10 @@ from typing import Protocol, runtime_checkable
 from voxstream.config import Config
 from voxstream.engine.events import EmotionEvent, utc_now_iso
 from voxstream.engine.pipeline import Engine
+from voxstream.engine.window import WindowSpec
 from voxstream.errors import PublisherError, StopStream
 from voxstream.model.card import ModelCard
+from voxstream.stages import window_spec
 from voxstream.status import RunStats, RunStatus  # noqa: F401  (re-exported: callers build RunStats here)
 
 _LOGGER = logging.getLogger(__name__)
@@ -42,8 +44,10 @@ class Publisher(Protocol):
 
 
 def build_publishers(cfg: Config, card: ModelCard, stats: RunStats,
-                     window_s: float | None = None, hop_s: float | None = None) -> list[Publisher]:
+                     spec: WindowSpec | None = None) -> list[Publisher]:
     """The network publishers the config enables (the console printer is added by the command).
+
+    ``spec`` is the engine's window (the live page shows it); without one, the config's (:func:`window_spec`).
 
     Each module is imported only when enabled, so ``--no-ws --no-mqtt`` loads neither.
     """
@@ -51,7 +55,7 @@ def build_publishers(cfg: Config, card: ModelCard, stats: RunStats,
     if cfg.websocket.enabled:
         from voxstream.publish.websocket import WebSocketPublisher
         pubs.append(WebSocketPublisher(cfg.websocket, card, stats, node=cfg.node.name,
-                                       window_s=window_s, hop_s=hop_s))
+                                       spec=spec if spec is not None else window_spec(card, cfg)))
     if cfg.mqtt.enabled:
         from voxstream.publish.mqtt import MqttPublisher
         pubs.append(MqttPublisher(cfg.mqtt, cfg.node.name, card, stats))

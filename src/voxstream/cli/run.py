@@ -68,7 +68,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     stats = RunStats(model=classifier.card.name, node=cfg.node.name)
     source = make_source(args, cfg, engine.spec.sample_rate, stats)
     publishers: list[Publisher] = [ConsolePrinter(json=args.json)]
-    publishers += build_publishers(cfg, classifier.card, stats, engine.spec.window_s, engine.spec.hop_s)
+    publishers += build_publishers(cfg, classifier.card, stats, engine.spec)
     _LOGGER.info("model %s, window %.2f s, hop %.2f s, node %s", classifier.card.name, engine.spec.window_s,
                  engine.spec.hop_s, cfg.node.name)
     asyncio.run(_main(source, engine, publishers, stats, args.duration))

@@ -1,8 +1,8 @@
 """The fleet page, ``/api/nodes``, ``/healthz`` and the fleet WebSocket on one port.
 
-``GET /`` serves the self-contained page (``fleet.html`` beside this module); ``GET
-/api/nodes`` a JSON list with one object per node (``node``, ``status``, the
-latest ``event`` as published, ``last_change`` ISO time, ``last_seen``);
+``GET /`` serves the page (``fleet.html`` beside this module, with the script and style both
+pages share, :mod:`voxstream.publish.web`); ``GET /api/nodes`` a JSON list with one object per node
+(``node``, ``status``, the latest ``event`` as published, ``last_change`` ISO time, ``last_seen``);
 ``GET /healthz`` counters (no emotion data).  ``/ws`` sends one ``hello``
 with the whole fleet (timelines included), then ``update`` messages.
 
@@ -12,53 +12,40 @@ that changed (plus nodes evicted), so a fleet of hundreds of nodes sending
 several events a second costs each browser a few messages a second.  A
 client whose write buffer is full skips updates (counted) and gets the whole
 fleet again once it has drained, so memory stays bounded and no change is
-lost for good.  Token and allowed origins come from the ``[websocket]`` table.
+lost for good.  Token and allowed origins come from the ``[websocket]`` table; the server under
+it (access, ``/healthz``, lifecycle) is :class:`voxstream.publish.web.PageServer`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import logging
 import time
 from collections.abc import Callable
-from importlib import resources
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Self
 
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
-from websockets.protocol import State
+from websockets.asyncio.server import ServerConnection, broadcast
 
 from voxstream.config import WebsocketConfig
-from voxstream.errors import VoxstreamError
 from voxstream.fleet.state import Fleet
-from voxstream.publish.websocket import PAGE_CSP, TrackedConnection, limit_kernel_buffer, origin_ok, respond, token_ok
+from voxstream.publish.web import PageServer, read_page, read_until_closed
 
 _LOGGER = logging.getLogger(__name__)
 
-WS_PATH = "/ws"
 MAX_BUFFER_BYTES = 512 * 1024
 """A client with more than this waiting in its write buffer skips updates until it drains."""
 TAIL_POINTS = 3
 """Newest timeline points sent with each node in an update."""
-CLOSE_WAIT_S = 2.0
 _HTTP_LOGGER = logging.getLogger(f"{__name__}.http")
 _HTTP_LOGGER.setLevel(logging.WARNING)  # one INFO line per request/connection from websockets is noise here
-
-
-def load_page() -> str:
-    """The fleet page, read from the installed package data."""
-    return resources.files(__package__).joinpath("fleet.html").read_text(encoding="utf-8")
 
 
 def _dumps(data: Any) -> str:
     return json.dumps(data, separators=(",", ":"))
 
 
-class FleetServer:
+class FleetServer(PageServer):
     """``async with FleetServer(fleet, web_cfg, host, port, broker=...) as server:``; ``server.mark(node)``.
 
     ``broker`` returns the MQTT side's health (``{"connected": bool, ...}``) for the page and ``/healthz``.
@@ -67,18 +54,15 @@ class FleetServer:
     def __init__(self, fleet: Fleet, web: WebsocketConfig, host: str = "127.0.0.1", port: int = 8766,
                  *, broker: Callable[[], dict] = lambda: {}, interval_s: float = 0.25,
                  clock: Callable[[], float] = time.time) -> None:
+        super().__init__(web, host, port, read_page(__package__, "fleet.html"), name="fleet", title="fleet page",
+                         hint="choose another --port", ws_logger=_HTTP_LOGGER)
         self.fleet = fleet
-        self.web = web
-        self.host, self._port = host, port
         self.broker = broker
         self.interval_s = interval_s
         self._clock = clock
-        self._page = load_page().encode("utf-8")
         self._dirty: dict[str, None] = {}
         self._clients: set[ServerConnection] = set()
         self._resync: set[ServerConnection] = set()
-        self._tcp: set[ServerConnection] = set()
-        self._server: Server | None = None
         self._ticker: asyncio.Task | None = None
         self._last_broker: dict | None = None
         self.updates = 0
@@ -86,45 +70,16 @@ class FleetServer:
         """Updates not sent to a client whose write buffer was full (it got the whole fleet later)."""
 
     # -- lifecycle -------------------------------------------------------------------------------------
-    async def __aenter__(self) -> FleetServer:
-        try:
-            self._server = await serve(
-                self._handle, self.host, self._port, process_request=self._process_request,
-                # websockets documents "a wrapper or a subclass" here; its type hint names only the class
-                create_connection=functools.partial(TrackedConnection, registry=self._tcp),  # type: ignore[arg-type]
-                max_size=self.web.max_message_bytes, max_queue=4, compression=None,
-                open_timeout=5, ping_interval=20, ping_timeout=20, close_timeout=2, logger=_HTTP_LOGGER)
-        except OSError as exc:
-            raise VoxstreamError(f"fleet: cannot listen on {self.host}:{self._port} ({exc.strerror or exc}); "
-                                 "choose another --port") from None
+    async def __aenter__(self) -> Self:
+        await super().__aenter__()
         self._ticker = asyncio.create_task(self._tick_forever(), name="fleet-ticker")
-        _LOGGER.info("fleet page on %s", self.url)
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         if self._ticker is not None:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
-        if self._server is not None:
-            self._server.close()
-            for conn in list(self._tcp):
-                if conn.protocol.state is State.CONNECTING:
-                    conn.transport.abort()
-            try:
-                await asyncio.wait_for(self._server.wait_closed(), CLOSE_WAIT_S)
-            except TimeoutError:
-                _LOGGER.debug("fleet server closed with handshakes still pending")
-            self._server = None
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "enter the server first"
-        return self._server.sockets[0].getsockname()[1]
-
-    @property
-    def url(self) -> str:
-        host = self.host if ":" not in self.host else f"[{self.host}]"
-        return f"http://{host}:{self.port}/"
+        await super().__aexit__(*exc_info)
 
     # -- changes ---------------------------------------------------------------------------------------
     def mark(self, node: str) -> None:
@@ -178,38 +133,19 @@ class FleetServer:
                        "nodes": self.fleet.snapshot()})
 
     # -- connections -----------------------------------------------------------------------------------
-    async def _handle(self, ws: ServerConnection) -> None:
-        limit_kernel_buffer(ws)
+    async def handle(self, ws: ServerConnection) -> None:
         broadcast([ws], _dumps(self.hello()))  # written at once, so no update can come before it
         self._clients.add(ws)
         _LOGGER.info("fleet client %s connected (%d now)", ws.remote_address, len(self._clients))
         try:
-            async for _ in ws:  # ignore what clients send; keeps pings flowing
-                pass
-        except ConnectionClosed:
-            pass
+            await read_until_closed(ws)
         finally:
             self._clients.discard(ws)
             self._resync.discard(ws)
 
     # -- HTTP ------------------------------------------------------------------------------------------
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        url = urlsplit(request.path)
-        if url.path == "/healthz":
-            return respond(connection, 200, _dumps(self.health()), "application/json")
-        if url.path not in ("/", "/index.html", "/api/nodes", WS_PATH):
-            return respond(connection, 404, "not found\n")
-        if not token_ok(self.web, url.query):
-            return respond(connection, 401, "missing or wrong token (add ?token=...)\n")
-        if url.path == "/api/nodes":
-            return respond(connection, 200, _dumps(self.fleet.snapshot()), "application/json")
-        if url.path != WS_PATH:
-            return respond(connection, 200, self._page, "text/html; charset=utf-8",
-                            {"Content-Security-Policy": PAGE_CSP})
-        if not origin_ok(self.web, request):
-            _LOGGER.warning("fleet WebSocket from origin %r refused", request.headers.get("Origin"))
-            return respond(connection, 403, "origin not allowed\n")
-        return None
+    def routes(self) -> dict[str, Callable[[], Any]]:
+        return {"/api/nodes": self.fleet.snapshot}
 
     def health(self) -> dict:
         """The ``/healthz`` body: counters only."""
