@@ -38,6 +38,7 @@ from voxstream.train.splits import make_splits
 
 PROTOCOLS = ("live", "live-episodes", "live-calm", "live-zeros")
 GRIDS = {
+    "one": {"alpha": [0.35]},
     "default": {"alpha": [0.35, 0.5, 0.7], "dwell_s": [0.25, 0.5], "fast_margin": [1.0, 0.5, 0.3],
                 "pause_s": [0.0, 0.25, 0.5], "silence_s": [1.0, 1.5]},
     "wide": {"alpha": [0.2, 0.35, 0.5, 0.7, 1.0], "dwell_s": [0.0, 0.25, 0.5, 1.0],
@@ -69,7 +70,7 @@ class Recorded:
     calm: list[bool]
 
 
-def record(clf: Classifier, samples: np.ndarray, cfg: Config) -> list[Hop]:
+def record(clf: Classifier, samples: np.ndarray, cfg: Config, norm: dict | None = None) -> list[Hop]:
     scores: list[np.ndarray] = []
 
     def predict(x: np.ndarray) -> np.ndarray:
@@ -77,7 +78,8 @@ def record(clf: Classifier, samples: np.ndarray, cfg: Config) -> list[Hop]:
         scores.append(p)
         return p
 
-    events = session_events(clf.card, predict, samples, cfg)
+    card = replace(clf.card, normalization={**clf.card.normalization, **norm}) if norm else clf.card
+    events = session_events(card, predict, samples, cfg)
     it = iter(scores)
     return [Hop(e.stream_time_s, next(it) if e.speech else None) for e in events]
 
@@ -87,7 +89,8 @@ def replay(hops: list[Hop], setting: SmootherConfig) -> list[Shown]:
     return [Shown(h.t, sm.push(h.probs, h.t).label) for h in hops]
 
 
-def sessions_of(protocol: str, clf: Classifier, table, test: np.ndarray, seed: int, cfg: Config) -> list[Recorded]:
+def sessions_of(protocol: str, clf: Classifier, table, test: np.ndarray, seed: int, cfg: Config,
+                norm: dict | None = None) -> list[Recorded]:
     y = label_indices(table["label"])
     speakers = speaker_keys(table).to_numpy()
     calm = (table["emotion"] == "calm").to_numpy()
@@ -101,7 +104,7 @@ def sessions_of(protocol: str, clf: Classifier, table, test: np.ndarray, seed: i
         ordered = rng.permutation(clips) if protocol.startswith("live-calm") else order_for(protocol, clips, y, rng)
         session = join([load_audio(paths[int(c)], rate) for c in ordered], ordered, rate,
                        protocol.endswith("-zeros"), seed + k)
-        out.append(Recorded(record(clf, session.samples, cfg), session, [LABELS[int(y[c])] for c in ordered],
+        out.append(Recorded(record(clf, session.samples, cfg, norm), session, [LABELS[int(y[c])] for c in ordered],
                             [i == 0 or y[ordered[i]] != y[ordered[i - 1]] for i in range(len(ordered))],
                             [bool(calm[c]) for c in ordered]))
     return out
@@ -138,7 +141,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="the training seed (the live protocols use seed + 7)")
     ap.add_argument("--churn-audio", type=Path)
     ap.add_argument("--grid", choices=sorted(GRIDS), default="default")
+    ap.add_argument("--norm", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a key of the fold cards' normalization (e.g. memory_windows=1920): the runtime "
+                         "baseline differs from the one the model was trained with; for a first look only")
+    ap.add_argument("--protocols", default=",".join(PROTOCOLS))
     args = ap.parse_args(argv)
+    norm = {k: json.loads(v) if v[:1].isdigit() else v for k, v in (kv.split("=", 1) for kv in args.norm)}
+    protocols = tuple(args.protocols.split(","))
     table = scan_folders(args.data).table
     splits = make_splits(table, args.spec, args.seed)
     cfg = live_config()
@@ -150,11 +159,11 @@ def main(argv: list[str] | None = None) -> int:
         model = args.folds / f"{args.spec.replace('=', '')}_fold{i + 1}.tflite"
         clf = Classifier.load(model)
         rate = clf.card.features.sample_rate
-        recorded = {p: sessions_of(p, clf, table, split.test, args.seed + 7, cfg) for p in PROTOCOLS}
-        churn_hops = record(clf, load_audio(args.churn_audio, rate), cfg) if args.churn_audio else None
+        recorded = {p: sessions_of(p, clf, table, split.test, args.seed + 7, cfg, norm) for p in protocols}
+        churn_hops = record(clf, load_audio(args.churn_audio, rate), cfg, norm) if args.churn_audio else None
         fold = {}
         for k, s in enumerate(settings):
-            row = {p: figures(recorded[p], s, rate) for p in PROTOCOLS}
+            row = {p: figures(recorded[p], s, rate) for p in protocols}
             if churn_hops:
                 row["churn_per_min"] = round(churn(churn_hops, s), 2)
             fold[k] = row
@@ -163,11 +172,11 @@ def main(argv: list[str] | None = None) -> int:
     out = []
     for k, s in enumerate(settings):
         rows = [f[k] for f in per_fold]
-        mean = {p: {key: _mean([r[p][key] for r in rows]) for key in rows[0][p]} for p in PROTOCOLS}
+        mean = {p: {key: _mean([r[p][key] for r in rows]) for key in rows[0][p]} for p in protocols}
         if "churn_per_min" in rows[0]:
             mean["churn_per_min"] = _mean([r["churn_per_min"] for r in rows])
         out.append({"smoother": {f: getattr(s, f) for f in grid}, **mean})
-    print(json.dumps({"spec": args.spec, "folds": len(splits), "grid": grid, "results": out}))
+    print(json.dumps({"spec": args.spec, "folds": len(splits), "grid": grid, "norm": norm, "results": out}))
     return 0
 
 
