@@ -181,4 +181,4 @@ class SeqPooling(Pooling):
 
 
 KINDS: dict[str, Pooling] = {kind.name: kind for kind in (MeanPooling(), ProsodyPooling(), SeqPooling())}
-"""Every pooling kind by its name (``FeatureParams.pooling``; the names are ``params.POOLINGS``)."""
+"""Every pooling kind by its name (``FeatureParams.pooling``; the names are ``fields.POOLINGS``)."""

@@ -4,7 +4,7 @@ Samples are pushed as they arrive; complete frames are turned into MFCC rows
 once (:class:`~voxstream.engine.frames.MfccFrames`) and kept in a ring of
 ``window_frames`` rows.  :meth:`FrameRing.features` pools the frames of the
 window with the live pooling of the params' kind
-(:meth:`voxstream.engine.pooling.Pooling.live`: the window pooled afresh, or for
+(:meth:`voxstream.engine.kinds.Pooling.live`: the window pooled afresh, or for
 ``seq`` :class:`~voxstream.engine.seq.SeqLive`, each sub-window's statistics
 computed once, when its hop has been heard, and kept while it is in the
 window).  So live features equal :func:`~voxstream.engine.pooling.window_features`

@@ -3,7 +3,7 @@
 The per-window rule is :func:`voxstream.engine.pooling.pool` over the frames
 of one window; :func:`pool_windows` gives the same numbers for all windows of
 a clip together (the same code, the pooling kind's
-:meth:`~voxstream.engine.pooling.Pooling.pool_windows`):
+:meth:`~voxstream.engine.kinds.Pooling.pool_windows`):
 
 - ``mean`` and ``mean_std_dstd_prosody``:
   the frames of a block of windows are gathered into one ``(windows, frames,
