@@ -250,3 +250,28 @@ def test_zero_gaps_stream_like_the_batch_and_stay_gain_free(extra):
     for start in range(0, len(y) - 2 * SR + 1, 4000):
         a, b = window_features(y[start: start + 2 * SR], p), window_features(scaled[start: start + 2 * SR], p)
         assert np.abs(a - b).max() < 1e-3
+
+
+@VARIANTS
+def test_a_sub_window_of_only_zeros_takes_its_neighbours_features(extra):
+    """A sub-window of nothing but exact zeros inside a window with sound has the features of the nearest
+    sub-window with sound before it (after it when none before), so a muted stretch never decides the label;
+    the other sub-windows are those of the window without the fill."""
+    from voxstream.engine.params import SEQ_ZERO_FRAME_DBFS
+
+    p = FeatureParams(pooling="seq", **extra)
+    y = speechlike(4.0).copy()
+    y[int(0.9 * SR): int(1.6 * SR)] = 0.0  # 0.7 s of zeros: at least two whole sub-windows of 0.25 s
+    extractor = MfccFrames(p)
+    frames = extractor(y[: 2 * SR])
+    x = window_features(y[: 2 * SR], p, extractor)
+    k_steps, per = p.seq_steps, len(frames) // p.seq_steps
+    zero = frames[:, p.n_mfcc] <= SEQ_ZERO_FRAME_DBFS
+    all_zero = [k for k in range(k_steps) if zero[k * per: (k + 1) * per].all()]
+    assert len(all_zero) >= 2
+    for k in all_zero:
+        before = [j for j in range(k) if j not in all_zero]
+        np.testing.assert_array_equal(x[k], x[before[-1]])
+    assert not np.array_equal(x[all_zero[-1] + 1], x[all_zero[0] - 1])  # the sound after the gap is its own
+    silent = window_features(np.zeros(2 * SR, np.float32), p, extractor)
+    assert np.isfinite(silent).all()  # a window of only zeros keeps its own (finite) features

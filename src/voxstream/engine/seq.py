@@ -8,8 +8,9 @@ std of the spectral centroid (kHz), mean level relative to the window's loudest 
 floored at -80) and std of the level.  Nothing depends on the input gain (the mel floor is
 relative too).  Frames of exact zeros (:data:`~voxstream.engine.fields.SEQ_ZERO_FRAME_DBFS`: a file's
 silent gap, a muted source) are left out of a sub-window that has other frames, as if the sub-window were
-shorter; a sub-window of nothing but zeros keeps all its frames.  No training clip has such a frame, so
-this changes nothing the models were trained or evaluated on.
+shorter; a sub-window of nothing but zeros takes the features of the nearest sub-window with sound (the one
+before it, else the one after), so digital silence inside a speech window never decides the label.  No
+training clip has such a frame, so this changes nothing the models were trained or evaluated on.
 
 A window's sub-windows (:func:`seq_index`) lie on the same frames as those of the windows one
 or more hops later, so what does not depend on the window (:func:`sub_window_stats`) is computed
@@ -150,7 +151,20 @@ def seq_assemble(frames: np.ndarray, win: np.ndarray, shared: np.ndarray, params
     out[..., 3 * c + 3: 3 * c + 6] = shared[..., 3 * c:]  # peak mean, centroid mean and std
     out[..., 3 * c + 6] = rel_mean[..., 0]
     out[..., 3 * c + 7] = rel_std[..., 0]
+    if (level <= SEQ_ZERO_FRAME_DBFS).any():
+        _fill_zero_steps(out, (level <= SEQ_ZERO_FRAME_DBFS)[:, idx].all(axis=-1))
     return out
+
+
+def _fill_zero_steps(out: np.ndarray, zero: np.ndarray) -> None:
+    """In place: each sub-window of nothing but exact zeros (``zero`` (B, K)) takes the features of the nearest
+    sub-window before it that has sound (after it, when none before), so a muted stretch inside a window never
+    decides the label; a window of only zeros keeps its own."""
+    for b, k in zip(*np.nonzero(zero)):
+        sound = np.flatnonzero(~zero[b])
+        if len(sound):
+            before = sound[sound < k]
+            out[b, k] = out[b, before[-1] if len(before) else sound[0]]
 
 
 @functools.lru_cache(maxsize=16)
