@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import gc
 import json
+import logging
 import re
 import signal
 import socket
@@ -13,6 +16,10 @@ import pytest
 from engine_support import need_model
 from fault_support import MqttTap, VoxProc, healthz, terminate_quietly, tone_with_speechlike_bursts
 from mqtt_broker import Broker
+from test_mqtt_node_clash import trouble
+from test_publish_mqtt import _until, make_card
+from voxstream.config import MqttConfig
+from voxstream.publish.mqtt import MqttPublisher
 
 MAX_GAP_S = 4.0
 """Longest allowed pause between two events on stdout.  A connect or publish holding up the audio path would
@@ -34,6 +41,17 @@ def clip(tmp_path_factory):
 def _max_gap(proc: VoxProc, since: float) -> float:
     times = [t for t, line in list(proc.out) if line.startswith("{") and t >= since]
     return max((b - a for a, b in zip(times, times[1:])), default=0.0)
+
+
+def _quiet_end(proc: VoxProc, signalled_at: float) -> None:
+    """A run that ends on SIGTERM: exit 0, one `stopped:` line, and no line reporting trouble after the signal (no
+    WARNING or ERROR, no traceback, no asyncio "Future exception was never retrieved"); none of the last three
+    anywhere in the run."""
+    assert proc.proc.returncode == 0, (proc.proc.returncode, proc.stderr[-3000:])
+    after = [line for t, line in proc.err if t >= signalled_at]
+    assert trouble(after) == [], proc.stderr[-3000:]
+    assert len([line for line in after if " INFO voxstream.cli.run: stopped: " in line]) == 1, proc.stderr[-3000:]
+    assert not re.search(r"Traceback|never retrieved|Exception ignored| ERROR ", proc.stderr), proc.stderr[-3000:]
 
 
 def _wait_announced(tap: MqttTap, after: float, timeout: float = WAIT_S) -> None:
@@ -80,8 +98,9 @@ def test_broker_down_at_start_killed_and_restarted(clip, tmp_path):
         state = json.loads(tap.on(f"{NODE}/emotion")[-1][1])
         assert state["node"] == NODE and state["type"] == "emotion"
 
+        signalled_at = time.monotonic()
         proc.signal_and_wait(signal.SIGTERM, WAIT_S)
-        assert proc.proc.returncode == 0, (proc.proc.returncode, proc.stderr[-1500:])
+        _quiet_end(proc, signalled_at)
         assert re.search(r"stopped: \d+ events, [\d.]+ s of audio, 0 dropped blocks", proc.stderr), proc.stderr[-1500:]
         assert "did not close within" not in proc.stderr, proc.stderr[-1500:]  # MQTT flushed within the bound
         assert "Traceback" not in proc.stderr
@@ -115,11 +134,45 @@ def test_broker_that_never_answers_does_not_block_audio_or_shutdown(clip):
                 proc.wait_events(len(proc.events()) + 8, WAIT_S)
                 assert _max_gap(proc, t0) < MAX_GAP_S
                 assert healthz(ws)["dropped_blocks"] == 0
+                signalled_at = time.monotonic()
                 proc.signal_and_wait(signal.SIGTERM, WAIT_S)
             finally:
                 conn.close()
-            assert proc.proc.returncode == 0, (proc.proc.returncode, proc.stderr[-2000:])
+            _quiet_end(proc, signalled_at)
             # the connect stuck on CONNACK is cut within the publisher's close bound, and the run ends normally
             assert "did not close within" not in proc.stderr, proc.stderr[-2000:]
             assert re.search(r"stopped: \d+ events", proc.stderr), proc.stderr[-2000:]
             assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr[-3000:]
+
+
+async def _drop_on_subscribe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A broker that accepts the connection (MQTT 5 CONNACK, success) and closes it when the client subscribes."""
+    await reader.read(1024)  # CONNECT
+    writer.write(bytes([0x20, 3, 0, 0, 0]))  # CONNACK: no session, reason 0 (success), no properties
+    await writer.drain()
+    await reader.read(1024)  # SUBSCRIBE
+    writer.close()
+
+
+async def test_a_broker_that_drops_the_connection_leaves_no_unread_error(caplog):
+    """A broker that closes the connection while the node subscribes: one WARNING and a retry, and no asyncio
+    "Future exception was never retrieved" (aiomqtt keeps the disconnect error in a future that only its message
+    iterator reads; the publisher reads it after every connection)."""
+    caplog.set_level(logging.WARNING)
+    unhandled: list[dict] = []
+    asyncio.get_running_loop().set_exception_handler(lambda loop, context: unhandled.append(context))
+    server = await asyncio.start_server(_drop_on_subscribe, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    cfg = MqttConfig(host="127.0.0.1", port=port, reconnect_min_s=60, reconnect_max_s=60, discovery=False)
+    try:
+        async with MqttPublisher(cfg, NODE, make_card()) as pub:
+            await _until(lambda: "retrying in the background" in caplog.text, WAIT_S)  # after aiomqtt's time-out
+            assert pub.connections == 0 and pub.fatal is None
+        del pub
+        gc.collect()  # the dropped client is collected: an unread error would be reported now
+        await asyncio.sleep(0.1)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert unhandled == []
+    assert [r.levelname for r in caplog.records] == ["WARNING"], caplog.text

@@ -17,7 +17,7 @@ from voxstream.config import MqttConfig
 from voxstream.engine.events import EmotionEvent
 from voxstream.engine.params import FeatureParams
 from voxstream.model.card import LABELS, ModelCard
-from voxstream.publish.homeassistant import Topics, device_info, discovery_configs, node_slug
+from voxstream.publish.homeassistant import Topics, device_info, device_page_url, discovery_configs, node_slug
 from voxstream.publish.mqtt import MqttPublisher
 from voxstream.publish.mqtt_state import MqttState, Throttle
 from waiting import until as _until
@@ -104,37 +104,57 @@ def test_mqtt_state_decides_what_is_due_without_a_clock():
     assert state.take_changes() == [] and state.current().seq == 7
 
 
-def test_node_names_become_distinct_slugs_and_the_device_keeps_the_name():
-    """Spaces and non-ASCII names give [a-z0-9_] slugs for topics and unique_ids; different names never collide."""
+def test_node_slug_follows_home_assistant_and_the_device_keeps_the_name():
+    """Slugs are Home Assistant's (case, spaces, punctuation and emoji fold away; letters are transliterated);
+    topics use the slug while the device keeps the display name."""
     assert node_slug("Living Room") == "living_room" and node_slug("  kitchen pi ") == "kitchen_pi"
-    assert node_slug("") == "voxstream"
-    names = ["Küche", "Kuche", "客厅", "卧室", "Living Room", "Wohnzimmer Ü", "Wohnzimmer U"]
-    slugs = [node_slug(n) for n in names]
-    assert len(set(slugs)) == len(names), slugs
-    assert all(slug.isascii() and slug.replace("_", "").isalnum() for slug in slugs), slugs
-    assert slugs[0].startswith("kuche_") and slugs[2].startswith("node_")
+    assert node_slug("") == node_slug("🎉") == "voxstream"  # nothing left: the fallback
+    assert node_slug("Wohnzimmer Ü") == node_slug("Wohnzimmer U") == "wohnzimmer_u"  # one node, as in HA
     cfg = MqttConfig()
     assert Topics.for_node(cfg, "Living Room").emotion == "voxstream/living_room/emotion"
     assert device_info(make_card(), "Living Room")["name"] == "voxstream Living Room"
-    ids = [{p["unique_id"] for _, p in discovery_configs(cfg, make_card(), n)} for n in names]
-    assert len(set().union(*ids)) == 3 * len(names)
+    assert "configuration_url" not in device_info(make_card(), "Living Room")
 
 
 def test_discovery_ids_are_stable_and_complete():
-    """Discovery has two sensors and one event entity with stable unique_ids, one device and availability."""
+    """Discovery has four sensors and one event entity with stable unique_ids and entity ids, one device and
+    availability; arousal and valence are enum sensors, the emotion sensor carries them as attributes."""
     cfg = MqttConfig()
     first, again = discovery_configs(cfg, make_card(), NODE), discovery_configs(cfg, make_card(), NODE)
     assert first == again
     topics = Topics.for_node(cfg, NODE)
     by_id = {payload["unique_id"]: (topic, payload) for topic, payload in first}
-    assert set(by_id) == {"voxstream_kitchen_pi_emotion", "voxstream_kitchen_pi_confidence",
-                          "voxstream_kitchen_pi_emotion_event"}
-    assert by_id["voxstream_kitchen_pi_emotion"][0] == "homeassistant/sensor/voxstream_kitchen_pi_emotion/config"
+    keys = ("emotion", "confidence", "arousal", "valence", "emotion_event")
+    assert set(by_id) == {f"voxstream_kitchen_pi_{key}" for key in keys}
+    for topic, payload in first:
+        domain = topic.split("/")[1]
+        assert topic == f"homeassistant/{domain}/{payload['unique_id']}/config"
+        assert payload["object_id"] == payload["unique_id"]
+        assert payload["default_entity_id"] == f"{domain}.{payload['unique_id']}"
     assert by_id["voxstream_kitchen_pi_emotion_event"][0].startswith("homeassistant/event/")
     assert {json.dumps(p["device"]) for _, p in first} == {json.dumps(first[0][1]["device"])}
     assert all(p["availability_topic"] == topics.status for _, p in first)
     event_types = by_id["voxstream_kitchen_pi_emotion_event"][1]["event_types"]
     assert event_types == [*LABELS, "uncertain", "silence"]
+    arousal, valence = by_id["voxstream_kitchen_pi_arousal"][1], by_id["voxstream_kitchen_pi_valence"][1]
+    assert (arousal["device_class"], arousal["options"], arousal["name"]) == ("enum", ["low", "high"], "Arousal")
+    assert (valence["options"], valence["name"]) == (["negative", "positive"], "Valence")
+    assert arousal["state_topic"] == valence["state_topic"] == topics.emotion
+    assert "value_json.arousal_score" in arousal["json_attributes_template"]
+    assert "value_json.valence_score" in valence["json_attributes_template"]
+    attributes = by_id["voxstream_kitchen_pi_emotion"][1]["json_attributes_template"]
+    assert all(f"value_json.{k}" in attributes for k in ("scores", "arousal", "arousal_score", "valence",
+                                                          "valence_score"))
+
+
+def test_configuration_url_is_the_live_page():
+    """With the live page's URL the device links to it; a listener on every interface is named by host name."""
+    cfg = MqttConfig()
+    on_lo = discovery_configs(cfg, make_card(), NODE, page_url="http://127.0.0.1:8765/")
+    assert {p["device"]["configuration_url"] for _, p in on_lo} == {"http://127.0.0.1:8765/"}
+    assert device_page_url("http://0.0.0.0:8765/", hostname=lambda: "pi4") == "http://pi4:8765/"
+    assert device_page_url("http://[::]:9000/", hostname=lambda: "pi4") == "http://pi4:9000/"
+    assert device_page_url("http://kitchen.lan:8765/", hostname=lambda: "pi4") == "http://kitchen.lan:8765/"
 
 
 async def test_state_status_discovery_and_offline_on_shutdown(mqtt_broker):
@@ -153,11 +173,11 @@ async def test_state_status_discovery_and_offline_on_shutdown(mqtt_broker):
             configs = {t: json.loads(p) for t, p, _ in live.messages if t.endswith("/config")}
             assert configs == {t: p for t, p in discovery_configs(cfg, make_card(), NODE)}
             async with Subscriber(mqtt_broker, "voxstream/#", "homeassistant/+/+/config") as late:
-                await late.until(lambda: len(late.messages) >= 5)
+                await late.until(lambda: len(late.messages) >= 7)
                 retained = {t: p for t, p, r in late.messages if r}
                 assert retained[topics.status] == "online"
                 assert json.loads(retained[topics.emotion])["label"] == "happy"
-                assert len([t for t in retained if t.endswith("/config")]) == 3
+                assert len([t for t in retained if t.endswith("/config")]) == 5
                 assert topics.event not in retained
         await live.until(lambda: live.on(topics.status)[-1:] == ["offline"])
     async with Subscriber(mqtt_broker, topics.status) as after:
@@ -229,10 +249,10 @@ async def test_home_assistant_birth_message_triggers_reannounce(mqtt_broker):
         await asyncio.wait_for(pub.publish(make_event(0, "fear")), T)
         await _until(lambda: pub.sent == 1)
         async with Subscriber(mqtt_broker, "homeassistant/+/+/config", topics.emotion) as sub:
-            await sub.until(lambda: len(sub.messages) == 4)  # the retained copies
+            await sub.until(lambda: len(sub.messages) == 6)  # the retained copies
             sub.messages.clear()
             await asyncio.wait_for(sub.client.publish(topics.ha_status, "online", qos=1), T)
-            await sub.until(lambda: len(sub.messages) == 4)
+            await sub.until(lambda: len(sub.messages) == 6)
             assert all(not retain for _, _, retain in sub.messages), "expected live re-publication, not retained copies"
             assert json.loads(sub.on(topics.emotion)[0])["label"] == "fear"
         assert pub.sent == 2

@@ -15,14 +15,11 @@ name and what was expected (:class:`ConfigError`).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import os
-import re
 import tomllib
 import types
 import typing
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -406,17 +403,14 @@ def default_config_path(environ: Mapping[str, str] | None = None, cwd: Path | No
 
 
 def node_slug(node: str) -> str:
-    """The node name as an MQTT topic level and Home Assistant ID: ``[a-z0-9_]`` only.
+    """The node name as an MQTT topic level and Home Assistant ID, by Home Assistant's own rule.
 
-    ``Living Room`` -> ``living_room``.  A name with non-ASCII letters is folded
-    to ASCII and gets 6 hex digits of its SHA-256, so different names never
-    share a slug (``Küche`` -> ``kuche_<hash>``, ``客厅`` -> ``node_<hash>``).
-    Names that differ only in case, spaces or punctuation are the same node.
+    That rule is ``homeassistant.util.slugify``: python-slugify's ``slugify(name, separator="_")``, which
+    transliterates to ASCII (text-unidecode) and keeps ``[a-z0-9]`` runs joined by ``_``: ``Living Room``
+    -> ``living_room``, ``Küche 2`` -> ``kuche_2``, ``Straße`` -> ``strasse``, ``客厅`` -> ``ke_ting``.
+    Names that differ only in case, spaces, punctuation or emoji are the same node (``Kitchen!`` is
+    ``kitchen``).  A name with nothing left (``""``, ``🎉``) is ``voxstream``.
     """
-    name = node.strip()
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "_", ascii_name.lower()).strip("_")
-    if name.isascii():
-        return slug or "voxstream"
-    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
-    return f"{slug or 'node'}_{digest}"
+    from slugify import slugify  # here: the transliteration table loads only when a slug is needed
+
+    return slugify(node, separator="_") or "voxstream"
