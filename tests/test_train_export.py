@@ -16,6 +16,7 @@ from engine_support import need_espeak
 from voxstream.errors import ConfigError, ModelError
 from voxstream.model.card import LABELS, SCHEMA_VERSION, load_card
 from voxstream.model.litert import Classifier
+from voxstream.train.live import LIVE
 
 pytestmark = pytest.mark.needs_tf
 RATE = 16000
@@ -93,7 +94,9 @@ def test_seed_writes_a_loadable_model_and_card(seed_model):
     stream = data["holdout"]["protocols"]["stream"]
     assert stream["n"] == data["holdout"]["n_test_clips"] == 14 and np.array(stream["confusion"]).sum() == 14
     assert set(data["holdout"]["protocols"]) == {"stream", "calm-speaker", "calm-session", "cold", "gain-20",
-                                                 "gain+20", "noise20"}
+                                                 "gain+20", "noise20", *LIVE}
+    live = data["holdout"]["protocols"]["live"]
+    assert live["n"] == 14 and live["room_tone"]["dbfs"] == -60.0 and "during_accuracy" in live
     recalls = [c["recall"] for c in stream["per_class"].values() if c["support"]]
     assert stream["uar"] == pytest.approx(np.mean(recalls), abs=1e-4)
     training = data["training"]
@@ -116,7 +119,7 @@ def test_eval_reproduces_the_cards_holdout_exactly(seed_model, tiny_data, tmp_pa
     """`voxstream eval` on the shipped model's held-out side gives the card's holdout figures (accuracy, UAR,
     arousal/valence accuracy, neutral recall, confusion), exactly."""
     card = json.loads(seed_model.with_suffix(".json").read_text())
-    protocols = ("stream", "calm-session", "cold", "noise20")
+    protocols = ("stream", "calm-session", "cold", "noise20", "live", "live-calm-zeros")
     assert _cli(["eval", "--data", str(tiny_data), "--model", str(seed_model), "--split", "random", "--json",
                  *[a for p in protocols for a in ("--protocol", p)], "--no-cache", "--workers", "1"]) == 0
     got = json.loads(capsys.readouterr().out)
@@ -124,6 +127,8 @@ def test_eval_reproduces_the_cards_holdout_exactly(seed_model, tiny_data, tmp_pa
         want = card["holdout"]["protocols"][protocol]
         for key in ("accuracy", "uar", "arousal_accuracy", "valence_accuracy", "confusion"):
             assert got["protocols"][protocol][key] == want[key]
+    for key in ("during_accuracy", "latency_median_s", "latency_never"):  # the live figures too
+        assert got["protocols"]["live"][key] == card["holdout"]["protocols"]["live"][key]
     assert got["protocols"]["calm-session"]["neutral_recall"] == card["holdout"]["protocols"]["calm-session"][
         "neutral_recall"]
 
