@@ -1,5 +1,5 @@
-"""Entity ids a user can predict: 16 node names on a real mosquitto, each entity id ``<domain>.voxstream_<slug>_<key>``
-with the slug of its topics, and the slug is Home Assistant's own."""
+"""Entity ids a user can predict: 16 node names on a real mosquitto, each entity id
+``<domain>.voxstream_<slug>_<entity>`` with the slug of its topics, and the slug is Home Assistant's own."""
 
 from __future__ import annotations
 
@@ -35,7 +35,8 @@ SLUGS = {
 """Node name -> the slug Home Assistant makes of it (homeassistant.util.slugify: python-slugify with separator "_";
 the issue's examples are Straße -> strasse, 客厅 -> ke_ting, Küche 2 -> kuche_2); a name with nothing left after
 slugging (🎉) gets voxstream's fallback."""
-KEYS = {"sensor": ("emotion", "confidence", "arousal", "valence"), "event": ("emotion_event",)}
+ENTITIES = {"sensor": ("emotion", "emotion_confidence", "arousal", "valence"), "event": ("emotion_change",)}
+"""The entity part of each entity id: the entity's name slugged (what Home Assistant makes of an ASCII name)."""
 
 
 def ha_entity_id(domain: str, payload: dict) -> str:
@@ -53,7 +54,7 @@ def test_the_slug_is_home_assistants():
 
 async def test_sixteen_names_on_a_broker_give_predictable_entity_ids(mqtt_broker):
     """Each name goes on the broker in turn while the earlier ones still run: a name whose slug is held is refused;
-    every discovered entity id is <domain>.voxstream_<slug>_<key>, its topics are under voxstream/<slug>/, and
+    every discovered entity id is <domain>.voxstream_<slug>_<entity>, its topics are under voxstream/<slug>/, and
     the device keeps the name that holds the slug."""
     cfg = mqtt_config(mqtt_broker)
     running: dict[str, MqttPublisher] = {}
@@ -84,9 +85,10 @@ async def test_sixteen_names_on_a_broker_give_predictable_entity_ids(mqtt_broker
         domain = topic.split("/")[1]
         slug = payload["device"]["identifiers"][0].removeprefix("voxstream_")
         assert payload["device"]["name"] == f"voxstream {holders[slug]}"
-        key = payload["unique_id"].removeprefix(f"voxstream_{slug}_")
-        assert key in KEYS[domain], payload["unique_id"]
-        assert ha_entity_id(domain, payload) == payload["default_entity_id"] == f"{domain}.voxstream_{slug}_{key}"
+        entity = payload["object_id"].removeprefix(f"voxstream_{slug}_")
+        assert entity in ENTITIES[domain] and entity == slugify(payload["name"], separator="_"), payload
+        assert ha_entity_id(domain, payload) == payload["default_entity_id"] == f"{domain}.voxstream_{slug}_{entity}"
+        assert payload["unique_id"].startswith(f"voxstream_{slug}_")
         assert payload["state_topic"].startswith(f"voxstream/{slug}/")
         assert payload["availability_topic"] == f"voxstream/{slug}/status"
         seen.setdefault(slug, set()).add(payload["default_entity_id"])

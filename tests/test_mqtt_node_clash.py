@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 import socket
@@ -23,7 +24,7 @@ from test_publish_mqtt import _until, make_card, make_event, mqtt_config
 from voxstream.config import MqttConfig, node_slug
 from voxstream.errors import PublisherError
 from voxstream.publish.homeassistant import Topics
-from voxstream.publish.mqtt import MqttPublisher
+from voxstream.publish.mqtt import PROCESS_START_MS, MqttPublisher, process_gone
 from voxstream.publish.mqtt_claim import Claim, NodeClaim, Verdict
 
 WAIT_S = 60.0
@@ -348,3 +349,19 @@ def test_claim_rule_without_a_broker():
     assert held.seen(_claim("young", 2001)) is Verdict.CLAIM
     assert held.seen(_claim("a-tie", 2000)) is Verdict.LOST  # same start: the smaller run id keeps it
     assert Claim.from_properties([("x", "1")]) is None and Claim.from_properties(mine.properties()) == mine
+
+
+def test_process_gone_reads_the_process_table():
+    """A claim's process on this host is gone when its pid is not running, or runs a process started after the
+    claim (a pid reused after a reboot); this process's pid counts only for claims made since it started."""
+    now_ms = int(time.time() * 1000)
+    with subprocess.Popen(["sleep", "60"]) as other:
+        try:
+            time.sleep(0.1)
+            assert not process_gone(_claim("live", now_ms, pid=other.pid))  # made after the process started
+            assert process_gone(_claim("reused", now_ms - 60_000, pid=other.pid))  # made before it started
+        finally:
+            other.kill()
+    assert process_gone(_claim("dead", now_ms, pid=other.pid))
+    assert process_gone(_claim("mine-before", PROCESS_START_MS - 1, pid=os.getpid()))
+    assert not process_gone(_claim("mine-now", now_ms, pid=os.getpid()))

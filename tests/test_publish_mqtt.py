@@ -126,11 +126,15 @@ def test_discovery_ids_are_stable_and_complete():
     by_id = {payload["unique_id"]: (topic, payload) for topic, payload in first}
     keys = ("emotion", "confidence", "arousal", "valence", "emotion_event")
     assert set(by_id) == {f"voxstream_kitchen_pi_{key}" for key in keys}
+    entity_ids = set()
     for topic, payload in first:
         domain = topic.split("/")[1]
         assert topic == f"homeassistant/{domain}/{payload['unique_id']}/config"
-        assert payload["object_id"] == payload["unique_id"]
-        assert payload["default_entity_id"] == f"{domain}.{payload['unique_id']}"
+        assert payload["default_entity_id"] == f"{domain}.{payload['object_id']}"
+        entity_ids.add(payload["default_entity_id"])
+    assert entity_ids == {"sensor.voxstream_kitchen_pi_emotion", "sensor.voxstream_kitchen_pi_emotion_confidence",
+                          "sensor.voxstream_kitchen_pi_arousal", "sensor.voxstream_kitchen_pi_valence",
+                          "event.voxstream_kitchen_pi_emotion_change"}  # as Home Assistant names ASCII nodes
     assert by_id["voxstream_kitchen_pi_emotion_event"][0].startswith("homeassistant/event/")
     assert {json.dumps(p["device"]) for _, p in first} == {json.dumps(first[0][1]["device"])}
     assert all(p["availability_topic"] == topics.status for _, p in first)

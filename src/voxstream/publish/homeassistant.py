@@ -15,8 +15,8 @@ All of them use the status topic for availability (``online``/``offline``, the
 last will).  Topics, ``unique_id``s and entity ids use :func:`node_slug` of
 the node name (Home Assistant's own slug rule), so they are stable across
 restarts, while the device keeps the display name: every entity id is
-``<domain>.voxstream_<slug>_<key>`` (``object_id`` for Home Assistant before
-2025.10, ``default_entity_id`` from 2025.10, both sent).  The configs are
+``<domain>.voxstream_<slug>_<entity name slug>`` (:func:`object_id`; ``object_id``
+for Home Assistant before 2025.10, ``default_entity_id`` from 2025.10, both sent).  The configs are
 published retained and again whenever Home Assistant's birth message
 (``<discovery_prefix>/status`` = ``online``) arrives.
 
@@ -104,14 +104,21 @@ def device_info(card: ModelCard, node: str, page_url: str | None = None) -> dict
     return info
 
 
+def object_id(node: str, name: str) -> str:
+    """The entity id without its domain: ``voxstream_<node slug>_<entity name slug>``, what Home Assistant
+    itself derives from the device and entity names when both slug the same way (``Emotion change`` ->
+    ``event.voxstream_living_room_emotion_change``)."""
+    return f"voxstream_{node_slug(node)}_{node_slug(name)}"
+
+
 def _common(card: ModelCard, node: str, topics: Topics, domain: str, key: str, name: str,
             page_url: str | None) -> dict:
-    object_id = f"voxstream_{node_slug(node)}_{key}"
+    entity = object_id(node, name)
     return {
         "name": name,
-        "unique_id": object_id,
-        "object_id": object_id,
-        "default_entity_id": f"{domain}.{object_id}",
+        "unique_id": f"voxstream_{node_slug(node)}_{key}",
+        "object_id": entity,
+        "default_entity_id": f"{domain}.{entity}",
         "availability_topic": topics.status,
         "payload_available": ONLINE,
         "payload_not_available": OFFLINE,
