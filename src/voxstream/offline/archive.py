@@ -8,7 +8,7 @@ sessions) and through the model in one batch (:mod:`voxstream.offline.batch`).
 Every chunk reports the time of each stage (decode, features, gate,
 normalise, model) and the worker's peak RSS, for ``bench/archive.py``.
 
-:mod:`voxstream.offline.pool` runs the chunks on spawned processes,
+:mod:`voxstream.offline.workers` runs the chunks on spawned processes,
 :mod:`voxstream.offline.cluster` on a Dask cluster.
 """
 
