@@ -141,8 +141,9 @@ def test_discovery_ids_are_stable_and_complete():
     event_types = by_id["voxstream_kitchen_pi_emotion_event"][1]["event_types"]
     assert event_types == [*LABELS, "uncertain", "silence"]
     arousal, valence = by_id["voxstream_kitchen_pi_arousal"][1], by_id["voxstream_kitchen_pi_valence"][1]
-    assert (arousal["device_class"], arousal["options"], arousal["name"]) == ("enum", ["low", "high"], "Arousal")
-    assert (valence["options"], valence["name"]) == (["negative", "positive"], "Valence")
+    assert (arousal["device_class"], arousal["options"], arousal["name"]) == ("enum", ["low", "high", "silence"],
+                                                                              "Arousal")
+    assert (valence["options"], valence["name"]) == (["negative", "positive", "silence"], "Valence")
     assert arousal["state_topic"] == valence["state_topic"] == topics.emotion
     assert "value_json.arousal_score" in arousal["json_attributes_template"]
     assert "value_json.valence_score" in valence["json_attributes_template"]

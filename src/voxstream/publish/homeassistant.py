@@ -7,7 +7,8 @@ One device per node with five entities:
   scores, ``arousal``, ``valence`` and their scores as attributes;
 * ``sensor`` "Emotion confidence" in %;
 * ``sensor`` "Arousal" (``low``/``high``) and "Valence" (``negative``/``positive``),
-  enum sensors with their score as an attribute (unknown while no speech was heard);
+  enum sensors with their score as an attribute; ``silence`` while the scores are all 0
+  (the JSON's ``null``: Home Assistant before 2024.6 would show an enum's rendered "None" as it is);
 * ``event`` "Emotion change" with ``event_types`` = the labels, fired on each
   label change on its own topic.
 
@@ -138,11 +139,11 @@ def _affect(card: ModelCard, node: str, topics: Topics, key: str, name: str, val
     """An enum sensor for ``arousal`` or ``valence`` of the emotion JSON, its score as the attribute."""
     return _common(card, node, topics, "sensor", key, name, page_url) | {
         "state_topic": topics.emotion,
-        "value_template": f"{{{{ value_json.{key} }}}}",  # null (no speech yet) renders None: unknown
+        "value_template": f"{{{{ value_json.{key} or '{SILENCE}' }}}}",
         "json_attributes_topic": topics.emotion,
         "json_attributes_template": f'{{{{ {{"{key}_score": value_json.{key}_score}} | tojson }}}}',
         "device_class": "enum",
-        "options": list(values),
+        "options": [*values, SILENCE],
         "icon": icon,
     }
 
