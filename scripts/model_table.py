@@ -7,6 +7,9 @@ Every figure is read from the cards, which ``voxstream train ... --evaluate stan
 src/voxstream/train/protocols.py).  "n/a": the card holds no such figure (a card written before it existed).
 For cards with a ``loco`` evaluation (leave one corpus out), a table per held-out corpus and their mean:
 accuracy / UAR / arousal / valence accuracy (%), each corpus scored on the labels it has.
+For cards with the live protocols (src/voxstream/train/live.py), a table of what a user sees: per split and
+live protocol, the label shown at each clip's end (accuracy / UAR), during it, and the latency of a new label.
+With ``--select`` the recipe-choice table: per card the mean of its ``lao-inner`` and ``loco`` figures.
 The last table holds the headline figures of src/voxstream/train/report.py, one column per card.
 """
 
@@ -20,6 +23,8 @@ from voxstream.train.report import figures
 
 PROTOCOLS = ("stream", "calm-speaker", "calm-session", "cold", "gain-20", "gain+20", "noise20")
 SPECS = ("lao", "tess-cross", "nemo-cross", "loco")
+LIVE = ("live", "live-episodes", "live-calm", "live-zeros", "live-episodes-zeros", "live-calm-zeros")
+"""The live protocols, in the order of the live table."""
 LOCO_PROTOCOLS = ("live", "stream", "cold")
 """Protocols of the loco table, those a card holds (``live`` when the card has it)."""
 LOCO_FIGURES = ("accuracy", "uar", "arousal_accuracy", "valence_accuracy")
@@ -124,6 +129,58 @@ def loco(cards: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _seconds(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def _read_as(ev: dict | None, protocol: str, label: str) -> float | None:
+    """Fold mean of the share of calm clips a live protocol ended on ``label``."""
+    if not ev or not all("calm_read_as" in s["protocols"].get(protocol, {}) for s in ev["splits"]):
+        return None
+    values = [s["protocols"][protocol]["calm_read_as"].get(label, 0.0) for s in ev["splits"]]
+    return sum(values) / len(values)
+
+
+def live(cards: list[dict]) -> str:
+    """Rows: split x live protocol; per card: at the end of each clip accuracy / UAR, during the clip, latency
+    median and p90 (s), and for live-calm neutral recall and calm clips ending on sad (%)."""
+    evs = [c.get("evaluations", {}) for c in cards]
+    lines = ["| split | protocol | card | at end (acc / UAR) | during | latency median / p90 (s) | "
+             "neutral recall | calm read as sad |", "|" + "---|" * 8]
+    for spec in SPECS:
+        for p in LIVE:
+            for c, ev in zip(cards, evs):
+                e = ev.get(spec)
+                if not e or p not in e["splits"][0]["protocols"]:
+                    continue
+                calm = p.startswith("live-calm")
+                latency = f"{_seconds(_mean(e, p, 'latency_median_s'))} / {_seconds(_mean(e, p, 'latency_p90_s'))}"
+                lines.append(f"| {spec} | {p} | {c['name']} | {_cell(e, p)} | {_pct(_mean(e, p, 'during_accuracy'))} | "
+                             f"{latency} | "
+                             f"{_pct(_mean(e, p, 'neutral_recall')) if calm else ''} | "
+                             f"{_pct(_read_as(e, p, 'sad')) if calm else ''} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def select(cards: list[tuple[str, dict]]) -> str:
+    """The recipe choice: per card, the fold means of ``lao-inner=N`` and of ``loco`` (live at the end of each
+    clip: accuracy / UAR / arousal; UAR for the rule) and the mean UAR of the two."""
+    lines = ["| card | recipe | lao-inner live (acc / UAR / arousal) | loco live (acc / UAR / arousal) | "
+             "mean UAR |", "|" + "---|" * 5]
+    for name, c in cards:
+        evs = c.get("evaluations", {})
+        inner = next((ev for spec, ev in evs.items() if spec.startswith("lao-inner")), None)
+        out = evs.get("loco")
+        uars = [_mean(ev, "live", "uar") for ev in (inner, out)]
+        t = c["training"]
+        recipe = f"{'+'.join(Path(d).name for d in t['data'])}, balance {t.get('balance', 'none')}"
+        cells = [" / ".join(_pct(_mean(ev, "live", k)) for k in ("accuracy", "uar", "arousal_accuracy"))
+                 for ev in (inner, out)]
+        mean = None if None in uars else sum(u for u in uars if u is not None) / 2
+        lines.append(f"| {name} | {recipe} | {cells[0]} | {cells[1]} | {_pct(mean)} |")
+    return "\n".join(lines)
+
+
 def pooled(cards: list[tuple[str, dict]]) -> str:
     """One row per card: accuracy averaged over every split of every evaluation it holds (e.g. inner folds),
     the UAR of ``stream``, the neutral recall of ``calm-session`` and the mean over protocols."""
@@ -158,6 +215,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("cards", nargs="+", type=Path)
     ap.add_argument("--folds", action="store_true", help="also the per-fold lao table of the first card")
+    ap.add_argument("--select", action="store_true", help="the recipe-choice table (lao-inner and loco, live)")
     ap.add_argument("--pooled", action="store_true", help="one row per card, mean over all its splits "
                                                          "(for recipe trials on lao-inner=N)")
     args = ap.parse_args()
@@ -165,7 +223,15 @@ def main() -> None:
     if args.pooled:
         print(pooled([(p.stem, c) for p, c in zip(args.cards, cards)]))
         return
+    if args.select:
+        print(select([(p.stem, c) for p, c in zip(args.cards, cards)]))
+        return
     print(summary(cards))
+    table = live(cards)
+    if table:
+        print()
+        print("live: the label a user sees (%, latency in s)")
+        print(table)
     if any("loco" in c.get("evaluations", {}) for c in cards):
         print()
         print("loco: accuracy / UAR / arousal / valence (%)")

@@ -8,6 +8,16 @@ training run, and nothing here says what a figure should be;
 from __future__ import annotations
 
 HEADLINE = (
+    ("lao live at end", "lao", "live", "accuracy_mean"),
+    ("lao live at end UAR", "lao", "live", "uar_mean"),
+    ("lao live during", "lao", "live", "during_accuracy_mean"),
+    ("lao live latency median s", "lao", "live", "latency_median_s_mean"),
+    ("lao live-episodes at end", "lao", "live-episodes", "accuracy_mean"),
+    ("lao live-calm neutral recall", "lao", "live-calm", "neutral_recall_mean"),
+    ("lao live-zeros at end", "lao", "live-zeros", "accuracy_mean"),
+    ("lao live-calm-zeros neutral recall", "lao", "live-calm-zeros", "neutral_recall_mean"),
+    ("loco live UAR", "loco", "live", "uar_mean"),
+    ("loco live arousal accuracy", "loco", "live", "arousal_accuracy_mean"),
     ("lao stream", "lao", "stream", "accuracy_mean"),
     ("lao stream UAR", "lao", "stream", "uar_mean"),
     ("lao calm-speaker", "lao", "calm-speaker", "accuracy_mean"),
