@@ -69,3 +69,25 @@ def test_the_script_prints_the_loco_table(cards, tmp_path):
     assert "| loco | stream | 40.0 / 30.0 | n/a |" in out
     assert "loco: accuracy / UAR / arousal / valence (%)" in out
     assert "| KOREAN | cold | 15.0 / 10.0 / 30.0 / 20.0 | n/a |" in out
+
+
+def _live(acc: float, during: float, latency: float, **extra) -> dict:
+    return {**_metrics(acc, acc, 0.8, 0.6), "during_accuracy": during, "latency_median_s": latency,
+            "latency_p90_s": 2 * latency, **extra}
+
+
+def test_live_table_and_the_recipe_choice_read_the_fold_means():
+    """The live table shows at-end, during and latency fold means; --select the mean UAR of lao-inner and loco."""
+    calm = {"neutral_recall": 0.5, "calm_read_as": {"sad": 0.25, "neutral": 0.75}}
+    splits = [{"split": f"RAVDESS fold {i}", "protocols": {
+        "live": _live(0.4 + 0.2 * i, 0.2, 1.0 + i), "live-calm": _live(0.5, 0.3, 1.0, **calm)}} for i in range(2)]
+    loco_splits = [{"split": f"{c} held out, train the others", "protocols": {"live": _live(v, 0.1, 1.0)}}
+                   for c, v in (("TESS", 0.3), ("KOREAN", 0.5))]
+    card = {"name": "new", "arch": "lstm", "training": {"data": ["tess", "ravdess"], "balance": "corpora"},
+            "evaluations": {"lao-inner=1": {"splits": splits}, "lao": {"splits": splits},
+                            "loco": {"splits": loco_splits}}}
+    rows = _script().live([card]).splitlines()
+    assert "| lao | live | new | 50.0 / 50.0 | 20.0 | 1.50 / 3.00 |  |  |" in rows
+    assert "| lao | live-calm | new | 50.0 / 50.0 | 30.0 | 1.00 / 2.00 | 50.0 | 25.0 |" in rows
+    choice = _script().select([("T1", card)]).splitlines()
+    assert choice[2] == "| T1 | tess+ravdess, balance corpora | 50.0 / 50.0 / 80.0 | 40.0 / 40.0 / 80.0 | 45.0 |"
