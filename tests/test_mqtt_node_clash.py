@@ -23,8 +23,9 @@ from fault_support import MqttTap, VoxProc, terminate_quietly, tone_with_speechl
 from test_publish_mqtt import _until, make_card, make_event, mqtt_config
 from voxstream.config import MqttConfig, node_slug
 from voxstream.errors import PublisherError
+from voxstream.publish.claim_host import PROCESS_START_MS, process_gone
 from voxstream.publish.homeassistant import Topics
-from voxstream.publish.mqtt import PROCESS_START_MS, MqttPublisher, process_gone
+from voxstream.publish.mqtt import MqttPublisher
 from voxstream.publish.mqtt_claim import Claim, NodeClaim, Verdict
 
 WAIT_S = 60.0

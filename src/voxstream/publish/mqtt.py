@@ -1,6 +1,6 @@
 """MQTT publisher (aiomqtt 2.x, MQTT 5) with its own reconnect loop and Home Assistant discovery.
 
-Three parts:
+Three parts (and the claim's host side in :mod:`~voxstream.publish.claim_host`):
 
 * :class:`MqttState` (pure, synchronous, time is an argument) decides what is
   due: the latest event as state (on a label change, or ``min_interval_s``
@@ -39,12 +39,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import secrets
-import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -54,6 +50,7 @@ from voxstream.config import MqttConfig
 from voxstream.engine.events import EmotionEvent
 from voxstream.errors import PublisherError
 from voxstream.model.card import ModelCard
+from voxstream.publish.claim_host import new_claim, process_gone
 from voxstream.publish.homeassistant import HA_ONLINE, OFFLINE, ONLINE, Topics, discovery_configs, node_slug
 from voxstream.publish.mqtt_claim import Claim, NodeClaim, Verdict
 from voxstream.publish.mqtt_link import keep_connected, tls_parameters
@@ -84,49 +81,6 @@ class _Quiet(logging.Filter):
 
 _CLIENT_LOGGER = logging.getLogger(f"{__name__}.client")
 _CLIENT_LOGGER.addFilter(_Quiet())
-
-
-PROCESS_START_MS = int(time.time() * 1000)
-"""About when this process started (this module's import): a claim with this pid made earlier was another's."""
-
-
-def process_gone(claim: Claim) -> bool:
-    """Has the process of a claim made on this host ended?  Its pid is not running, or is running a process
-    that started after the claim was made (pids are reused, e.g. after a reboot; this process's own pid
-    after a container restart)."""
-    if claim.pid == os.getpid():
-        return claim.since_ms < PROCESS_START_MS
-    if claim.pid <= 0:
-        return True
-    try:
-        os.kill(claim.pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # another user's process: running
-        pass
-    started = process_start(claim.pid)
-    return started is not None and started > claim.since_ms / 1000 + START_SLACK_S
-
-
-START_SLACK_S = 2.0
-"""A process that started more than this after a claim cannot have made it (the boot time is in whole seconds)."""
-
-
-def process_start(pid: int) -> float | None:
-    """When a process of this host started, epoch seconds, from /proc (None where there is none)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
-        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat: start time in clock ticks
-    except (OSError, StopIteration, ValueError, IndexError):
-        return None
-
-
-def new_claim() -> Claim:
-    """This run's claim: a random run id, this host and process, the wall-clock start."""
-    return Claim(run=secrets.token_hex(4), host=socket.gethostname(), pid=os.getpid(),
-                 since_ms=int(time.time() * 1000))
 
 
 def claim_of(message: aiomqtt.Message) -> Claim | None:
