@@ -312,6 +312,16 @@ async def test_a_claim_left_on_this_host_by_a_gone_process_is_taken_over(mqtt_br
             pass
 
 
+async def test_a_configured_client_id_is_used(mqtt_broker):
+    """`[mqtt] client_id` replaces the per-run id; the node still claims and releases as usual."""
+    cfg = mqtt_config(mqtt_broker, client_id="kitchen-pi", discovery=False)
+    async with MqttPublisher(cfg, "kitchen", make_card()) as pub:
+        await _online(pub)
+        assert await _retained_status(mqtt_broker) == ("online", pub.claim.mine)
+    assert re.search(r"New client connected from \S+ as kitchen-pi \(p5,", mqtt_broker.log_text())  # MQTT 5
+    assert await _retained_status(mqtt_broker) == ("offline", None)
+
+
 async def test_one_network_blip_does_not_stop_the_node(mqtt_broker):
     """A node knocked off the broker (a client connecting with its id) reconnects, claims again and publishes."""
     cfg = mqtt_config(mqtt_broker, discovery=False)
