@@ -234,3 +234,13 @@ def test_factory_builds_enabled_publishers_only(classifier):
     only_ws = build_publishers(Config().replace("mqtt", enabled=False), classifier.card, RunStats())
     only_mqtt = build_publishers(Config().replace("websocket", enabled=False), classifier.card, RunStats())
     assert [type(p) for p in only_ws] == [WebSocketPublisher] and [type(p) for p in only_mqtt] == [MqttPublisher]
+    assert only_mqtt[0]._page_url is None  # no live page, no device link
+    assert both[1]._page_url is not None  # the device link is the live page's own address, read once it is bound
+
+
+async def test_the_device_link_is_the_page_servers_bound_address(classifier):
+    """With the page on, MQTT discovery links the device to the page's real address (its bound port)."""
+    cfg = Config().replace("websocket", port=0).replace("mqtt", enabled=True)
+    ws, mqtt = build_publishers(cfg, classifier.card, RunStats())
+    async with ws:
+        assert mqtt._page_url() == ws.url == f"http://127.0.0.1:{ws.port}/" and ws.port != 0

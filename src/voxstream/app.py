@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from typing import Protocol, runtime_checkable
 
@@ -52,13 +52,18 @@ def build_publishers(cfg: Config, card: ModelCard, stats: RunStats,
     Each module is imported only when enabled, so ``--no-ws --no-mqtt`` loads neither.
     """
     pubs: list[Publisher] = []
+    page: Callable[[], str | None] | None = None  # the live page, for the Home Assistant device link
     if cfg.websocket.enabled:
         from voxstream.publish.websocket import WebSocketPublisher
-        pubs.append(WebSocketPublisher(cfg.websocket, card, stats, node=cfg.node.name,
-                                       spec=spec if spec is not None else window_spec(card, cfg)))
+        ws = WebSocketPublisher(cfg.websocket, card, stats, node=cfg.node.name,
+                                spec=spec if spec is not None else window_spec(card, cfg))
+        pubs.append(ws)
+
+        def page() -> str | None:  # read when discovery is announced, after the page server has started
+            return ws.url
     if cfg.mqtt.enabled:
         from voxstream.publish.mqtt import MqttPublisher
-        pubs.append(MqttPublisher(cfg.mqtt, cfg.node.name, card, stats))
+        pubs.append(MqttPublisher(cfg.mqtt, cfg.node.name, card, stats, page_url=page))
     return pubs
 
 

@@ -146,7 +146,7 @@ class MqttConfig:
     host: str = "127.0.0.1"
     port: int = 1883
     client_id: str = ""
-    """Empty derives "voxstream-<node>"."""
+    """Empty derives "voxstream-<node slug>-<run id>" (a random run id: each process its own client)."""
     username: str = ""
     password: str = field(default="", repr=False)
     """Never logged (kept out of repr)."""

@@ -152,7 +152,7 @@ def seq_assemble(frames: np.ndarray, win: np.ndarray, shared: np.ndarray, params
     out[..., 3 * c + 6] = rel_mean[..., 0]
     out[..., 3 * c + 7] = rel_std[..., 0]
     if (level <= SEQ_ZERO_FRAME_DBFS).any():
-        _fill_zero_steps(out, (level <= SEQ_ZERO_FRAME_DBFS)[:, idx].all(axis=-1))
+        _fill_zero_steps(out, np.asarray((level <= SEQ_ZERO_FRAME_DBFS)[:, idx].all(axis=-1), dtype=bool))
     return out
 
 
