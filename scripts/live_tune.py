@@ -38,13 +38,14 @@ from voxstream.train.splits import make_splits
 
 PROTOCOLS = ("live", "live-episodes", "live-calm", "live-zeros")
 GRIDS = {
-    "one": {"alpha": [0.35]},
+    "one": {"alpha": [SmootherConfig().alpha]},
+    "before": {"alpha": [0.35], "margin": [0.1], "dwell_s": [0.5], "fast_margin": [1.0], "uncertain_s": [1.0]},
     "default": {"alpha": [0.35, 0.5, 0.7], "dwell_s": [0.25, 0.5], "fast_margin": [1.0, 0.5, 0.3],
-                "pause_s": [0.0, 0.25, 0.5], "silence_s": [1.0, 1.5]},
+                "silence_s": [1.0, 1.5]},
     "steady": {"alpha": [0.5, 0.7, 1.0], "margin": [0.1, 0.2, 0.3], "dwell_s": [0.5, 1.0, 2.0],
                "fast_margin": [0.3, 0.4, 0.5, 0.6], "uncertain_s": [1.0, 3.0]},
     "wide": {"alpha": [0.2, 0.35, 0.5, 0.7, 1.0], "dwell_s": [0.0, 0.25, 0.5, 1.0],
-             "fast_margin": [1.0, 0.6, 0.4, 0.25], "pause_s": [0.0, 0.25, 0.5, 1.0], "silence_s": [0.75, 1.0, 1.5],
+             "fast_margin": [1.0, 0.6, 0.4, 0.25], "silence_s": [0.75, 1.0, 1.5],
              "margin": [0.05, 0.1, 0.2]},
 }
 

@@ -150,13 +150,3 @@ def test_a_confident_challenger_takes_over_at_once_a_weak_one_after_the_dwell():
     labels = [o.label for o in weak]
     assert labels[4:8] == ["sad"] * 4 and labels[8] == "happy"  # lead 0.1: after 1.0 s of dwell
 
-
-def test_a_pause_longer_than_pause_s_restarts_the_average_but_keeps_the_label():
-    """pause_s: the next utterance's first window is its own average (the held label is shown until then)."""
-    seq = ["angry"] * 8 + [None, None] + ["happy"]
-    slow = feed(Smoother(LABELS, alpha=0.35), seq)
-    restart = feed(Smoother(LABELS, alpha=0.35, pause_s=0.25), seq)
-    assert slow[9].label == restart[9].label == "angry"  # a pause shorter than silence_s keeps the label
-    assert slow[10].scores[LABELS.index("angry")] > 0.5  # the average runs across the pause
-    assert restart[10].scores == pytest.approx(onehot("happy"))  # restarted on the new utterance
-    assert feed(Smoother(LABELS, alpha=0.35, pause_s=0.75), seq)[10].scores[LABELS.index("angry")] > 0.5

@@ -97,9 +97,9 @@ class GateConfig:
 
 @dataclass(frozen=True)
 class SmootherConfig:
-    alpha: float = 0.35
+    alpha: float = 0.5
     """Weight of the newest scores in the exponential moving average (0-1]."""
-    margin: float = 0.1
+    margin: float = 0.2
     """Lead over the current label that a challenger needs, in probability."""
     dwell_s: float = 0.5
     """How long a challenger must keep its lead before the label changes, in seconds."""
@@ -108,14 +108,13 @@ class SmootherConfig:
     silence_s: float = 1.5
     """After this long without speech the label becomes "silence", in seconds; a shorter pause keeps the
     label."""
-    uncertain_s: float = 1.0
+    uncertain_s: float = 3.0
     """How long every label must stay below ``threshold`` (in speech) before the label becomes "uncertain", in
     seconds."""
-    fast_margin: float = 1.0
-    """Lead over the current label with which a challenger takes over at once, without ``dwell_s`` (1: never)."""
-    pause_s: float = 0.0
-    """When more than this many seconds separate two speech windows, the next one restarts the moving average
-    (a new utterance is not held back by the last one's scores); 0: never."""
+    fast_margin: float = 0.4
+    """Lead over the current label with which a challenger takes over at once, without ``dwell_s`` (1: never).
+    The defaults of this section were chosen on the inner folds of ``lao`` (``scripts/live_tune.py``,
+    docs/model.md#the-label-a-user-sees)."""
 
 
 @dataclass(frozen=True)
@@ -313,7 +312,6 @@ def _validate(cfg: Config) -> None:
     need(cfg.smoother.silence_s >= 0, "smoother.silence_s", ">= 0")
     need(cfg.smoother.uncertain_s >= 0, "smoother.uncertain_s", ">= 0")
     need(cfg.smoother.margin <= cfg.smoother.fast_margin <= 1, "smoother.fast_margin", "in [smoother.margin, 1]")
-    need(cfg.smoother.pause_s >= 0, "smoother.pause_s", ">= 0")
     need(bool(cfg.node.name.strip()) and "/" not in cfg.node.name and "+" not in cfg.node.name
          and "#" not in cfg.node.name, "node.name", "a non-empty name without / + #")
     need(0 <= cfg.websocket.port <= 65535, "websocket.port", "0-65535")
