@@ -3,7 +3,7 @@
 The seed computed ``librosa.feature.mfcc(y=window, sr=16000, n_mfcc=40)`` on
 the whole 2 s window every hop, took the mean over frames and called Keras
 ``Model.predict`` per window.  This script times exactly that (the seed
-architecture of ``voxstream.train.models``, random weights: timing only) and
+architecture of ``voxstream.train.archs``, random weights: timing only) and
 adds it, with the ratios seed / voxstream, to a bench JSON:
 
     voxstream bench > bench.json
@@ -39,8 +39,8 @@ def seed_way(audio: np.ndarray, window: int, hop: int, hops: int, warm: int = 5)
     import librosa
     import tensorflow as tf
 
-    from voxstream.model.card import LABELS
-    from voxstream.train.models import build_model, get_arch
+    from voxstream.inference.card import LABELS
+    from voxstream.train.archs import build_model, get_arch
 
     model = build_model("seed", get_arch("seed").input_shape((40,)), len(LABELS))
     feats, preds = [], []

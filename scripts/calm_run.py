@@ -25,7 +25,7 @@ import soundfile as sf
 
 from voxstream.api import events_from_file
 from voxstream.audio.files import load_audio
-from voxstream.model.card import LABELS
+from voxstream.inference.card import LABELS
 from voxstream.train.datasets import label_indices, scan_folders, speaker_keys
 from voxstream.train.protocols import calm_sessions
 

@@ -28,8 +28,8 @@ import numpy as np
 from voxstream.audio.files import load_audio
 from voxstream.config import Config, SmootherConfig
 from voxstream.engine.smoother import Smoother
-from voxstream.model.card import LABELS
-from voxstream.model.litert import Classifier
+from voxstream.inference.card import LABELS
+from voxstream.inference.litert import Classifier
 from voxstream.train.datasets import label_indices, scan_folders, speaker_keys
 from voxstream.train.live import join, live_config, order_for, outcomes, session_events, summarise
 from voxstream.train.protocols import calm_sessions

@@ -9,7 +9,7 @@ import pytest
 
 from voxstream.engine.affect import AROUSAL, VALENCE, affect
 from voxstream.engine.events import EmotionEvent
-from voxstream.model.card import LABELS
+from voxstream.inference.card import LABELS
 from voxstream.train.protocols import affect_accuracy
 
 

@@ -17,7 +17,7 @@ def keras():
 def test_lstm_converts_and_matches_keras(keras):
     """An untrained LSTM over (8, 125) exports (unrolled, free batch), converts with TFLITE_BUILTINS only, loads
     in the runtime's LiteRT wrapper and matches Keras, one row per call and a batch in one call."""
-    from voxstream.model.litert import LiteModel
+    from voxstream.inference.litert import LiteModel
     from voxstream.train.arch_lstm import build, export_graph
     from voxstream.train.export import convert
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from voxstream.model.card import LABELS
+from voxstream.inference.card import LABELS
 from voxstream.train.balance import corpus_shares, row_weights
 from voxstream.train.protocols import calm_sessions, sessions_for
 from voxstream.train.splits import make_splits

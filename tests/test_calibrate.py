@@ -12,9 +12,9 @@ from voxstream.audio.files import iter_blocks
 from voxstream.cli import main as cli
 from voxstream.config import Config
 from voxstream.engine.normalize import Normalizer
-from voxstream.model.calibration import default_baseline_path
-from voxstream.model.card import LABELS, sha256_file
-from voxstream.model.litert import Classifier
+from voxstream.inference.calibration import default_baseline_path
+from voxstream.inference.card import LABELS, sha256_file
+from voxstream.inference.litert import Classifier
 from voxstream.stages import build_engine
 from voxstream.train.protocols import CALIBRATION_S, NEUTRAL, run_protocol
 from voxstream.train.rows import DatasetRows
@@ -134,7 +134,7 @@ def test_run_uses_a_matching_baseline_and_ignores_another_models(talk, tmp_path,
     assert calibrate("--file", str(talk), "--seconds", "10", "--out", str(out)) == 0
     cfg = Config().replace("model", baseline=str(out))
     plain = events(classifier, talk, Config().replace("model", baseline="off"))
-    with caplog.at_level(logging.INFO, logger="voxstream.model.calibration"):
+    with caplog.at_level(logging.INFO, logger="voxstream.inference.calibration"):
         calibrated = events(classifier, talk, cfg)
     assert "sessions start from the speaker baseline" in caplog.text
     assert len(plain) == len(calibrated)
@@ -142,7 +142,7 @@ def test_run_uses_a_matching_baseline_and_ignores_another_models(talk, tmp_path,
     data = json.loads(out.read_text())
     out.write_text(json.dumps({**data, "model_sha256": "0" * 64}))
     caplog.clear()
-    with caplog.at_level(logging.INFO, logger="voxstream.model.calibration"):
+    with caplog.at_level(logging.INFO, logger="voxstream.inference.calibration"):
         ignored = events(classifier, talk, cfg)
     assert "speaker baseline ignored, sessions start from the model's prior" in caplog.text
     assert "calibrated with another model" in caplog.text
@@ -153,7 +153,7 @@ def test_run_finds_the_default_baseline(talk, caplog):
     """With `[model] baseline = ""` the engine loads the node's default baseline file when it exists."""
     classifier = Classifier.load(need_model())
     assert calibrate("--file", str(talk), "--seconds", "5") == 0
-    with caplog.at_level(logging.INFO, logger="voxstream.model.calibration"):
+    with caplog.at_level(logging.INFO, logger="voxstream.inference.calibration"):
         events(classifier, talk, Config())
     assert f"sessions start from the speaker baseline {default_baseline_path('voxstream')}" in caplog.text
 

@@ -13,7 +13,7 @@ from voxstream.engine.gate import SpeechGate
 from voxstream.engine.params import POOLINGS, FeatureParams, windows
 from voxstream.engine.pooling import pool
 from voxstream.engine.window import WindowSpec
-from voxstream.model.litert import Classifier
+from voxstream.inference.litert import Classifier
 from voxstream.offline.batch import BatchModel, pool_windows
 from voxstream.offline.clips import normalise_session, window_rows
 from voxstream.stages import build_engine, make_gate, make_normalizer, window_spec
@@ -99,7 +99,7 @@ def test_window_rows_equal_the_per_window_path(speech, classifier):
 
 def test_batch_model_equals_one_call_per_window():
     """The shipped MLP (session_mlp) scores a batch in one call (resized input) like one call per window, to 1e-5."""
-    from voxstream.model.shipped import resolve_model
+    from voxstream.inference.shipped import resolve_model
 
     mlp = Classifier.load(resolve_model("session_mlp"))
     model = BatchModel(mlp)
@@ -112,7 +112,7 @@ def test_batch_model_equals_one_call_per_window():
 
 def test_batch_model_falls_back_when_the_model_refuses_a_batch():
     """The shipped seed model's delegate refuses a resized input: one call per window, same scores."""
-    from voxstream.model.shipped import resolve_model
+    from voxstream.inference.shipped import resolve_model
 
     seed = Classifier.load(resolve_model("seed"))
     model = BatchModel(seed)

@@ -180,7 +180,7 @@ def _model_with_gate(folder: Path, **gate) -> Path:
     import json
     import shutil
 
-    from voxstream.model.shipped import resolve_model
+    from voxstream.inference.shipped import resolve_model
 
     seed = resolve_model("seed")
     folder.mkdir(parents=True, exist_ok=True)

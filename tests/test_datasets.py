@@ -225,7 +225,7 @@ def test_rows_in_parallel_equal_rows_in_process(tmp_path):
 def _table(speakers_per_corpus: dict[str, list[str]], per_speaker: int = 14):
     import pandas as pd
 
-    from voxstream.model.card import LABELS
+    from voxstream.inference.card import LABELS
 
     rows = [(f"{c}/{s}_{i}.wav", LABELS[i % 7], s, c, 1.0)
             for c, speakers in speakers_per_corpus.items() for s in speakers for i in range(per_speaker)]

@@ -11,8 +11,8 @@ from engine_support import espeak_wav, need_model
 from voxstream.audio.files import load_audio
 from voxstream.config import Config
 from voxstream.engine.gate import DIGITAL_SILENCE_FRACTION
-from voxstream.model.card import LABELS
-from voxstream.model.litert import Classifier
+from voxstream.inference.card import LABELS
+from voxstream.inference.litert import Classifier
 from voxstream.stages import build_engine
 
 RATE = 16000

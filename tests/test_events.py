@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from voxstream.engine.events import EmotionEvent, Hello, LabelChange
-from voxstream.model.card import LABELS
+from voxstream.inference.card import LABELS
 from voxstream.status import RunStats, RunStatus
 
 

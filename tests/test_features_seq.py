@@ -16,7 +16,7 @@ from voxstream.offline.batch import pool_windows
 SR = 16000
 GAINS_DB = (-30.0, -20.0, -10.0, 10.0, 20.0)
 SHIPPED = {"dtype": "float32", "pitch_decimation": 2}
-"""The shipped LSTM's further feature fields (src/voxstream/train/models.py); every property below holds for both."""
+"""The shipped LSTM's further feature fields (src/voxstream/train/archs.py); every property below holds for both."""
 VARIANTS = pytest.mark.parametrize("extra", [{}, SHIPPED], ids=["float64", "float32-decimated"])
 
 

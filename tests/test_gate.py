@@ -216,8 +216,8 @@ def _card(gate=None):
     """The shipped seed model's card with another gate (None: a card from before cards recorded one)."""
     import dataclasses
 
-    from voxstream.model.card import load_card
-    from voxstream.model.shipped import resolve_model
+    from voxstream.inference.card import load_card
+    from voxstream.inference.shipped import resolve_model
 
     return dataclasses.replace(load_card(resolve_model("seed"))[0], gate=gate)
 
@@ -226,8 +226,8 @@ def test_the_shipped_cards_record_the_gate_they_were_trained_with():
     """Every shipped card names all GateConfig fields: the [gate] defaults the shipped models were trained with."""
     import json
 
-    from voxstream.model.card import load_card
-    from voxstream.model.shipped import shipped_models
+    from voxstream.inference.card import load_card
+    from voxstream.inference.shipped import shipped_models
 
     assert set(shipped_models()) >= {"voxstream", "seed", "session_mlp"}
     for name, path in shipped_models().items():
@@ -242,7 +242,7 @@ def test_card_gate_round_trips_and_bad_gates_are_refused():
     import json
 
     from voxstream.errors import ModelError
-    from voxstream.model.card import ModelCard
+    from voxstream.inference.card import ModelCard
 
     card = _card(GateConfig(rise_db=12.0, floor_percentile=5.0))
     data = json.loads(json.dumps(card.to_dict()))
@@ -260,7 +260,7 @@ def test_the_runtime_gate_is_the_cards_unless_the_config_gives_a_value(tmp_path)
     file (even one equal to the default), the environment or Config.replace wins; a card without a gate uses the
     config's gate."""
     from voxstream.config import Config, load_config
-    from voxstream.model.card import gate_for
+    from voxstream.inference.card import gate_for
     from voxstream.stages import build_engine, make_gate
 
     trained = GateConfig(min_dbfs=-90.0, active_fraction=0.3, rise_db=12.0, floor_percentile=5.0)
@@ -282,8 +282,8 @@ def test_the_runtime_gate_is_the_cards_unless_the_config_gives_a_value(tmp_path)
 def test_training_writes_the_gate_into_the_card(tmp_path):
     """write_model (the trainer's export) records every GateConfig field; default: the [gate] defaults."""
     from voxstream.engine.params import FeatureParams
-    from voxstream.model.card import load_card
-    from voxstream.model.shipped import resolve_model
+    from voxstream.inference.card import load_card
+    from voxstream.inference.shipped import resolve_model
     from voxstream.train.export import write_model
 
     blob = resolve_model("seed").read_bytes()

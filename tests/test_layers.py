@@ -19,11 +19,11 @@ CORE = {"config", "errors", "backoff", "held_signals"}
 MAY_IMPORT = {
     "engine": set(),
     "audio": set(),
-    "model": {"engine"},
-    "offline": {"engine", "model", "audio", "stages"},
-    "publish": {"engine", "model", "status"},
+    "inference": {"engine"},
+    "offline": {"engine", "inference", "audio", "stages"},
+    "publish": {"engine", "inference", "status"},
     "fleet": {"publish", "engine"},
-    "train": {"engine", "model", "audio", "offline", "stages"},
+    "train": {"engine", "inference", "audio", "offline", "stages"},
 }
 """Room -> the other rooms (besides CORE) it may import.  The wiring (``app``, ``stages``, ``status``,
 ``api``) and ``cli`` may import any runtime room; nothing but ``voxstream.train`` imports ``voxstream.train``."""
@@ -108,8 +108,8 @@ def test_rooms_import_only_what_they_may():
 def test_the_room_rule_can_fail():
     """The rule sees a real edge that it would forbid if the room table said so (not vacuous)."""
     graph = import_graph()
-    assert "voxstream.engine.params" in graph["voxstream.model.card"]
-    assert _room("voxstream.model.card") == "model" and "engine" in MAY_IMPORT["model"]
+    assert "voxstream.engine.params" in graph["voxstream.inference.card"]
+    assert _room("voxstream.inference.card") == "inference" and "engine" in MAY_IMPORT["inference"]
 
 
 def test_runtime_never_imports_train_or_tensorflow():

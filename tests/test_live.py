@@ -11,8 +11,8 @@ import soundfile as sf
 from engine_support import espeak_wav, need_model, run_cli
 from voxstream.audio.files import load_audio
 from voxstream.engine.events import EmotionEvent
-from voxstream.model.card import LABELS
-from voxstream.model.litert import Classifier
+from voxstream.inference.card import LABELS
+from voxstream.inference.litert import Classifier
 from voxstream.train.live import (
     EPISODE,
     Session,

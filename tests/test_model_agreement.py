@@ -19,7 +19,7 @@ from engine_support import ROOT, espeak_wav, run_cli
 from voxstream.audio.files import load_audio
 from voxstream.config import load_config
 from voxstream.engine.smoother import Smoother
-from voxstream.model.litert import Classifier
+from voxstream.inference.litert import Classifier
 from voxstream.offline.clips import window_rows
 from voxstream.stages import make_gate, window_spec
 from voxstream.train.rows import DatasetRows

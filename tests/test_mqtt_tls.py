@@ -17,7 +17,7 @@ from voxstream.config import MqttConfig
 from voxstream.engine.events import EmotionEvent
 from voxstream.engine.params import FeatureParams
 from voxstream.errors import ConfigError
-from voxstream.model.card import LABELS, ModelCard
+from voxstream.inference.card import LABELS, ModelCard
 from voxstream.publish.homeassistant import Topics
 from voxstream.publish.mqtt import MqttPublisher
 from waiting import until as _until

@@ -167,8 +167,8 @@ def test_sequence_is_normalised_step_by_step():
 
 def test_the_shipped_cards_use_only_the_kinds_kept():
     """Every shipped card's normalization dict loads (kinds "none" and "session" only) and round-trips."""
-    from voxstream.model.card import load_card
-    from voxstream.model.shipped import resolve_model
+    from voxstream.inference.card import load_card
+    from voxstream.inference.shipped import resolve_model
 
     for name in ("voxstream", "session_mlp", "seed"):
         card, _ = load_card(resolve_model(name), verify=False)

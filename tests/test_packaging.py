@@ -21,7 +21,7 @@ import soundfile as sf
 
 from engine_support import ROOT, run_cli
 from voxstream.errors import ModelError
-from voxstream.model.shipped import DEFAULT_MODEL, resolve_model, shipped_dir, shipped_models
+from voxstream.inference.shipped import DEFAULT_MODEL, resolve_model, shipped_dir, shipped_models
 
 HEAVY = {"librosa", "scipy", "scikit-learn", "sklearn", "numba", "llvmlite", "tensorflow", "tensorflow-cpu", "keras"}
 SHIPPED = {"voxstream/models/voxstream.tflite", "voxstream/models/voxstream.json", "voxstream/models/seed.tflite",
@@ -85,7 +85,7 @@ def test_bad_model_names_are_one_line_errors(value, expected, tmp_path, monkeypa
 
 def test_native_stderr_is_restored_after_an_error():
     """fd 2 points where it did before, even when the interpreter creation inside raises."""
-    from voxstream.model.litert import native_stderr
+    from voxstream.inference.litert import native_stderr
     before = os.fstat(2)
     with pytest.raises(RuntimeError):
         with native_stderr():

@@ -23,7 +23,7 @@ from voxstream.engine.events import EmotionEvent
 from voxstream.engine.params import FeatureParams
 from voxstream.fleet.server import FleetServer
 from voxstream.fleet.state import Fleet
-from voxstream.model.card import LABELS, ModelCard
+from voxstream.inference.card import LABELS, ModelCard
 from voxstream.publish.websocket import WebSocketPublisher
 from voxstream.stages import window_spec
 

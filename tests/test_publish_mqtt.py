@@ -16,7 +16,7 @@ import pytest
 from voxstream.config import MqttConfig
 from voxstream.engine.events import EmotionEvent
 from voxstream.engine.params import FeatureParams
-from voxstream.model.card import LABELS, ModelCard
+from voxstream.inference.card import LABELS, ModelCard
 from voxstream.publish.homeassistant import Topics, device_info, device_page_url, discovery_configs, node_slug
 from voxstream.publish.mqtt import MqttPublisher
 from voxstream.publish.mqtt_state import MqttState, Throttle
@@ -317,7 +317,7 @@ async def test_no_broker_at_all_does_not_block_start_or_stop(tmp_path, caplog):
 
 LAST_WILL_CHILD = r"""
 import asyncio, json, sys
-from voxstream.model.card import LABELS, ModelCard
+from voxstream.inference.card import LABELS, ModelCard
 from voxstream.config import MqttConfig
 from voxstream.engine.events import EmotionEvent
 from voxstream.engine.params import FeatureParams

@@ -17,7 +17,7 @@ from voxstream.app import build_publishers
 from voxstream.config import Config, WebsocketConfig
 from voxstream.engine.events import EmotionEvent, Hello
 from voxstream.engine.params import FeatureParams
-from voxstream.model.card import LABELS, ModelCard
+from voxstream.inference.card import LABELS, ModelCard
 from voxstream.publish.websocket import WebSocketPublisher
 from voxstream.stages import window_spec
 from voxstream.status import RunStats

@@ -15,7 +15,7 @@ from voxstream.app import RunStats, build_publishers, run_stream
 from voxstream.audio.files import iter_blocks, load_audio
 from voxstream.audio.sources import FileSource
 from voxstream.config import Config
-from voxstream.model.litert import Classifier
+from voxstream.inference.litert import Classifier
 from voxstream.stages import build_engine
 
 SR = 16000

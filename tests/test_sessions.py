@@ -12,7 +12,7 @@ from voxstream.engine.gate import SpeechGate
 from voxstream.engine.params import FeatureParams
 from voxstream.engine.pooling import window_features
 from voxstream.engine.window import WindowSpec
-from voxstream.model.card import LABELS, ModelCard
+from voxstream.inference.card import LABELS, ModelCard
 from voxstream.offline.clips import ClipRows, clip_probabilities, stream_rows, window_rows
 from voxstream.stages import build_engine, make_normalizer
 from voxstream.train.rows import Windowing, dataset_rows

@@ -124,7 +124,7 @@ def test_eval_only_corpora_leave_the_training_side_and_its_name(four):
 def test_a_held_out_corpus_is_scored_on_its_own_labels():
     """A Korean fold (4 labels) gets the mean recall of those 4 as UAR, even when the model answers with labels
     the corpus lacks (those count as misses, in accuracy and in the recall of the true label)."""
-    from voxstream.model.card import LABELS
+    from voxstream.inference.card import LABELS
     from voxstream.train.metrics import classification_metrics
 
     idx = {lab: i for i, lab in enumerate(LABELS)}

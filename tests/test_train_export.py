@@ -14,8 +14,8 @@ import soundfile as sf
 
 from engine_support import need_espeak
 from voxstream.errors import ConfigError, ModelError
-from voxstream.model.card import LABELS, SCHEMA_VERSION, load_card
-from voxstream.model.litert import Classifier
+from voxstream.inference.card import LABELS, SCHEMA_VERSION, load_card
+from voxstream.inference.litert import Classifier
 from voxstream.train.live import LIVE
 
 pytestmark = pytest.mark.needs_tf
@@ -165,7 +165,7 @@ def test_retraining_gives_the_same_bytes(tf, tiny_data, seed_model, tmp_path):
 def test_default_arch_card_reports_every_protocol_per_fold(default_model):
     """The default arch: session normaliser in the card, per-fold protocols, their mean and the headline figures."""
     card, _ = load_card(default_model)
-    from voxstream.train.models import DEFAULT_ARCH
+    from voxstream.train.archs import DEFAULT_ARCH
 
     assert card.arch == DEFAULT_ARCH and card.normalization["kind"] == "session"
     data = json.loads(default_model.with_suffix(".json").read_text())
@@ -198,7 +198,7 @@ def test_tampered_model_is_refused(seed_model, tmp_path):
 
 def test_train_help_lists_the_archs_and_the_default(capsys):
     """`voxstream train --help` lists every arch with a one-line summary and marks the default."""
-    from voxstream.train.models import ARCHS, DEFAULT_ARCH
+    from voxstream.train.archs import ARCHS, DEFAULT_ARCH
 
     with pytest.raises(SystemExit):
         _cli(["train", "--help"])

@@ -27,7 +27,7 @@ from voxstream.app import stream_events
 from voxstream.config import Config
 from voxstream.engine.events import EmotionEvent
 from voxstream.errors import AudioError
-from voxstream.model.litert import Classifier
+from voxstream.inference.litert import Classifier
 from voxstream.offline.archive import FileResult, job_for, scorer_for
 from voxstream.stages import build_engine
 

@@ -21,7 +21,7 @@ from voxstream.engine.events import EmotionEvent, utc_now_iso
 from voxstream.engine.pipeline import Engine
 from voxstream.engine.window import WindowSpec
 from voxstream.errors import PublisherError, StopStream
-from voxstream.model.card import ModelCard
+from voxstream.inference.card import ModelCard
 from voxstream.stages import window_spec
 from voxstream.status import RunStats, RunStatus  # noqa: F401  (re-exported: callers build RunStats here)
 

@@ -186,7 +186,7 @@ class Config:
     given: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
     """``"section.key"`` of every value set by the file, the environment, a flag or :meth:`replace` (not a
     default): a model card's ``gate`` replaces only the gate values not given
-    (:func:`voxstream.model.card.gate_for`)."""
+    (:func:`voxstream.inference.card.gate_for`)."""
 
     def replace(self, section: str, **values: Any) -> Config:
         return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **values)},

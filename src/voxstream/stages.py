@@ -18,13 +18,13 @@ from voxstream.engine.ring import FrameRing
 from voxstream.engine.smoother import Smoother
 from voxstream.engine.window import WindowSpec
 from voxstream.errors import ModelError
-from voxstream.model.calibration import configured_state
-from voxstream.model.card import ModelCard, gate_for
+from voxstream.inference.calibration import configured_state
+from voxstream.inference.card import ModelCard, gate_for
 
 
 def make_normalizer(card: ModelCard, state: dict | None = None) -> Normalizer:
     """The card's per-session normaliser, starting from its prior, or from a saved speaker baseline
-    (``state``, see :mod:`voxstream.model.calibration`)."""
+    (``state``, see :mod:`voxstream.inference.calibration`)."""
     try:
         return Normalizer.from_dict(card.normalization, state=state)
     except ValueError as exc:
@@ -49,7 +49,7 @@ def make_gate(card: ModelCard, cfg: Config) -> SpeechGate:
 
 def make_stages(card: ModelCard, predict: Callable[[np.ndarray], np.ndarray], cfg: Config) -> Stages:
     """The engine's stages; its session starts from the configured speaker baseline when one fits the model
-    (:func:`~voxstream.model.calibration.configured_state`), else from the card's prior."""
+    (:func:`~voxstream.inference.calibration.configured_state`), else from the card's prior."""
     spec = window_spec(card, cfg)
     return Stages(spec=spec, mfcc=FrameRing(card.features, spec.window), gate=make_gate(card, cfg),
                   normalizer=make_normalizer(card, configured_state(card, cfg)), predict=predict,

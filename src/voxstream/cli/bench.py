@@ -49,7 +49,7 @@ from voxstream.audio.sources import FileSource
 from voxstream.cli.common import add_config_flags, config_from_args
 from voxstream.engine.ring import FrameRing
 from voxstream.errors import ConfigError
-from voxstream.model.litert import Classifier
+from voxstream.inference.litert import Classifier
 from voxstream.offline.heap import peak_rss_mb
 from voxstream.stages import build_engine
 from voxstream.status import RunStats

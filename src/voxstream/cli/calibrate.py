@@ -4,7 +4,7 @@ The microphone (or a file) goes through the model card's features, speech gate
 and normaliser, exactly as in ``run``, from the card's prior, until
 ``--seconds`` of speech windows were heard (or the file ends); the
 normaliser's state is then written as a baseline file
-(:mod:`voxstream.model.calibration`).  Fewer than :data:`MIN_SPEECH_S`
+(:mod:`voxstream.inference.calibration`).  Fewer than :data:`MIN_SPEECH_S`
 seconds of speech are refused and nothing is written.
 """
 
@@ -21,8 +21,8 @@ from voxstream.audio.sources import FileSource, MicSource
 from voxstream.cli.common import add_config_flags, config_from_args
 from voxstream.engine.pipeline import Engine
 from voxstream.errors import AudioError, ConfigError
-from voxstream.model.calibration import OFF, baseline_data, baseline_path, write_baseline
-from voxstream.model.litert import Classifier
+from voxstream.inference.calibration import OFF, baseline_data, baseline_path, write_baseline
+from voxstream.inference.litert import Classifier
 from voxstream.stages import make_stages
 
 MIN_SPEECH_S = 5.0

@@ -22,9 +22,9 @@ from voxstream.audio.files import find_audio_files
 from voxstream.cli.common import add_config_flags, config_from_args
 from voxstream.config import Config
 from voxstream.errors import AudioError, ConfigError
-from voxstream.model.calibration import OFF, read_baseline
-from voxstream.model.card import load_card
-from voxstream.model.litert import Classifier
+from voxstream.inference.calibration import OFF, read_baseline
+from voxstream.inference.card import load_card
+from voxstream.inference.litert import Classifier
 from voxstream.offline.archive import ArchiveStats, Job, chunks, job_for, scorer_for
 from voxstream.offline.output import Progress, ResultWriter, done_files, format_for
 from voxstream.offline.workers import run_local

@@ -19,8 +19,8 @@ from pathlib import Path
 from voxstream.cli.common import add_config_flags, overrides_from_args
 from voxstream.config import SECTIONS, Config, config_candidates, default_config_path, load_config
 from voxstream.errors import ModelError
-from voxstream.model.card import card_path_for, gate_for, load_card
-from voxstream.model.shipped import resolve_model
+from voxstream.inference.card import card_path_for, gate_for, load_card
+from voxstream.inference.shipped import resolve_model
 
 SECRET_KEYS = {"mqtt.password", "websocket.token"}
 

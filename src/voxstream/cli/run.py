@@ -13,7 +13,7 @@ from voxstream.audio.sources import FileSource, MicSource
 from voxstream.cli.common import add_config_flags, config_from_args
 from voxstream.config import Config
 from voxstream.held_signals import loop_stop_handlers
-from voxstream.model.litert import Classifier
+from voxstream.inference.litert import Classifier
 from voxstream.publish.console import ConsolePrinter
 from voxstream.stages import build_engine
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 POOLINGS = ("mean", "mean_std_dstd_prosody", "seq")
-"""The poolings of the shipped models (models/*.json) and registered architectures (voxstream.train.models);
+"""The poolings of the shipped models (models/*.json) and registered architectures (voxstream.train.archs);
 each is a kind in :data:`voxstream.engine.kinds.KINDS`."""
 DTYPES = ("float64", "float32")
 PROSODY = 8

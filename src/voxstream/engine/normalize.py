@@ -31,7 +31,7 @@ Optional keys (absent in older cards, which behave as before):
 A session's baseline can be saved (:meth:`Normalizer.state`: ``mu``, ``var``,
 ``n``) and later sessions started from it instead of the prior
 (:meth:`Normalizer.with_state`, ``from_dict(..., state=...)``): what
-``voxstream calibrate`` records (:mod:`voxstream.model.calibration`).  Kind
+``voxstream calibrate`` records (:mod:`voxstream.inference.calibration`).  Kind
 ``"none"`` keeps no session, so for it this is a no-op.
 
 Sequences ``(K, D)`` are normalised step by step with the same ``D``-long
@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 KINDS = ("none", "session")
-"""The kinds the shipped cards and the registered architectures use (voxstream.train.models)."""
+"""The kinds the shipped cards and the registered architectures use (voxstream.train.archs)."""
 BASELINES = ("mean", "median")
 KEYS = frozenset({"kind", "prior_mean", "prior_std", "prior_windows", "memory_windows", "scale", "post_mean",
                   "post_std", "baseline"})

@@ -142,8 +142,8 @@ class ArchiveScorer:
 
     def __init__(self, job: Job) -> None:
         from voxstream.engine.frames import MfccFrames
-        from voxstream.model.calibration import configured_state
-        from voxstream.model.litert import Classifier
+        from voxstream.inference.calibration import configured_state
+        from voxstream.inference.litert import Classifier
         from voxstream.stages import make_gate, make_normalizer, window_spec
 
         self.classifier = Classifier.load(job.model, num_threads=job.cfg.model.num_threads)
@@ -283,6 +283,6 @@ def chunks(paths: list[str], workers: int, most: int = 16) -> list[list[str]]:
 
 def job_for(cfg: Config) -> Job:
     """The job of a configuration: its model resolved to a path (raises :class:`ModelError` if missing)."""
-    from voxstream.model.shipped import resolve_model
+    from voxstream.inference.shipped import resolve_model
 
     return Job(str(Path(resolve_model(cfg.model.path)).resolve()), cfg)

@@ -29,7 +29,7 @@ import numpy as np
 
 from voxstream.engine.params import FeatureParams
 from voxstream.errors import ModelError
-from voxstream.model.litert import LiteModel
+from voxstream.inference.litert import LiteModel
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -67,8 +67,8 @@ def _batch_size(n: int) -> int:
 class BatchModel:
     """A LiteRT model scoring many windows per call: ``(n, *input shape) -> (n, n_labels)`` float32.
 
-    Built from a loaded :class:`~voxstream.model.litert.Classifier` (same file,
-    same card): a second :class:`~voxstream.model.litert.LiteModel` with a resizable batch when the model
+    Built from a loaded :class:`~voxstream.inference.litert.Classifier` (same file,
+    same card): a second :class:`~voxstream.inference.litert.LiteModel` with a resizable batch when the model
     allows it (float32 input and output, and a batch scores a few random
     windows like one call each), else the classifier's own per-window
     :meth:`predict` (quantised models, batch-1 convolutions and LSTMs).

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 from voxstream.config import MqttConfig, node_slug
 from voxstream.engine.affect import AROUSAL_VALUES, VALENCE_VALUES
 from voxstream.engine.events import SILENCE, UNCERTAIN
-from voxstream.model.card import ModelCard
+from voxstream.inference.card import ModelCard
 
 HA_ONLINE = "online"
 ONLINE = "online"

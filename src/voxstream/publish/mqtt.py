@@ -49,7 +49,7 @@ from paho.mqtt.properties import Properties
 from voxstream.config import MqttConfig
 from voxstream.engine.events import EmotionEvent
 from voxstream.errors import PublisherError
-from voxstream.model.card import ModelCard
+from voxstream.inference.card import ModelCard
 from voxstream.publish.claim_host import new_claim, process_gone
 from voxstream.publish.homeassistant import HA_ONLINE, OFFLINE, ONLINE, Topics, discovery_configs, node_slug
 from voxstream.publish.mqtt_claim import Claim, NodeClaim, Verdict

@@ -25,7 +25,7 @@ from websockets.exceptions import ConnectionClosed
 from voxstream.config import WebsocketConfig
 from voxstream.engine.events import SILENCE, UNCERTAIN, EmotionEvent, Hello
 from voxstream.engine.window import WindowSpec
-from voxstream.model.card import ModelCard
+from voxstream.inference.card import ModelCard
 from voxstream.publish.web import PageServer, read_page, read_until_closed
 from voxstream.status import RunStats
 

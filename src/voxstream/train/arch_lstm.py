@@ -9,7 +9,7 @@ Input ``(K, D)``: K sub-window vectors of level-free statistics (``FeatureParams
 
 Keras 3 converts an LSTM to builtin TFLite ops only (no Flex) with a fixed batch of 1 (the fused
 ``UNIDIRECTIONAL_SEQUENCE_LSTM`` op) or unrolled.  The export graph (:func:`export_graph`, the trained
-weights copied over by :func:`voxstream.train.models.export_twin`) is the unrolled one with a free
+weights copied over by :func:`voxstream.train.archs.export_twin`) is the unrolled one with a free
 batch: ``classify`` scores a batch of windows per LiteRT call (the model's share of
 ``bench/archive.py``), at a small cost to the single live window (``voxstream bench``, ``model_ms``;
 docs/development.md).  Training uses the loop

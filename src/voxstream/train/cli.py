@@ -2,7 +2,7 @@
 
 Importing this module must not import TensorFlow: heavy imports live inside
 the handlers.  ``eval`` runs the ``.tflite`` through
-:class:`voxstream.model.litert.Classifier` (LiteRT), so it measures what the
+:class:`voxstream.inference.litert.Classifier` (LiteRT), so it measures what the
 runtime runs.
 """
 
@@ -51,7 +51,7 @@ def _scan(args) -> dict:
 
 
 def _arch_list() -> str:
-    from voxstream.train.models import ARCHS, DEFAULT_ARCH
+    from voxstream.train.archs import ARCHS, DEFAULT_ARCH
 
     lines = ["architectures (--arch):"]
     for name in sorted(ARCHS):
@@ -71,7 +71,7 @@ examples:
 
 
 def register(subparsers) -> None:
-    from voxstream.train.models import ARCHS, DEFAULT_ARCH
+    from voxstream.train.archs import ARCHS, DEFAULT_ARCH
 
     t = subparsers.add_parser("train", help="train a model and write .tflite + card",
                               description=f"Train a model and write <out>/<name>.tflite + its card.\n\n{_arch_list()}",

@@ -4,7 +4,7 @@ The label and speaker come from the file name.  Seven corpus naming schemes are
 known (TESS, RAVDESS, CREMA-D, SAVEE, EmoDB, nEMO, Korean) and detected per file; a user
 regular expression with named groups ``label`` (and optionally ``speaker``)
 covers anything else.  Each scheme maps its own emotion names onto the
-product labels (:data:`voxstream.model.card.LABELS`); a user ``label_map``
+product labels (:data:`voxstream.inference.card.LABELS`); a user ``label_map``
 overrides that mapping (a key ``corpus:word``, e.g. ``nemo:surprised``, for one
 corpus only), and a label mapped to ``drop`` (or to anything that is not a
 product label) removes the file.  The table keeps the corpus' own word
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from voxstream.audio.files import audio_files_in, audio_info
-from voxstream.model.card import LABELS
+from voxstream.inference.card import LABELS
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where used: the runtime never loads it
@@ -268,5 +268,5 @@ def speaker_keys(table) -> pd.Series:
 
 
 def label_indices(labels) -> np.ndarray:
-    """Product labels -> their indices in :data:`voxstream.model.card.LABELS`."""
+    """Product labels -> their indices in :data:`voxstream.inference.card.LABELS`."""
     return np.array([LABELS.index(lab) for lab in labels], dtype=np.int64)

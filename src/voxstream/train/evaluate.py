@@ -12,9 +12,9 @@ from pathlib import Path
 
 from voxstream.audio.files import load_audio
 from voxstream.config import GateConfig
-from voxstream.model.card import LABELS
-from voxstream.model.litert import Classifier
-from voxstream.model.shipped import resolve_model
+from voxstream.inference.card import LABELS
+from voxstream.inference.litert import Classifier
+from voxstream.inference.shipped import resolve_model
 from voxstream.offline.clips import batched
 from voxstream.train import plots
 from voxstream.train.datasets import label_indices, scan_folders, speaker_keys

@@ -1,7 +1,7 @@
 """Keras model -> ``.tflite`` (builtin ops only, float32) + model card.
 
 Training evaluations run the converted bytes through the runtime's own LiteRT wrapper
-(:class:`voxstream.model.litert.LiteModel`), so the card's figures are those of the bytes the
+(:class:`voxstream.inference.litert.LiteModel`), so the card's figures are those of the bytes the
 runtime runs.  Float32 is
 shipped: on x86 the fused int8 LSTM was measured ~6x slower than float, and
 TF 2.21's int8 quantiser segfaults on it.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from voxstream.config import GateConfig
 from voxstream.engine.params import FeatureParams
-from voxstream.model.card import LABELS, ModelCard, sha256_file
+from voxstream.inference.card import LABELS, ModelCard, sha256_file
 
 _LOGGER = logging.getLogger(__name__)
 

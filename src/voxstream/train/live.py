@@ -35,7 +35,7 @@ from voxstream.config import Config, GateConfig
 from voxstream.engine.affect import AROUSAL, VALENCE
 from voxstream.engine.events import EmotionEvent
 from voxstream.engine.params import FeatureParams
-from voxstream.model.card import LABELS, ModelCard
+from voxstream.inference.card import LABELS, ModelCard
 from voxstream.stages import build_engine
 from voxstream.train.metrics import classification_metrics
 

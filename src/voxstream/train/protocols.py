@@ -37,7 +37,7 @@ import numpy as np
 
 from voxstream.engine.affect import AROUSAL, VALENCE
 from voxstream.engine.normalize import Normalizer
-from voxstream.model.card import LABELS
+from voxstream.inference.card import LABELS
 from voxstream.offline.clips import score_clips
 from voxstream.train.metrics import classification_metrics, mean_of
 from voxstream.train.rows import DatasetRows

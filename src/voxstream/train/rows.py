@@ -30,7 +30,7 @@ from voxstream.engine.gate import SpeechGate
 from voxstream.engine.params import FeatureParams
 from voxstream.engine.pooling import pool
 from voxstream.engine.window import WindowSpec
-from voxstream.model.card import sha256_file
+from voxstream.inference.card import sha256_file
 from voxstream.offline.clips import ClipRows, window_rows
 from voxstream.train.variants import check, transform
 

@@ -1,7 +1,7 @@
 """The one training pipeline: data table -> rows -> splits -> fit -> LiteRT evaluation -> export -> card.
 
 ``voxstream train --arch ARCH --data DIR... [--split SPEC] [--evaluate SPEC...]``.
-An architecture (:mod:`.models`) is a plug-in: its pooling, whether it trains
+An architecture (:mod:`.archs`) is a plug-in: its pooling, whether it trains
 on streaming windows or whole clips, its normalisation, augmentation copies
 and Keras builder.  Every evaluation split is trained from scratch on its own
 training side; its model is converted to ``.tflite`` and scored through LiteRT
@@ -25,13 +25,13 @@ import numpy as np
 
 from voxstream.config import GateConfig
 from voxstream.engine.params import FeatureParams
-from voxstream.model.card import LABELS
-from voxstream.model.litert import LiteModel
+from voxstream.inference.card import LABELS
+from voxstream.inference.litert import LiteModel
 from voxstream.train import plots
+from voxstream.train.archs import Arch, get_arch
 from voxstream.train.balance import corpus_shares, row_weights
 from voxstream.train.datasets import label_indices, scan_folders, speaker_keys
 from voxstream.train.live import LIVE, fold_card, live_description, run_live_protocols
-from voxstream.train.models import Arch, get_arch
 from voxstream.train.protocols import PROTOCOLS, mean_over_folds, run_protocols
 from voxstream.train.rows import DatasetRows, Windowing, dataset_rows, default_cache_dir
 from voxstream.train.sessions import order, simulate, template, with_post
@@ -180,7 +180,7 @@ def fit(arch: Arch, x: np.ndarray, y: np.ndarray, seed: int, epochs: int | None,
     (model, history per epoch)."""
     import keras
 
-    from voxstream.train.models import build_model
+    from voxstream.train.archs import build_model
 
     seed_everything(seed)
     x = x.reshape((len(x),) + arch.input_shape(x.shape[1:])).astype(np.float32)
@@ -196,8 +196,8 @@ def fit(arch: Arch, x: np.ndarray, y: np.ndarray, seed: int, epochs: int | None,
 
 
 def to_tflite(model, arch: Arch) -> bytes:
+    from voxstream.train.archs import export_twin
     from voxstream.train.export import convert
-    from voxstream.train.models import export_twin
 
     return convert(export_twin(model, arch.name))
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from voxstream.config import Config, node_slug
 from voxstream.engine.normalize import Normalizer
-from voxstream.model.card import ModelCard
+from voxstream.inference.card import ModelCard
 
 _LOGGER = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ import numpy as np
 from voxstream.config import Config
 from voxstream.errors import ModelError
 from voxstream.held_signals import held
-from voxstream.model.card import ModelCard, load_card
+from voxstream.inference.card import ModelCard, load_card
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ class Classifier:
     @classmethod
     def configured(cls, cfg: Config) -> Classifier:
         """The model ``[model] path`` names (a shipped name or a file), with ``[model] num_threads``."""
-        from voxstream.model.shipped import resolve_model
+        from voxstream.inference.shipped import resolve_model
 
         return cls.load(resolve_model(cfg.model.path), num_threads=cfg.model.num_threads)
 

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 from voxstream.errors import ModelError
-from voxstream.model.card import card_path_for
+from voxstream.inference.card import card_path_for
 
 SHIPPED_PACKAGE = "voxstream.models"
 DEFAULT_MODEL = "voxstream"
