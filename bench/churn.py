@@ -46,16 +46,66 @@ PAUSE_S = (0.25, 1.25)
 """Range of the pause after each sentence, seconds (all shorter than silence_s = 1.5 s)."""
 VOICES = [(voice, wpm, pitch) for _, voice, wpm, pitch in DEMO_SENTENCES]
 
-SUBJECTS = ["The old man", "My sister", "The driver", "Our neighbour", "The teacher", "A little boy",
-            "The doctor", "Everyone here", "The captain", "Your friend", "The new manager", "She", "He"]
-VERBS = ["walked to", "looked at", "talked about", "waited near", "forgot", "painted", "cleaned",
-         "asked about", "remembered", "found", "carried a box to", "drove past", "closed"]
-OBJECTS = ["the station", "the red house", "the garden", "the kitchen window", "the market",
-           "the river", "the library", "the blue car", "the empty room", "the park", "the office",
-           "the harbour", "the bakery on the corner"]
-TAILS = ["this morning", "after lunch", "yesterday", "before the rain started", "on Sunday",
-         "last week", "in the evening", "without a word", "twice", "at half past nine", "again",
-         "for a while", "with a smile"]
+SUBJECTS = [
+    "The old man",
+    "My sister",
+    "The driver",
+    "Our neighbour",
+    "The teacher",
+    "A little boy",
+    "The doctor",
+    "Everyone here",
+    "The captain",
+    "Your friend",
+    "The new manager",
+    "She",
+    "He",
+]
+VERBS = [
+    "walked to",
+    "looked at",
+    "talked about",
+    "waited near",
+    "forgot",
+    "painted",
+    "cleaned",
+    "asked about",
+    "remembered",
+    "found",
+    "carried a box to",
+    "drove past",
+    "closed",
+]
+OBJECTS = [
+    "the station",
+    "the red house",
+    "the garden",
+    "the kitchen window",
+    "the market",
+    "the river",
+    "the library",
+    "the blue car",
+    "the empty room",
+    "the park",
+    "the office",
+    "the harbour",
+    "the bakery on the corner",
+]
+TAILS = [
+    "this morning",
+    "after lunch",
+    "yesterday",
+    "before the rain started",
+    "on Sunday",
+    "last week",
+    "in the evening",
+    "without a word",
+    "twice",
+    "at half past nine",
+    "again",
+    "for a while",
+    "with a smile",
+]
 
 
 def sentence(rng: random.Random) -> str:
@@ -72,7 +122,7 @@ def sentence(rng: random.Random) -> str:
 
 def trim(x: np.ndarray, floor: float = 1e-3) -> np.ndarray:
     loud = np.nonzero(np.abs(x) > floor)[0]
-    return x[loud[0]: loud[-1] + 1] if len(loud) else x[:0]
+    return x[loud[0] : loud[-1] + 1] if len(loud) else x[:0]
 
 
 def make_audio(path: Path, minutes: float, seed: int, noise_dbfs: float | None) -> dict:
@@ -97,15 +147,36 @@ def make_audio(path: Path, minutes: float, seed: int, noise_dbfs: float | None) 
         noise = np.random.default_rng(seed).standard_normal(len(clip)).astype(np.float32)
         clip = clip + noise * np.float32(10 ** (noise_dbfs / 20))
     sf.write(str(path), clip, RATE, subtype="PCM_16")
-    return {"audio_s": round(len(clip) / RATE, 2), "sentences": n_sentences,
-            "pause_s": {"min": round(min(pauses), 2), "mean": round(float(np.mean(pauses)), 2),
-                        "max": round(max(pauses), 2)},
-            "noise_dbfs": noise_dbfs, "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
+    return {
+        "audio_s": round(len(clip) / RATE, 2),
+        "sentences": n_sentences,
+        "pause_s": {
+            "min": round(min(pauses), 2),
+            "mean": round(float(np.mean(pauses)), 2),
+            "max": round(max(pauses), 2),
+        },
+        "noise_dbfs": noise_dbfs,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
+    }
 
 
 def run_pipeline(path: Path, model: str, config: Path) -> list[dict]:
-    cmd = [sys.executable, "-m", "voxstream", "run", "--file", str(path), "--fast", "--json",
-           "--no-ws", "--no-mqtt", "--config", str(config), "--model", model]
+    cmd = [
+        sys.executable,
+        "-m",
+        "voxstream",
+        "run",
+        "--file",
+        str(path),
+        "--fast",
+        "--json",
+        "--no-ws",
+        "--no-mqtt",
+        "--config",
+        str(config),
+        "--model",
+        model,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr[-2000:]}")
@@ -116,13 +187,14 @@ def count(events: list[dict]) -> dict:
     labels = [e["label"] for e in events]
     audio_s = events[-1]["stream_time_s"] if events else 0.0
     changes = [(a, b) for a, b in zip(labels, labels[1:]) if a != b]
-    kinds = collections.Counter(
-        "to_" + (b if b in ("uncertain", "silence") else "model_label") for _, b in changes)
-    return {"events": len(events), "label_changes": len(changes),
-            "changes_per_min": round(len(changes) / (audio_s / 60), 2) if audio_s else None,
-            "changes_by_new_label": dict(sorted(kinds.items())),
-            "event_share": {k: round(v / len(labels), 3)
-                            for k, v in collections.Counter(labels).most_common()}}
+    kinds = collections.Counter("to_" + (b if b in ("uncertain", "silence") else "model_label") for _, b in changes)
+    return {
+        "events": len(events),
+        "label_changes": len(changes),
+        "changes_per_min": round(len(changes) / (audio_s / 60), 2) if audio_s else None,
+        "changes_by_new_label": dict(sorted(kinds.items())),
+        "event_share": {k: round(v / len(labels), 3) for k, v in collections.Counter(labels).most_common()},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,8 +212,12 @@ def main(argv: list[str] | None = None) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         wav = folder / f"churn-{args.minutes:g}min-seed{args.seed}.wav"
         audio = make_audio(wav, args.minutes, args.seed, noise)
-        result = {"model": args.model, "config": str(args.config), "audio": audio,
-                  **count(run_pipeline(wav, args.model, args.config))}
+        result = {
+            "model": args.model,
+            "config": str(args.config),
+            "audio": audio,
+            **count(run_pipeline(wav, args.model, args.config)),
+        }
     print(json.dumps(result))
     return 0
 

@@ -47,8 +47,10 @@ def main(argv: list[str] | None = None) -> int:
             best = min(best, time.perf_counter() - start)
         seconds = sum(len(a) / sf.info(f).samplerate for a, f in zip(audio, files))
         samples[name] = audio
-        print(f"{name} ({library_version(lib)}): {seconds / best:.0f}x real time, {len(files)} files, "
-              f"{seconds / 60:.1f} min of audio")
+        print(
+            f"{name} ({library_version(lib)}): {seconds / best:.0f}x real time, {len(files)} files, "
+            f"{seconds / 60:.1f} min of audio"
+        )
     sf._snd = libs["bundled"]
     if len(samples) == 2:
         same = all(np.array_equal(a, b) for a, b in zip(samples["bundled"], samples["system"]))

@@ -63,17 +63,32 @@ def free_port() -> int:
 
 def event(node: str, seq: int, label: str) -> str:
     scores = {name: (0.7 if name == label else 0.05) for name in LABELS}
-    return json.dumps({"seq": seq, "stream_time_s": round(2 + seq * 0.25, 3), "label": label, "confidence": 0.7,
-                       "scores": scores, "raw_label": label, "speech": True, "level_dbfs": -22.0, "node": node,
-                       "model": "load", "timestamp": iso(time.time()), "type": "emotion"}, separators=(",", ":"))
+    return json.dumps(
+        {
+            "seq": seq,
+            "stream_time_s": round(2 + seq * 0.25, 3),
+            "label": label,
+            "confidence": 0.7,
+            "scores": scores,
+            "raw_label": label,
+            "speech": True,
+            "level_dbfs": -22.0,
+            "node": node,
+            "model": "load",
+            "timestamp": iso(time.time()),
+            "type": "emotion",
+        },
+        separators=(",", ":"),
+    )
 
 
 async def node_task(args, name: str, stop: asyncio.Event, sent: list[int]) -> None:
     """One simulated node: connect with a last will, say online, publish at the rate until stopped."""
     status = f"{args.prefix}/{name}/status"
     will = aiomqtt.Will(status, "offline", qos=1, retain=True)
-    async with aiomqtt.Client(args.mqtt_host, args.mqtt_port, identifier=f"load-{name}", will=will,
-                              keepalive=30) as client:
+    async with aiomqtt.Client(
+        args.mqtt_host, args.mqtt_port, identifier=f"load-{name}", will=will, keepalive=30
+    ) as client:
         await client.publish(status, "online", qos=1, retain=True)
         period, label, seq = 1.0 / args.rate, random.choice(LABELS), 0
         next_t = time.monotonic() + random.random() * period
@@ -134,10 +149,16 @@ async def sampler(args, pid: int | None, t_start: float, stop: asyncio.Event, ou
             out["cpu_last"] = (time.monotonic(), cpu.user + cpu.system)
         sims = [n for n in nodes if n["node"] in names]
         stale = [read_t - parse_iso(n["event"]["timestamp"]) for n in sims if n.get("event")]
-        out["polls"].append({"t": round(time.monotonic() - t_start, 1), "nodes": len(nodes), "sims": len(sims),
-                             "online": sum(n["status"] == "online" for n in sims),
-                             "stale_max_s": round(max(stale), 3) if stale else None,
-                             "rss_mb": round(rss, 1) if rss else None})
+        out["polls"].append(
+            {
+                "t": round(time.monotonic() - t_start, 1),
+                "nodes": len(nodes),
+                "sims": len(sims),
+                "online": sum(n["status"] == "online" for n in sims),
+                "stale_max_s": round(max(stale), 3) if stale else None,
+                "rss_mb": round(rss, 1) if rss else None,
+            }
+        )
         if warm:
             out["staleness"].extend(stale)
 
@@ -190,8 +211,14 @@ def percentile(xs: list[float], q: float) -> float | None:
 
 async def run_load(args, pid: int | None) -> dict:
     stop, sampling, sent, junk = asyncio.Event(), asyncio.Event(), [0], [0]
-    out: dict = {"polls": [], "staleness": [], "api_errors": 0, "page_tiles": [], "page_staleness": [],
-                 "page_errors": []}
+    out: dict = {
+        "polls": [],
+        "staleness": [],
+        "api_errors": 0,
+        "page_tiles": [],
+        "page_staleness": [],
+        "page_errors": [],
+    }
     t_start = time.monotonic()
     tasks = [asyncio.create_task(node_task(args, f"sim-{i:03d}", stop, sent)) for i in range(args.nodes)]
     tasks.append(asyncio.create_task(garbage_task(args, stop, junk)))
@@ -208,23 +235,40 @@ async def run_load(args, pid: int | None) -> dict:
     polls = [p for p in out["polls"] if p["t"] >= WARMUP_S]
     rss = [p["rss_mb"] for p in polls if p["rss_mb"] is not None]
     return {
-        "nodes": args.nodes, "rate_per_node": args.rate, "duration_s": args.duration,
-        "published": sent[0], "published_per_s": round(sent[0] / elapsed, 1), "garbage_sent": junk[0],
-        "polls": len(polls), "api_errors": out["api_errors"],
-        "staleness_s": {"p50": percentile(out["staleness"], 0.5), "p95": percentile(out["staleness"], 0.95),
-                        "max": percentile(out["staleness"], 1.0)},
+        "nodes": args.nodes,
+        "rate_per_node": args.rate,
+        "duration_s": args.duration,
+        "published": sent[0],
+        "published_per_s": round(sent[0] / elapsed, 1),
+        "garbage_sent": junk[0],
+        "polls": len(polls),
+        "api_errors": out["api_errors"],
+        "staleness_s": {
+            "p50": percentile(out["staleness"], 0.5),
+            "p95": percentile(out["staleness"], 0.95),
+            "max": percentile(out["staleness"], 1.0),
+        },
         "min_sims_in_api": min((p["sims"] for p in polls), default=0),
         "min_sims_online": min((p["online"] for p in polls), default=0),
-        "rss_mb": {"after_warmup": rss[0] if rss else None, "max": max(rss) if rss else None,
-                   "end": rss[-1] if rss else None},
+        "rss_mb": {
+            "after_warmup": rss[0] if rss else None,
+            "max": max(rss) if rss else None,
+            "end": rss[-1] if rss else None,
+        },
         "fleet_cpu_percent": cpu_percent(out),
         "fleet_health": health,
-        "page": None if not args.browser else {
-            "staleness_s": {"p50": percentile(out["page_staleness"], 0.5),
-                            "p95": percentile(out["page_staleness"], 0.95),
-                            "max": percentile(out["page_staleness"], 1.0)},
-            "min_tiles": min(out["page_tiles"][2:], default=0), "samples": len(out["page_tiles"]),
-            "errors": out["page_errors"][:5]},
+        "page": None
+        if not args.browser
+        else {
+            "staleness_s": {
+                "p50": percentile(out["page_staleness"], 0.5),
+                "p95": percentile(out["page_staleness"], 0.95),
+                "max": percentile(out["page_staleness"], 1.0),
+            },
+            "min_tiles": min(out["page_tiles"][2:], default=0),
+            "samples": len(out["page_tiles"]),
+            "errors": out["page_errors"][:5],
+        },
         "timeline": out["polls"],
     }
 
@@ -238,10 +282,15 @@ def own_broker(args):
     tmp = Path(tempfile.mkdtemp(prefix="fleet-load-"))
     args.mqtt_host, args.mqtt_port = "127.0.0.1", free_port()
     conf = tmp / "mosquitto.conf"
-    conf.write_text(f"listener {args.mqtt_port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    f"max_queued_messages 10000\nuser {getpass.getuser()}\n")
-    proc = subprocess.Popen([shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    conf.write_text(
+        f"listener {args.mqtt_port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+        f"max_queued_messages 10000\nuser {getpass.getuser()}\n"
+    )
+    proc = subprocess.Popen(
+        [shutil.which("mosquitto") or "/usr/sbin/mosquitto", "-c", str(conf)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_port(args.mqtt_port)
         yield
@@ -259,10 +308,24 @@ def own_fleet(args):
         return
     port = free_port()
     args.fleet_url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen([sys.executable, "-m", "voxstream.cli.main", "fleet", "--mqtt-host", args.mqtt_host,
-                             "--mqtt-port", str(args.mqtt_port), "--port", str(port),
-                             "--max-nodes", str(args.max_nodes)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "voxstream.cli.main",
+            "fleet",
+            "--mqtt-host",
+            args.mqtt_host,
+            "--mqtt-port",
+            str(args.mqtt_port),
+            "--port",
+            str(port),
+            "--max-nodes",
+            str(args.max_nodes),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_port(port)
         yield proc.pid

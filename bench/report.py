@@ -29,8 +29,11 @@ ROWS = [  # (label, getter, format)
     ("seed way / voxstream, per hop p50", lambda r: r["seed_way"]["ratio_per_hop_p50"], "{:.0f}x"),
     ("seed way / voxstream, per hop p99", lambda r: r["seed_way"]["ratio_per_hop_p99"], "{:.0f}x"),
     ("seed way peak RSS (TF + librosa + model)", lambda r: r["seed_way"]["rss_peak_mb"], "{:.0f} MB"),
-    ("load average (1 min) at start / end", lambda r: "{} / {}".format(r["machine"]["loadavg_start"][0],
-                                                                      r["machine"]["loadavg_end"][0]), "{}"),
+    (
+        "load average (1 min) at start / end",
+        lambda r: "{} / {}".format(r["machine"]["loadavg_start"][0], r["machine"]["loadavg_end"][0]),
+        "{}",
+    ),
 ]
 
 

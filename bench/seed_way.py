@@ -28,8 +28,10 @@ from voxstream.audio.files import load_audio
 from voxstream.cli.bench import ms_stats
 from voxstream.offline.heap import peak_rss_mb
 
-HOW = ("librosa.feature.mfcc(y=window, sr=16000, n_mfcc=40), np.mean over frames, "
-       "keras Model.predict(x, verbose=0) on the seed LSTM (random weights)")
+HOW = (
+    "librosa.feature.mfcc(y=window, sr=16000, n_mfcc=40), np.mean over frames, "
+    "keras Model.predict(x, verbose=0) on the seed LSTM (random weights)"
+)
 
 
 def seed_way(audio: np.ndarray, window: int, hop: int, hops: int, warm: int = 5) -> dict:
@@ -46,16 +48,23 @@ def seed_way(audio: np.ndarray, window: int, hop: int, hops: int, warm: int = 5)
     feats, preds = [], []
     stream = np.resize(audio, window + (hops + warm) * hop)
     for i in range(hops + warm):
-        window_samples = stream[i * hop: i * hop + window]
+        window_samples = stream[i * hop : i * hop + window]
         t0 = time.perf_counter()
         x = np.mean(librosa.feature.mfcc(y=window_samples, sr=16000, n_mfcc=40).T, axis=0)
         t1 = time.perf_counter()
         model.predict(x.reshape(1, 40, 1), verbose=0)
         feats.append(t1 - t0), preds.append(time.perf_counter() - t1)
     total = [f + p for f, p in zip(feats, preds)]
-    return {"per_hop_ms": ms_stats(total[warm:]), "features_ms": ms_stats(feats[warm:]),
-            "model_ms": ms_stats(preds[warm:]), "rss_peak_mb": round(peak_rss_mb(), 1),
-            "tensorflow": tf.__version__, "keras": keras.__version__, "librosa": librosa.__version__, "how": HOW}
+    return {
+        "per_hop_ms": ms_stats(total[warm:]),
+        "features_ms": ms_stats(feats[warm:]),
+        "model_ms": ms_stats(preds[warm:]),
+        "rss_peak_mb": round(peak_rss_mb(), 1),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "librosa": librosa.__version__,
+        "how": HOW,
+    }
 
 
 def with_ratios(seed: dict, ours: dict) -> dict:

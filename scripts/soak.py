@@ -63,14 +63,17 @@ class Mosquitto:
     def __init__(self, workdir: Path) -> None:
         self.port = free_port()
         self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                             f"log_dest file {workdir / 'mosquitto.log'}\n")
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+            f"log_dest file {workdir / 'mosquitto.log'}\n"
+        )
         self.exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [self.exe, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             try:
@@ -94,10 +97,12 @@ class Mosquitto:
 def make_clip(path: Path, seconds: float = 7.0, rate: int = 16000) -> Path:
     import numpy as np
     import soundfile as sf
+
     t = np.arange(int(seconds * rate)) / rate
     voice = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((180, 360, 540, 720, 1100), start=1))
-    sf.write(str(path), (0.25 * voice * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32), rate,
-             subtype="PCM_16")
+    sf.write(
+        str(path), (0.25 * voice * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32), rate, subtype="PCM_16"
+    )
     return path
 
 
@@ -115,8 +120,7 @@ class Lines:
 
     def __init__(self, stream) -> None:
         self.lines: list[str] = []
-        self.thread = threading.Thread(target=lambda: [self.lines.append(x.rstrip("\n")) for x in stream],
-                                       daemon=True)
+        self.thread = threading.Thread(target=lambda: [self.lines.append(x.rstrip("\n")) for x in stream], daemon=True)
         self.thread.start()
 
 
@@ -125,6 +129,7 @@ class WsClient:
 
     def __init__(self, port: int) -> None:
         from websockets.sync.client import connect
+
         self.ws = connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10)
         self.events = 0
         self.hello = 0
@@ -147,6 +152,7 @@ class WsClient:
 class MqttSub:
     def __init__(self, port: int, node: str) -> None:
         import paho.mqtt.client as mqtt
+
         self.online = 0
         self.states = 0
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"soak-sub-{os.getpid()}")
@@ -174,8 +180,24 @@ def soak(args: argparse.Namespace, work: Path) -> dict:
     node = "soak"
     env = dict(os.environ, VOXSTREAM_MQTT_RECONNECT_MIN_S="0.2", VOXSTREAM_MQTT_RECONNECT_MAX_S="2.0")
     env.pop("VOXSTREAM_CONFIG", None)
-    cmd = [args.python, "-m", "voxstream.cli.main", "run", "--file", str(clip), "--loop", "--json",
-           "--ws-port", "0", "--mqtt-host", "127.0.0.1", "--mqtt-port", str(broker.port), "--node", node]
+    cmd = [
+        args.python,
+        "-m",
+        "voxstream.cli.main",
+        "run",
+        "--file",
+        str(clip),
+        "--loop",
+        "--json",
+        "--ws-port",
+        "0",
+        "--mqtt-host",
+        "127.0.0.1",
+        "--mqtt-port",
+        str(broker.port),
+        "--node",
+        node,
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     out, err = Lines(proc.stdout), Lines(proc.stderr)
     ws = sub = None
@@ -215,8 +237,9 @@ def soak(args: argparse.Namespace, work: Path) -> dict:
             if c is not None:
                 c.close()
         broker.stop()
-    return _summary(args, out.lines, err.lines, samples, warmup, health, dropped_seen, ws, online_seen, rc, exit_s,
-                    done_restarts)
+    return _summary(
+        args, out.lines, err.lines, samples, warmup, health, dropped_seen, ws, online_seen, rc, exit_s, done_restarts
+    )
 
 
 def _wait_port(err: Lines, proc: subprocess.Popen) -> int:
@@ -234,8 +257,14 @@ def _wait_port(err: Lines, proc: subprocess.Popen) -> int:
 
 def _summary(args, out, err, samples, warmup, health, dropped_seen, ws, online_seen, rc, exit_s, restarts) -> dict:
     events = [json.loads(x) for x in out if x.startswith("{")]
-    stats = next((re.search(r"stopped: (\d+) events, ([\d.]+) s of audio, (\d+) dropped blocks", x) for x in err
-                  if "stopped:" in x), None)
+    stats = next(
+        (
+            re.search(r"stopped: (\d+) events, ([\d.]+) s of audio, (\d+) dropped blocks", x)
+            for x in err
+            if "stopped:" in x
+        ),
+        None,
+    )
     audio_s = float(stats.group(2)) if stats else float("nan")
     window_s, hop_s = 2.0, 0.25
     expected = int((audio_s - window_s) / hop_s + 1e-6) + 1
@@ -243,15 +272,23 @@ def _summary(args, out, err, samples, warmup, health, dropped_seen, ws, online_s
     head, tail = after[:5], after[-5:]
     growth_kb = (statistics.median(tail) - statistics.median(head)) if len(after) >= 10 else float("nan")
     s = {
-        "minutes": args.minutes, "broker_restarts": restarts, "wall_s": round(samples[-1][0], 1) if samples else 0,
-        "audio_s": audio_s, "events_stdout": len(events), "events_expected": expected,
-        "events_ws": ws.events if ws else 0, "events_healthz": health.get("events"),
-        "mqtt_online_messages": online_seen, "dropped_blocks": max(dropped_seen, health.get("dropped_blocks", 0),
-                                                                     int(stats.group(3)) if stats else 0),
+        "minutes": args.minutes,
+        "broker_restarts": restarts,
+        "wall_s": round(samples[-1][0], 1) if samples else 0,
+        "audio_s": audio_s,
+        "events_stdout": len(events),
+        "events_expected": expected,
+        "events_ws": ws.events if ws else 0,
+        "events_healthz": health.get("events"),
+        "mqtt_online_messages": online_seen,
+        "dropped_blocks": max(dropped_seen, health.get("dropped_blocks", 0), int(stats.group(3)) if stats else 0),
         "rss_warmup_kb": statistics.median(head) if head else None,
         "rss_end_kb": statistics.median(tail) if tail else None,
-        "rss_growth_mb": round(growth_kb / 1024, 2), "rss_max_kb": max(kb for _, kb in samples),
-        "rss_samples": len(samples), "exit_code": rc, "exit_s": round(exit_s, 3),
+        "rss_growth_mb": round(growth_kb / 1024, 2),
+        "rss_max_kb": max(kb for _, kb in samples),
+        "rss_samples": len(samples),
+        "exit_code": rc,
+        "exit_s": round(exit_s, 3),
         "tracebacks": sum("Traceback" in x for x in err),
     }
     seqs = [e["seq"] for e in events]

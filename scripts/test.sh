@@ -8,6 +8,10 @@ bash scripts/setup.sh test
 if ! .venv/bin/ruff check src tests bench scripts; then
   echo "ruff check failed (src tests bench scripts): fix the lines above; failing" >&2; exit 1
 fi
+if ! .venv/bin/ruff format --check src tests bench scripts; then
+  echo "ruff format: the files above are not formatted (.venv/bin/ruff format src tests bench scripts); failing" >&2
+  exit 1
+fi
 if ! .venv/bin/mypy; then
   echo "mypy failed (src/voxstream): fix the errors above; failing" >&2; exit 1
 fi

@@ -29,8 +29,10 @@ def main() -> None:
     ap.add_argument("folders", nargs="+")
     for folder in ap.parse_args().folders:
         runs = np.array([longest_zero_run(sf.read(str(f), dtype="int16")[0]) for f in audio_files_in(folder)])
-        print(f"{folder}: {len(runs)} files, {int((runs >= 250).sum())} with >= 250 zeros in a row, "
-              f"{int((runs >= 512).sum())} with >= 512, longest {int(runs.max()) if len(runs) else 0}")
+        print(
+            f"{folder}: {len(runs)} files, {int((runs >= 250).sum())} with >= 250 zeros in a row, "
+            f"{int((runs >= 512).sum())} with >= 512, longest {int(runs.max()) if len(runs) else 0}"
+        )
 
 
 if __name__ == "__main__":

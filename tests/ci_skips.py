@@ -44,8 +44,12 @@ class SkipGuard:
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if self.strict and self.skipped:
-            terminalreporter.write_line(f"CI is set: {len(self.skipped)} skipped test(s) fail the run "
-                                        "(install what they need; see the reasons above)", red=True, bold=True)
+            terminalreporter.write_line(
+                f"CI is set: {len(self.skipped)} skipped test(s) fail the run "
+                "(install what they need; see the reasons above)",
+                red=True,
+                bold=True,
+            )
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -48,5 +48,4 @@ def speech_with_pauses(path: Path, rate: int = 16000) -> Path:
 def run_cli(*args: str, timeout: float = 120, env: dict | None = None) -> subprocess.CompletedProcess:
     """``voxstream ARGS`` in a subprocess (stdout and stderr captured as text)."""
     full_env = dict(os.environ, **(env or {}))
-    return subprocess.run([*VOXSTREAM, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                          env=full_env)
+    return subprocess.run([*VOXSTREAM, *args], capture_output=True, text=True, timeout=timeout, cwd=ROOT, env=full_env)

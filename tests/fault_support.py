@@ -27,13 +27,22 @@ class VoxProc:
     def __init__(self, *args: str, env: dict | None = None) -> None:
         full_env = dict(os.environ, **(env or {}))
         full_env.pop("VOXSTREAM_CONFIG", None)
-        self.proc = subprocess.Popen([*VOXSTREAM, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, cwd=ROOT, env=full_env, start_new_session=True)
+        self.proc = subprocess.Popen(
+            [*VOXSTREAM, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=full_env,
+            start_new_session=True,
+        )
         self.pid = self.proc.pid
         self.out: list[tuple[float, str]] = []
         self.err: list[tuple[float, str]] = []
-        self._threads = [threading.Thread(target=self._pump, args=(s, dst), daemon=True)
-                         for s, dst in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))]
+        self._threads = [
+            threading.Thread(target=self._pump, args=(s, dst), daemon=True)
+            for s, dst in ((self.proc.stdout, self.out), (self.proc.stderr, self.err))
+        ]
         for t in self._threads:
             t.start()
 
@@ -70,8 +79,9 @@ class VoxProc:
         deadline = time.monotonic() + timeout
         while not predicate():
             if self.proc.poll() is not None and not predicate():
-                raise AssertionError(f"voxstream exited ({self.proc.returncode}) while waiting for {what}:\n"
-                                     f"{self.stderr[-3000:]}")
+                raise AssertionError(
+                    f"voxstream exited ({self.proc.returncode}) while waiting for {what}:\n{self.stderr[-3000:]}"
+                )
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout} s waiting for {what}:\n{self.stderr[-3000:]}")
             time.sleep(0.02)
@@ -131,8 +141,9 @@ class MqttTap:
 
         self.messages: list[tuple[float, str, bytes, bool]] = []
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"tap-{os.getpid()}-{id(self)}")
-        self._client.on_message = lambda c, u, m: self.messages.append((time.monotonic(), m.topic, m.payload,
-                                                                         bool(m.retain)))
+        self._client.on_message = lambda c, u, m: self.messages.append(
+            (time.monotonic(), m.topic, m.payload, bool(m.retain))
+        )
         self._client.on_connect = lambda c, u, f, rc, p: [c.subscribe(t, qos=1) for t in topics]
         self._client.reconnect_delay_set(0.2, 1.0)
         self._client.connect_async(host, port, keepalive=10)
@@ -155,8 +166,10 @@ class MqttTap:
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout} s waiting for MQTT {what}; got "
-                                     f"{[(m[1], m[2][:60]) for m in self.messages[-10:]]}")
+                raise AssertionError(
+                    f"timed out after {timeout} s waiting for MQTT {what}; got "
+                    f"{[(m[1], m[2][:60]) for m in self.messages[-10:]]}"
+                )
             time.sleep(0.02)
 
 

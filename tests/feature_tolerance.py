@@ -60,8 +60,9 @@ def max_log_mel(frames_extractor, samples: np.ndarray) -> float:
     ex = frames_extractor
     x = ex.frame(np.asarray(samples, dtype=np.float64)) * ex._window.astype(np.float64)
     mel = np.abs(np.fft.rfft(x, axis=1)) ** 2 @ ex._mel_t.astype(np.float64)
-    floor = np.maximum(mel.max(axis=1, keepdims=True) * SEQ_FLOOR, 1e-30) if ex.params.pooling == "seq" \
-        else ex.params.amin
+    floor = (
+        np.maximum(mel.max(axis=1, keepdims=True) * SEQ_FLOOR, 1e-30) if ex.params.pooling == "seq" else ex.params.amin
+    )
     return float(np.abs(10 * np.log10(np.maximum(mel, floor))).max())
 
 

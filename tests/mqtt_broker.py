@@ -30,21 +30,30 @@ class Broker:
         self.port = free_port()
         self.conf = self.dir / "mosquitto.conf"
         self.log = self.dir / "mosquitto.log"
-        self.conf.write_text("\n".join([
-            f"listener {self.port} {self.host}",
-            f"allow_anonymous {'true' if anonymous else 'false'}",
-            *(extra or []),
-            "persistence false",
-            f"pid_file {self.dir / 'mosquitto.pid'}",
-            f"log_dest file {self.log}",
-            "log_type error", "log_type warning", "log_type notice", "log_type information",
-            f"user {getpass.getuser()}",
-        ]) + "\n")
+        self.conf.write_text(
+            "\n".join(
+                [
+                    f"listener {self.port} {self.host}",
+                    f"allow_anonymous {'true' if anonymous else 'false'}",
+                    *(extra or []),
+                    "persistence false",
+                    f"pid_file {self.dir / 'mosquitto.pid'}",
+                    f"log_dest file {self.log}",
+                    "log_type error",
+                    "log_type warning",
+                    "log_type notice",
+                    "log_type information",
+                    f"user {getpass.getuser()}",
+                ]
+            )
+            + "\n"
+        )
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout: float = 5.0) -> Broker:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -14,8 +14,18 @@ from voxstream.train.protocols import affect_accuracy
 
 
 def _event(scores: dict[str, float], label: str = "happy") -> EmotionEvent:
-    return EmotionEvent(seq=1, stream_time_s=2.25, label=label, confidence=max(scores.values()), scores=scores,
-                        raw_label=label, speech=True, level_dbfs=-30.0, node="n", model="m")
+    return EmotionEvent(
+        seq=1,
+        stream_time_s=2.25,
+        label=label,
+        confidence=max(scores.values()),
+        scores=scores,
+        raw_label=label,
+        speech=True,
+        level_dbfs=-30.0,
+        node="n",
+        model="m",
+    )
 
 
 @pytest.mark.parametrize("groups", [AROUSAL, VALENCE])
@@ -25,11 +35,18 @@ def test_each_label_is_on_exactly_one_side(groups):
     assert sorted(low + high) == sorted(LABELS) and not set(low) & set(high)
 
 
-@pytest.mark.parametrize("label, arousal, valence", [
-    ("angry", "high", "negative"), ("fear", "high", "negative"), ("happy", "high", "positive"),
-    ("ps", "high", "positive"), ("disgust", "low", "negative"), ("sad", "low", "negative"),
-    ("neutral", "low", "positive"),
-])
+@pytest.mark.parametrize(
+    "label, arousal, valence",
+    [
+        ("angry", "high", "negative"),
+        ("fear", "high", "negative"),
+        ("happy", "high", "positive"),
+        ("ps", "high", "positive"),
+        ("disgust", "low", "negative"),
+        ("sad", "low", "negative"),
+        ("neutral", "low", "positive"),
+    ],
+)
 def test_a_confident_label_gives_its_side(label, arousal, valence):
     """A score vector led by one label gives that label's arousal and valence (the documented table)."""
     scores = {lab: 0.05 for lab in LABELS} | {label: 0.7}

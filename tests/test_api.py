@@ -15,8 +15,10 @@ from voxstream.errors import AudioError, ModelError
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory):
     need_model()
-    return espeak_wav(tmp_path_factory.mktemp("api") / "speech.wav",
-                      "I cannot believe you did that again. Please listen to me for once.")
+    return espeak_wav(
+        tmp_path_factory.mktemp("api") / "speech.wav",
+        "I cannot believe you did that again. Please listen to me for once.",
+    )
 
 
 @pytest.fixture

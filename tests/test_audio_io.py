@@ -18,14 +18,17 @@ def write_tone(path, rate=SR, seconds=1.0, channels=1, subtype="PCM_16", fmt=Non
     return path
 
 
-@pytest.mark.parametrize("maker, expected", [
-    (lambda p: p.write_bytes(b""), "empty file (0 bytes)"),
-    (lambda p: p.write_bytes(b"this is not audio at all, just text\n" * 20), "not a readable audio file"),
-    (lambda p: p.write_bytes(write_tone(p).read_bytes()[:30]), "not a readable audio file"),
-    (lambda p: p.write_bytes(write_tone(p).read_bytes()[:20000]), "truncated WAV"),
-    (lambda p: sf.write(str(p), np.zeros(0), SR), "no audio samples"),
-    (lambda p: None, "file not found"),
-])
+@pytest.mark.parametrize(
+    "maker, expected",
+    [
+        (lambda p: p.write_bytes(b""), "empty file (0 bytes)"),
+        (lambda p: p.write_bytes(b"this is not audio at all, just text\n" * 20), "not a readable audio file"),
+        (lambda p: p.write_bytes(write_tone(p).read_bytes()[:30]), "not a readable audio file"),
+        (lambda p: p.write_bytes(write_tone(p).read_bytes()[:20000]), "truncated WAV"),
+        (lambda p: sf.write(str(p), np.zeros(0), SR), "no audio samples"),
+        (lambda p: None, "file not found"),
+    ],
+)
 def test_bad_files_give_one_clear_line_naming_the_file(tmp_path, maker, expected):
     """Empty, non-audio, cut header, truncated data, zero frames, missing: one AudioError line with the name."""
     path = tmp_path / "bad.wav"

@@ -54,8 +54,16 @@ def make_bad(kind: str, d: Path) -> Path:
     return p
 
 
-BAD = ["empty", "zero_frames", "not_audio", "text_as_flac", "truncated_wav", "truncated_flac",
-       "shorter_than_a_frame", "missing"]
+BAD = [
+    "empty",
+    "zero_frames",
+    "not_audio",
+    "text_as_flac",
+    "truncated_wav",
+    "truncated_flac",
+    "shorter_than_a_frame",
+    "missing",
+]
 
 
 @pytest.mark.parametrize("kind", BAD)
@@ -165,13 +173,20 @@ def test_hour_long_file_classifies_in_bounded_memory(tmp_path):
     one = tmp_path / "minute.wav"
     sf.write(str(one), minute, rate, subtype="PCM_16")
     # VmHWM of this process only (ru_maxrss would also count the parent's memory at fork time)
-    code = ("import re, sys; from voxstream.cli.main import main; rc = main(sys.argv[1:]); "
-            "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
-            "print('MAXRSS_KB', hwm, file=sys.stderr); sys.exit(rc)")
+    code = (
+        "import re, sys; from voxstream.cli.main import main; rc = main(sys.argv[1:]); "
+        "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1); "
+        "print('MAXRSS_KB', hwm, file=sys.stderr); sys.exit(rc)"
+    )
     import subprocess
-    proc = subprocess.run([sys.executable, "-c", code, "classify", str(hour), str(one), "--format", "json",
-                           "--workers", "1"],
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "classify", str(hour), str(one), "--format", "json", "--workers", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+    )
     assert proc.returncode == 0, proc.stderr
     peak_mb = int(proc.stderr.split("MAXRSS_KB")[1].split()[0]) / 1024
     assert peak_mb < 300, f"classify of a 1-hour file peaked at {peak_mb:.0f} MB"
@@ -185,7 +200,7 @@ def test_hour_long_file_classifies_in_bounded_memory(tmp_path):
 CONFIGS = {
     "unknown key": ("[audio]\nblock_size = 0.1\n", "audio.block_size"),
     "unknown section": ("[speaker]\nx = 1\n", "[speaker]"),
-    "wrong type": ("[mqtt]\nport = \"eighteen\"\n", "mqtt.port"),
+    "wrong type": ('[mqtt]\nport = "eighteen"\n', "mqtt.port"),
     "bool as int": ("[websocket]\nenabled = 1\n", "websocket.enabled"),
     "negative hop": ("[window]\nhop_s = -0.25\n", "window.hop_s"),
     "hop > window": ("[window]\nwindow_s = 1.0\nhop_s = 2.0\n", "window.hop_s"),
@@ -223,14 +238,21 @@ def test_unreadable_config_file_is_one_line(kind, tmp_path):
     assert len(lines) == 1 and str(cfg) in lines[0], proc.stderr
 
 
-@pytest.mark.parametrize("var,value", [("VOXSTREAM_MQTT_PORT", "abc"), ("VOXSTREAM_WINDOW_HOP_S", "-1"),
-                                       ("VOXSTREAM_AUDIO_NOPE", "1"), ("VOXSTREAM_BOGUS_KEY", "1")])
+@pytest.mark.parametrize(
+    "var,value",
+    [
+        ("VOXSTREAM_MQTT_PORT", "abc"),
+        ("VOXSTREAM_WINDOW_HOP_S", "-1"),
+        ("VOXSTREAM_AUDIO_NOPE", "1"),
+        ("VOXSTREAM_BOGUS_KEY", "1"),
+    ],
+)
 def test_bad_environment_variable_is_one_line(var, value, tmp_path):
     """A bad VOXSTREAM_* variable gives one line naming it (or its key), exit 2."""
     proc = run_cli("run", "--file", str(tmp_path / "x.wav"), "--fast", env={var: value}, timeout=60)
     assert proc.returncode == 2, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    key = var[len("VOXSTREAM_"):].lower().replace("_", ".", 1)
+    key = var[len("VOXSTREAM_") :].lower().replace("_", ".", 1)
     assert len(lines) == 1 and (var in lines[0] or key in lines[0]), (key, proc.stderr)
 
 

@@ -50,8 +50,12 @@ def test_corpus_shares_report_rows_and_weight():
     row_clips = np.array([0, 0, 1, 2, 3])
     w = row_weights("speakers", speakers[row_clips], np.zeros(5, dtype=int))
     shares = corpus_shares(corpora, speakers, np.arange(4), row_clips, w)
-    assert shares["tess"] == {"speakers": 2, "clips": 3, "row_share": 0.8,
-                              "weight_share": pytest.approx(2 / 3, abs=1e-4)}
+    assert shares["tess"] == {
+        "speakers": 2,
+        "clips": 3,
+        "row_share": 0.8,
+        "weight_share": pytest.approx(2 / 3, abs=1e-4),
+    }
     assert shares["ravdess"]["row_share"] == 0.2 and shares["ravdess"]["weight_share"] == pytest.approx(1 / 3, abs=1e-4)
 
 
@@ -73,9 +77,13 @@ def test_calm_session_keeps_calm_clips_apart_from_neutral():
 
 def test_nemo_cross_holds_out_each_nemo_speaker():
     """nemo-cross: one fold per nEMO speaker, trained on everything else; lao trains on nEMO too when given."""
-    table = pd.DataFrame({"corpus": ["nemo"] * 4 + ["ravdess"] * 2 + ["tess"],
-                          "speaker": ["EB0", "EB0", "KD0", "KD0", "01", "05", "OAF"],
-                          "label": ["sad"] * 7})
+    table = pd.DataFrame(
+        {
+            "corpus": ["nemo"] * 4 + ["ravdess"] * 2 + ["tess"],
+            "speaker": ["EB0", "EB0", "KD0", "KD0", "01", "05", "OAF"],
+            "label": ["sad"] * 7,
+        }
+    )
     folds = make_splits(table, "nemo-cross")
     assert [f.test.tolist() for f in folds] == [[0, 1], [2, 3]]
     assert folds[0].train.tolist() == [2, 3, 4, 5, 6] and folds[0].test_speakers == ["nemo:EB0"]
@@ -88,10 +96,18 @@ def test_nemo_cross_holds_out_each_nemo_speaker():
 def test_eval_data_is_never_trained_on():
     """Clips of --eval-data folders leave every training side (and the split's name says so); test sides keep
     them, so nemo-cross tests each nEMO speaker with a model that heard no nEMO speaker."""
-    table = pd.DataFrame({"corpus": ["ravdess", "tess", "nemo", "nemo"], "speaker": ["01", "OAF", "EB0", "KD0"],
-                          "label": ["sad"] * 4})
-    data = Data(table, np.zeros(4, dtype=int), np.array(["a", "b", "c", "d"]), None, {}, {},
-                trainable=np.array([True, True, False, False]))
+    table = pd.DataFrame(
+        {"corpus": ["ravdess", "tess", "nemo", "nemo"], "speaker": ["01", "OAF", "EB0", "KD0"], "label": ["sad"] * 4}
+    )
+    data = Data(
+        table,
+        np.zeros(4, dtype=int),
+        np.array(["a", "b", "c", "d"]),
+        None,
+        {},
+        {},
+        trainable=np.array([True, True, False, False]),
+    )
     fold = trainable_side(data, make_splits(table, "nemo-cross:1")[0])
     assert fold.train.tolist() == [0, 1] and fold.test.tolist() == [2]
     assert fold.name == "nEMO test speaker EB0, train everything else (no nemo clips: --eval-data)"

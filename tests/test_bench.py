@@ -8,10 +8,31 @@ import pytest
 
 from engine_support import need_espeak, need_model, run_cli
 
-TOP_KEYS = {"model", "model_arch", "model_sha256", "machine", "python", "audio", "window_s", "per_hop_ms",
-            "features_ms", "model_ms", "speech_hop_fraction", "rss_peak_mb", "run_exit_code", "first_event_s",
-            "first_label_beyond_window_s", "run_wall_s", "startup_s", "startup_runs_s", "fast_x_realtime",
-            "fast_x_realtime_runs", "fast_x_realtime_cpu", "fast_audio_s", "fast_file_rate_hz"}
+TOP_KEYS = {
+    "model",
+    "model_arch",
+    "model_sha256",
+    "machine",
+    "python",
+    "audio",
+    "window_s",
+    "per_hop_ms",
+    "features_ms",
+    "model_ms",
+    "speech_hop_fraction",
+    "rss_peak_mb",
+    "run_exit_code",
+    "first_event_s",
+    "first_label_beyond_window_s",
+    "run_wall_s",
+    "startup_s",
+    "startup_runs_s",
+    "fast_x_realtime",
+    "fast_x_realtime_runs",
+    "fast_x_realtime_cpu",
+    "fast_audio_s",
+    "fast_file_rate_hz",
+}
 
 
 def positive(value) -> bool:
@@ -27,8 +48,20 @@ def check_ms_stats(stats: dict) -> None:
 def tiny_bench():
     need_model()
     need_espeak()
-    out = run_cli("bench", "--hops", "20", "--run-seconds", "3", "--fast-seconds", "5", "--repeats", "2",
-                  "--pin-core", "0", timeout=120)
+    out = run_cli(
+        "bench",
+        "--hops",
+        "20",
+        "--run-seconds",
+        "3",
+        "--fast-seconds",
+        "5",
+        "--repeats",
+        "2",
+        "--pin-core",
+        "0",
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout)
 

@@ -21,9 +21,11 @@ from voxstream.train.rows import DatasetRows
 
 DIM = 6
 SR = 16000
-TEXT = ("I went to the market this morning and bought some bread, some cheese and a few apples. Then I walked "
-        "home along the river, where the ducks were swimming slowly in the sun. It was a quiet and pleasant day, "
-        "and nothing much happened at all, so I sat down and read a book until the evening came.")
+TEXT = (
+    "I went to the market this morning and bought some bread, some cheese and a few apples. Then I walked "
+    "home along the river, where the ducks were swimming slowly in the sun. It was a quiet and pleasant day, "
+    "and nothing much happened at all, so I sat down and read a book until the evening came."
+)
 
 
 @pytest.fixture(autouse=True)
@@ -33,8 +35,16 @@ def _state_home(tmp_path, monkeypatch):
 
 
 def session(**extra) -> Normalizer:
-    return Normalizer.from_dict({"kind": "session", "prior_mean": [0.0] * DIM, "prior_std": [1.0] * DIM,
-                                 "prior_windows": 4, "memory_windows": 50, **extra})
+    return Normalizer.from_dict(
+        {
+            "kind": "session",
+            "prior_mean": [0.0] * DIM,
+            "prior_std": [1.0] * DIM,
+            "prior_windows": 4,
+            "memory_windows": 50,
+            **extra,
+        }
+    )
 
 
 def test_state_round_trips_through_json():
@@ -62,12 +72,15 @@ def test_calibrated_normaliser_starts_from_the_baseline_and_resets_to_it():
         assert calibrated.state() == state
 
 
-@pytest.mark.parametrize("state, message", [
-    ({"mu": [0.0] * (DIM - 1), "var": [1.0] * DIM, "n": 3}, "baseline state.mu: expected a list of 6 numbers"),
-    ({"mu": [0.0] * DIM, "var": [float("nan")] * DIM, "n": 3}, "baseline state.var: expected finite numbers"),
-    ({"mu": [0.0] * DIM, "var": [1.0] * DIM, "n": -1}, "baseline state.n: expected a count"),
-    ({"mu": [0.0] * DIM, "n": 1}, "baseline state.var: missing"),
-])
+@pytest.mark.parametrize(
+    "state, message",
+    [
+        ({"mu": [0.0] * (DIM - 1), "var": [1.0] * DIM, "n": 3}, "baseline state.mu: expected a list of 6 numbers"),
+        ({"mu": [0.0] * DIM, "var": [float("nan")] * DIM, "n": 3}, "baseline state.var: expected finite numbers"),
+        ({"mu": [0.0] * DIM, "var": [1.0] * DIM, "n": -1}, "baseline state.n: expected a count"),
+        ({"mu": [0.0] * DIM, "n": 1}, "baseline state.var: missing"),
+    ],
+)
 def test_bad_state_is_one_line(state, message):
     """A baseline of the wrong length, non-finite or without a count is refused with one line."""
     with pytest.raises(ValueError, match=message) as info:
@@ -163,8 +176,9 @@ def test_classify_refuses_a_baseline_of_another_model(talk, tmp_path):
     out = tmp_path / "b.json"
     out.write_text(json.dumps({"schema": 1, "model_sha256": "0" * 64, "state": {"mu": [], "var": [], "n": 0}}))
     for workers in ("1", "2"):
-        done = run_cli("classify", str(talk), "--model", str(need_model()), "--workers", workers,
-                       "--baseline", str(out))
+        done = run_cli(
+            "classify", str(talk), "--model", str(need_model()), "--workers", workers, "--baseline", str(out)
+        )
         err = done.stderr.strip()
         assert done.returncode == 2 and done.stdout == "", done.stderr
         assert err.startswith("voxstream: error: --baseline:") and "another model" in err and "\n" not in err, err
@@ -177,8 +191,12 @@ def test_classify_with_a_baseline_changes_the_scores(talk, tmp_path, capsys):
     capsys.readouterr()
     runs = []
     for extra in ([], ["--baseline", str(out)]):
-        assert cli.main(["classify", str(talk), "--model", str(need_model()), "--workers", "1", "--format", "json",
-                         *extra]) == 0
+        assert (
+            cli.main(
+                ["classify", str(talk), "--model", str(need_model()), "--workers", "1", "--format", "json", *extra]
+            )
+            == 0
+        )
         runs.append(json.loads(capsys.readouterr().out)["scores"])
     assert max(abs(runs[0][k] - runs[1][k]) for k in runs[0]) > 0.01
 
@@ -210,8 +228,14 @@ def threshold_model(x):
 def test_calibrated_protocol_scores_the_other_clips_from_each_speakers_baseline():
     """Baselines from 20 s of each speaker's neutral clips fix what the prior gets wrong; those clips are not scored."""
     rows, y, speakers = tiny_table()
-    norm = {"kind": "session", "prior_mean": [0.0, 0.0], "prior_std": [1.0, 1.0], "prior_windows": 1,
-            "memory_windows": 1000, "scale": False}
+    norm = {
+        "kind": "session",
+        "prior_mean": [0.0, 0.0],
+        "prior_std": [1.0, 1.0],
+        "prior_windows": 1,
+        "memory_windows": 1000,
+        "scale": False,
+    }
     test = np.arange(len(y))
     cal = run_protocol("calibrated", {"orig": rows}, norm, threshold_model, test, y, speakers, 0, hop_s=0.25)
     cold = run_protocol("cold", {"orig": rows}, norm, threshold_model, test, y, speakers, 0)

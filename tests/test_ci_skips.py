@@ -49,8 +49,10 @@ def test_on_ci_a_skip_fails_the_run(pytester, monkeypatch):
 
 def test_on_ci_a_module_level_skip_fails_and_xfail_does_not(pytester, monkeypatch):
     """A whole module skipped at collection also fails a CI run; a run with only passes and xfails stays green."""
-    pytester.makepyfile(test_gone='import pytest\npytest.skip("no Chromium", allow_module_level=True)\n',
-                        test_other="def test_passes():\n    pass\n")
+    pytester.makepyfile(
+        test_gone='import pytest\npytest.skip("no Chromium", allow_module_level=True)\n',
+        test_other="def test_passes():\n    pass\n",
+    )
     assert _run(pytester, monkeypatch, "true").ret == pytest.ExitCode.TESTS_FAILED
     (pytester.path / "test_gone.py").unlink()
     pytester.makepyfile(test_fine=DEMO.replace('pytest.skip("mosquitto not installed")', "pass"))

@@ -39,7 +39,7 @@ def voiced_noise(seconds: float, seed: int = 0) -> np.ndarray:
     tone = np.sin(2 * np.pi * np.cumsum(f0) / SR) + 0.3 * np.sin(4 * np.pi * np.cumsum(f0) / SR)
     envelope = (np.sin(2 * np.pi * 3.0 * t) > -0.2) * (0.2 + 0.2 * np.sin(2 * np.pi * 0.3 * t) ** 2)
     x = tone * envelope + 0.003 * rng.normal(size=len(t))
-    x[int(1.0 * SR): int(1.6 * SR)] = 0.0  # digital silence inside a window
+    x[int(1.0 * SR) : int(1.6 * SR)] = 0.0  # digital silence inside a window
     return x.astype(np.float32)
 
 
@@ -49,7 +49,7 @@ def per_window(samples: np.ndarray, params: FeatureParams, spec: WindowSpec, gat
     rows, speech = [], []
     for start, end in windows(len(samples), spec.window, spec.hop):
         first = start // params.hop_length
-        rows.append(pool(frames[first:first + params.n_frames(end - start)], params))
+        rows.append(pool(frames[first : first + params.n_frames(end - start)], params))
         speech.append(gate(samples[start:end]).speech)
     return np.array(rows, dtype=np.float32), np.array(speech, dtype=bool)
 
@@ -70,7 +70,7 @@ def test_pool_windows_equals_pool_of_each_window(pooling, seconds):
     bounds = windows(len(x), spec.window, spec.hop)
     first = np.array([s // params.hop_length for s, _ in bounds])
     n = params.n_frames(bounds[0][1] - bounds[0][0])
-    want = np.stack([pool(frames[f:f + n], params) for f in first])
+    want = np.stack([pool(frames[f : f + n], params) for f in first])
     assert_features_close(pool_windows(frames, first, n, params), want)
 
 
@@ -82,7 +82,7 @@ def test_pool_windows_of_a_single_frame_and_of_silence():
             frames = MfccFrames(params)(x)
             n = min(len(frames), params.n_frames(2 * SR))
             first = np.arange(0, len(frames) - n + 1, 25)
-            want = np.stack([pool(frames[f:f + n], params) for f in first])
+            want = np.stack([pool(frames[f : f + n], params) for f in first])
             assert_features_close(pool_windows(frames, first, n, params), want)
 
 

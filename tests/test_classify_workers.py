@@ -33,7 +33,7 @@ def folder(tmp_path_factory):
         start = int(rng.integers(0, len(y) - length))
         sub = base / "clips" / ("a" if i % 2 else "b")
         sub.mkdir(parents=True, exist_ok=True)
-        sf.write(str(sub / f"clip{i:02d}.wav"), y[start:start + length], SR, subtype="PCM_16")
+        sf.write(str(sub / f"clip{i:02d}.wav"), y[start : start + length], SR, subtype="PCM_16")
     (base / "clips" / "a" / "broken.wav").write_bytes(b"RIFF....garbage")
     return base / "clips"
 
@@ -155,13 +155,25 @@ def dask_cluster(tmp_path):
     port = _free_port()
     address = f"tcp://127.0.0.1:{port}"
     bindir = f"{sys.prefix}/bin"
-    procs = [subprocess.Popen([f"{bindir}/dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
-                               "--no-dashboard"], cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    procs = [
+        subprocess.Popen(
+            [f"{bindir}/dask", "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    ]
     try:
         time.sleep(1.0)
-        procs += [subprocess.Popen([f"{bindir}/dask", "worker", address, "--nthreads", "1", "--no-dashboard",
-                                    "--name", f"w{i}"], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL) for i in range(2)]
+        procs += [
+            subprocess.Popen(
+                [f"{bindir}/dask", "worker", address, "--nthreads", "1", "--no-dashboard", "--name", f"w{i}"],
+                cwd=tmp_path,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for i in range(2)
+        ]
         _wait_for_workers(address, 2)
         yield address
     finally:
@@ -220,7 +232,7 @@ def test_a_worker_killed_by_one_file_costs_only_that_file(folder, tmp_path):
     poison = tmp_path / "poison.wav"
     poison.write_bytes(Path(files[0]).read_bytes())
     paths = files[:5] + [str(poison)] + files[5:]
-    parts = [paths[i:i + 4] for i in range(0, len(paths), 4)]
+    parts = [paths[i : i + 4] for i in range(0, len(paths), 4)]
     results = list(run_local(parts, job_for(Config()), 2, task=crash_on_poison))
     flat = [(r, e) for part in results for r, e in zip(part.results, part.errors)]
     assert len(flat) == len(paths)

@@ -14,9 +14,25 @@ def test_closed_stdout_stops_the_run_quietly(tmp_path):
     need_model()
     clip = tone_with_speechlike_bursts(tmp_path / "tone.wav", 4.0)
     # --loop --duration 600: far more output than a pipe buffers, so the run is still writing when the pipe closes
-    proc = subprocess.Popen([*VOXSTREAM, "run", "--file", str(clip), "--fast", "--loop", "--duration", "600",
-                             "--json", "--no-ws", "--no-mqtt"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [
+            *VOXSTREAM,
+            "run",
+            "--file",
+            str(clip),
+            "--fast",
+            "--loop",
+            "--duration",
+            "600",
+            "--json",
+            "--no-ws",
+            "--no-mqtt",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         lines = [proc.stdout.readline() for _ in range(3)]
         proc.stdout.close()  # what `head -3` does after its third line

@@ -34,23 +34,33 @@ def test_precedence_file_then_environment_then_flags(tmp_path):
 
 def test_environment_values_are_parsed():
     """Environment text becomes the field's type (bool, int, float, list)."""
-    cfg = load_config(None, None, {"VOXSTREAM_WEBSOCKET_ENABLED": "false", "VOXSTREAM_WEBSOCKET_PORT": "9000",
-                                   "VOXSTREAM_GATE_MIN_DBFS": "-50",
-                                   "VOXSTREAM_WEBSOCKET_ALLOWED_ORIGINS": "http://a, http://b"})
+    cfg = load_config(
+        None,
+        None,
+        {
+            "VOXSTREAM_WEBSOCKET_ENABLED": "false",
+            "VOXSTREAM_WEBSOCKET_PORT": "9000",
+            "VOXSTREAM_GATE_MIN_DBFS": "-50",
+            "VOXSTREAM_WEBSOCKET_ALLOWED_ORIGINS": "http://a, http://b",
+        },
+    )
     assert cfg.websocket.enabled is False and cfg.websocket.port == 9000 and cfg.gate.min_dbfs == -50.0
     assert cfg.websocket.allowed_origins == ["http://a", "http://b"]
 
 
-@pytest.mark.parametrize("toml, environ, expected", [
-    ('[audio]\nblock_size = 3\n', {}, "unknown key audio.block_size"),
-    ('[sound]\nx = 1\n', {}, "unknown section [sound]"),
-    ('[mqtt]\nport = "high"\n', {}, "mqtt.port: expected an integer"),
-    ('[smoother]\nalpha = 0\n', {}, "smoother.alpha must be in (0, 1]"),
-    ('[window]\nwindow_s = 1.0\nhop_s = 2.0\n', {}, "window.hop_s must be <= window.window_s"),
-    ('[gate\n', {}, "not valid TOML"),
-    ('', {"VOXSTREAM_MQTT_PORT": "abc"}, "environment: mqtt.port: expected an integer"),
-    ('', {"VOXSTREAM_BOGUS_X": "1"}, "unknown variable VOXSTREAM_BOGUS_X"),
-])
+@pytest.mark.parametrize(
+    "toml, environ, expected",
+    [
+        ("[audio]\nblock_size = 3\n", {}, "unknown key audio.block_size"),
+        ("[sound]\nx = 1\n", {}, "unknown section [sound]"),
+        ('[mqtt]\nport = "high"\n', {}, "mqtt.port: expected an integer"),
+        ("[smoother]\nalpha = 0\n", {}, "smoother.alpha must be in (0, 1]"),
+        ("[window]\nwindow_s = 1.0\nhop_s = 2.0\n", {}, "window.hop_s must be <= window.window_s"),
+        ("[gate\n", {}, "not valid TOML"),
+        ("", {"VOXSTREAM_MQTT_PORT": "abc"}, "environment: mqtt.port: expected an integer"),
+        ("", {"VOXSTREAM_BOGUS_X": "1"}, "unknown variable VOXSTREAM_BOGUS_X"),
+    ],
+)
 def test_errors_are_one_line_naming_the_key(tmp_path, toml, environ, expected):
     """Unknown keys, wrong types, bad ranges and bad TOML name the key (or file) on one line."""
     f = tmp_path / "bad.toml"
@@ -68,13 +78,38 @@ def test_missing_config_file_is_named(tmp_path):
 
 def test_run_flags_map_to_config_overrides():
     """`voxstream run` flags become the matching config keys; flags not given are left out."""
-    args = build_parser().parse_args([
-        "run", "--device", "2", "--model", "m.tflite", "--node", "kitchen", "--window", "1.5", "--hop", "0.5",
-        "--ws-host", "0.0.0.0", "--ws-port", "9001", "--no-mqtt", "--mqtt-host", "broker", "--mqtt-port", "1999"])
+    args = build_parser().parse_args(
+        [
+            "run",
+            "--device",
+            "2",
+            "--model",
+            "m.tflite",
+            "--node",
+            "kitchen",
+            "--window",
+            "1.5",
+            "--hop",
+            "0.5",
+            "--ws-host",
+            "0.0.0.0",
+            "--ws-port",
+            "9001",
+            "--no-mqtt",
+            "--mqtt-host",
+            "broker",
+            "--mqtt-port",
+            "1999",
+        ]
+    )
     assert overrides_from_args(args) == {
-        "audio": {"device": "2"}, "model": {"path": "m.tflite"}, "node": {"name": "kitchen"},
-        "window": {"window_s": 1.5, "hop_s": 0.5}, "websocket": {"host": "0.0.0.0", "port": 9001},
-        "mqtt": {"host": "broker", "port": 1999, "enabled": False}}
+        "audio": {"device": "2"},
+        "model": {"path": "m.tflite"},
+        "node": {"name": "kitchen"},
+        "window": {"window_s": 1.5, "hop_s": 0.5},
+        "websocket": {"host": "0.0.0.0", "port": 9001},
+        "mqtt": {"host": "broker", "port": 1999, "enabled": False},
+    }
     assert overrides_from_args(build_parser().parse_args(["run", "--no-ws"])) == {"websocket": {"enabled": False}}
 
 
@@ -87,6 +122,7 @@ def _write(path, text):
 def test_config_file_lookup_order(tmp_path):
     """$VOXSTREAM_CONFIG, ./config.toml, $XDG_CONFIG_HOME/voxstream, then none: the first that exists wins."""
     from voxstream.config import default_config_path
+
     cwd, xdg, home = tmp_path / "cwd", tmp_path / "xdg", tmp_path / "home"
     cwd.mkdir()
     env = {"XDG_CONFIG_HOME": str(xdg), "HOME": str(home)}
@@ -116,6 +152,7 @@ def test_sources_name_where_each_value_came_from(tmp_path):
 
 def _config_command(argv, monkeypatch, cwd, capsys, environ=None):
     from voxstream.cli import config as cmd_config
+
     monkeypatch.chdir(cwd)
     for name in [n for n in os.environ if n.startswith("VOXSTREAM_")]:
         monkeypatch.delenv(name)
@@ -145,8 +182,13 @@ def test_real_cli_flag_beats_environment_and_file(tmp_path):
 def test_config_command_prints_effective_values_and_origins(tmp_path, monkeypatch, capsys):
     """`voxstream config` prints valid TOML equal to the effective config, each value with its origin."""
     f = _write(tmp_path / "mine.toml", '[node]\nname = "kitchen"\n[mqtt]\npassword = "s3cret"\n')
-    out = _config_command(["--config", str(f), "--model", "seed"], monkeypatch, tmp_path, capsys,
-                          {"VOXSTREAM_MQTT_PORT": "1999", "XDG_CONFIG_HOME": str(tmp_path / "none")})
+    out = _config_command(
+        ["--config", str(f), "--model", "seed"],
+        monkeypatch,
+        tmp_path,
+        capsys,
+        {"VOXSTREAM_MQTT_PORT": "1999", "XDG_CONFIG_HOME": str(tmp_path / "none")},
+    )
     assert f"# config file: {f} (--config)" in out
     assert "# model: seed -> " in out and out.split("# model: seed -> ")[1].split("\n")[0].endswith("seed.tflite")
     assert f'name = "kitchen"  # {f}' in out
@@ -156,7 +198,8 @@ def test_config_command_prints_effective_values_and_origins(tmp_path, monkeypatc
     parsed = tomllib.loads(out)
     parsed["mqtt"]["password"] = "s3cret"
     assert load_config(_write(tmp_path / "echo.toml", tomli_w_free_dump(parsed)), environ={}) == load_config(
-        f, {"model": {"path": "seed"}}, {"VOXSTREAM_MQTT_PORT": "1999"})
+        f, {"model": {"path": "seed"}}, {"VOXSTREAM_MQTT_PORT": "1999"}
+    )
 
 
 def test_config_command_without_any_file_uses_defaults(tmp_path, monkeypatch, capsys):
@@ -197,8 +240,13 @@ def test_config_command_shows_the_cards_gate_and_what_the_config_gives(tmp_path,
     sets and one the environment sets keep theirs."""
     model = _model_with_gate(tmp_path / "m", rise_db=12.0, active_fraction=0.3, min_dbfs=-90.0)
     f = _write(tmp_path / "mine.toml", "[gate]\nrise_db = 9.0\n")
-    out = _config_command(["--config", str(f), "--model", str(model)], monkeypatch, tmp_path, capsys,
-                          {"VOXSTREAM_GATE_MIN_DBFS": "-80", "XDG_CONFIG_HOME": str(tmp_path / "none")})
+    out = _config_command(
+        ["--config", str(f), "--model", str(model)],
+        monkeypatch,
+        tmp_path,
+        capsys,
+        {"VOXSTREAM_GATE_MIN_DBFS": "-80", "XDG_CONFIG_HOME": str(tmp_path / "none")},
+    )
     assert f"rise_db = 9.0  # {f}" in out  # the file's value wins, although it equals the default
     assert "min_dbfs = -80.0  # VOXSTREAM_GATE_MIN_DBFS" in out
     assert f"active_fraction = 0.3  # model card {model.with_suffix('.json')}" in out
@@ -208,5 +256,7 @@ def test_config_command_shows_the_cards_gate_and_what_the_config_gives(tmp_path,
 def tomli_w_free_dump(data: dict) -> str:
     """A small TOML writer for the flat tables of a config (the runtime has no TOML writer)."""
     from voxstream.cli.config import toml_value
-    return "".join(f"[{s}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in table.items())
-                   for s, table in data.items())
+
+    return "".join(
+        f"[{s}]\n" + "".join(f"{k} = {toml_value(v)}\n" for k, v in table.items()) for s, table in data.items()
+    )

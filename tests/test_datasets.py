@@ -25,33 +25,47 @@ def tone(path, freq: float, seconds: float = 0.5, rate: int = RATE, channels: in
     return path
 
 
-@pytest.mark.parametrize("stem, emotion, speaker, corpus", [
-    ("OAF_back_angry", "angry", "OAF", "tess"),
-    ("OA_bite_neutral", "neutral", "OAF", "tess"),
-    ("YAF_pain_ps", "ps", "YAF", "tess"),
-    ("03-01-05-01-02-01-12", "angry", "12", "ravdess"),
-    ("03-01-02-02-01-01-07", "calm", "07", "ravdess"),
-    ("1001_DFA_ANG_XX", "angry", "1001", "crema-d"),
-    ("1091_IEO_SAD_HI", "sad", "1091", "crema-d"),
-    ("DC_a01", "anger", "DC", "savee"),
-    ("JK_sa15", "sadness", "JK", "savee"),
-    ("KL_su03", "surprise", "KL", "savee"),
-    ("03a01Fa", "happiness", "03", "emodb"),
-    ("16b10Lb", "boredom", "16", "emodb"),
-    ("EB0_anger_1", "anger", "EB0", "nemo"),
-    ("TP0_surprised_112", "surprised", "TP0", "nemo"),
-    ("ema_angry_00201", "angry", "ema", "korean"),
-    ("neo_neutral_00105", "neutral", "neo", "korean"),
-])
+@pytest.mark.parametrize(
+    "stem, emotion, speaker, corpus",
+    [
+        ("OAF_back_angry", "angry", "OAF", "tess"),
+        ("OA_bite_neutral", "neutral", "OAF", "tess"),
+        ("YAF_pain_ps", "ps", "YAF", "tess"),
+        ("03-01-05-01-02-01-12", "angry", "12", "ravdess"),
+        ("03-01-02-02-01-01-07", "calm", "07", "ravdess"),
+        ("1001_DFA_ANG_XX", "angry", "1001", "crema-d"),
+        ("1091_IEO_SAD_HI", "sad", "1091", "crema-d"),
+        ("DC_a01", "anger", "DC", "savee"),
+        ("JK_sa15", "sadness", "JK", "savee"),
+        ("KL_su03", "surprise", "KL", "savee"),
+        ("03a01Fa", "happiness", "03", "emodb"),
+        ("16b10Lb", "boredom", "16", "emodb"),
+        ("EB0_anger_1", "anger", "EB0", "nemo"),
+        ("TP0_surprised_112", "surprised", "TP0", "nemo"),
+        ("ema_angry_00201", "angry", "ema", "korean"),
+        ("neo_neutral_00105", "neutral", "neo", "korean"),
+    ],
+)
 def test_naming_schemes_are_detected(stem, emotion, speaker, corpus):
     """Each corpus' file name is recognised automatically with its emotion word and speaker."""
     assert parse_name(stem) == Parsed(emotion, speaker, corpus)
 
 
-@pytest.mark.parametrize("emotion, label", [
-    ("angry", "angry"), ("calm", "neutral"), ("fearful", "fear"), ("surprised", "ps"), ("anger", "angry"),
-    ("sadness", "sad"), ("surprise", "ps"), ("happiness", "happy"), ("boredom", None), ("sneezy", None),
-])
+@pytest.mark.parametrize(
+    "emotion, label",
+    [
+        ("angry", "angry"),
+        ("calm", "neutral"),
+        ("fearful", "fear"),
+        ("surprised", "ps"),
+        ("anger", "angry"),
+        ("sadness", "sad"),
+        ("surprise", "ps"),
+        ("happiness", "happy"),
+        ("boredom", None),
+        ("sneezy", None),
+    ],
+)
 def test_emotions_map_onto_product_labels(emotion, label):
     """Corpus emotion words map onto the seven product labels; boredom and unknown words are dropped."""
     assert map_label(emotion) == label
@@ -133,8 +147,13 @@ def test_scan_loads_good_files_and_skips_bad_ones(mixed_folder, caplog):
     table = scan.table.sort_values("path").reset_index(drop=True)
     assert list(table.columns) == ["path", "label", "emotion", "speaker", "corpus", "duration"]
     assert sorted(zip(table.corpus, table.speaker, table.label)) == [
-        ("crema-d", "1001", "happy"), ("emodb", "03", "angry"), ("ravdess", "12", "fear"),
-        ("savee", "DC", "ps"), ("tess", "OAF", "angry"), ("tess", "OAF", "neutral")]
+        ("crema-d", "1001", "happy"),
+        ("emodb", "03", "angry"),
+        ("ravdess", "12", "fear"),
+        ("savee", "DC", "ps"),
+        ("tess", "OAF", "angry"),
+        ("tess", "OAF", "neutral"),
+    ]
     durations = dict(zip(table.speaker + table.label, table.duration))
     assert durations["12fear"] == pytest.approx(0.75)
     assert durations["03angry"] == pytest.approx(0.5, abs=1e-3)
@@ -168,8 +187,9 @@ def test_scan_several_folders_and_missing_folder(mixed_folder, tmp_path):
 def _rows(paths, params, windowing=None, cache=None, workers=1, variant="orig"):
     from voxstream.train.rows import Windowing, dataset_rows
 
-    return dataset_rows([str(p) for p in paths], params, windowing or Windowing(None), variant, cache_dir=cache,
-                        workers=workers)
+    return dataset_rows(
+        [str(p) for p in paths], params, windowing or Windowing(None), variant, cache_dir=cache, workers=workers
+    )
 
 
 def test_features_match_the_streaming_extractor(tmp_path):
@@ -227,8 +247,12 @@ def _table(speakers_per_corpus: dict[str, list[str]], per_speaker: int = 14):
 
     from voxstream.inference.card import LABELS
 
-    rows = [(f"{c}/{s}_{i}.wav", LABELS[i % 7], s, c, 1.0)
-            for c, speakers in speakers_per_corpus.items() for s in speakers for i in range(per_speaker)]
+    rows = [
+        (f"{c}/{s}_{i}.wav", LABELS[i % 7], s, c, 1.0)
+        for c, speakers in speakers_per_corpus.items()
+        for s in speakers
+        for i in range(per_speaker)
+    ]
     return pd.DataFrame(rows, columns=["path", "label", "speaker", "corpus", "duration"])
 
 
@@ -322,5 +346,10 @@ def test_classify_and_the_training_scan_list_the_same_files(tmp_path):
     scanned = sorted(list(scan.table["path"]) + [p for p, _ in scan.skipped])
     assert sorted(listed) == scanned
     assert sorted(p.rsplit("/", 1)[-1] for p in listed) == [
-        "03-01-06-01-02-01-12.wav", "1001_DFA_HAP_XX.flac", "DC_su01.Ogg", "OAF_back_angry.WAV", "notes_for_me.wav"]
+        "03-01-06-01-02-01-12.wav",
+        "1001_DFA_HAP_XX.flac",
+        "DC_su01.Ogg",
+        "OAF_back_angry.WAV",
+        "notes_for_me.wav",
+    ]
     assert scan.counts == {"unrecognised": 1}

@@ -21,9 +21,11 @@ RATE = 16000
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory) -> np.ndarray:
     d = tmp_path_factory.mktemp("speech")
-    texts = ["The children were playing in the garden until it was dark.",
-             "Please bring me the blue book from the table in the hall.",
-             "We walked along the river and talked about the summer."]
+    texts = [
+        "The children were playing in the garden until it was dark.",
+        "Please bring me the blue book from the table in the hall.",
+        "We walked along the river and talked about the summer.",
+    ]
     x = np.concatenate([load_audio(espeak_wav(d / f"{i}.wav", t), RATE) for i, t in enumerate(texts)])
     return (0.5 * x / np.abs(x).max()).astype(np.float32)
 
@@ -47,7 +49,7 @@ def test_windows_of_mostly_exact_zeros_are_silence_and_never_move_the_baseline(s
     assert events[-1].label == "silence"
     # a short burst of speech inside zeros (less than a third of every window) is not speech either
     burst = np.zeros(4 * RATE, np.float32)
-    burst[RATE: RATE + int(0.5 * RATE)] = speech[RATE: RATE + int(0.5 * RATE)]
+    burst[RATE : RATE + int(0.5 * RATE)] = speech[RATE : RATE + int(0.5 * RATE)]
     events = engine.push(burst)
     assert not any(e.speech for e in events)
     assert engine.stages.normalizer.speech_windows == still
@@ -103,4 +105,4 @@ def test_the_shown_label_follows_a_switch_within_the_configured_bound(speech, sm
     bound = _events_to_follow(sm.alpha, sm.margin, sm.fast_margin, dwell_events)
     followed = labels.index("happy", switch_at) - switch_at + 1  # events from the switch until happy shows
     assert followed <= bound
-    assert set(labels[switch_at + followed - 1:]) == {"happy"}
+    assert set(labels[switch_at + followed - 1 :]) == {"happy"}

@@ -10,8 +10,12 @@ import pytest
 from voxstream.config import ENV_PREFIX, RESERVED_ENV, SECTIONS, default_config_path, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCS = [ROOT / "README.md", ROOT / "config.toml", ROOT / "deploy" / "voxstream.service",
-        *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [
+    ROOT / "README.md",
+    ROOT / "config.toml",
+    ROOT / "deploy" / "voxstream.service",
+    *sorted((ROOT / "docs").glob("*.md")),
+]
 NAME = re.compile(r"VOXSTREAM_[A-Z0-9_]*")
 
 
@@ -26,10 +30,10 @@ def mentioned() -> dict[str, str]:
 
 
 def _section_key(name: str) -> tuple[str, str] | None:
-    rest = name[len(ENV_PREFIX):].lower()
+    rest = name[len(ENV_PREFIX) :].lower()
     for section in SECTIONS:
         if rest.startswith(section + "_"):
-            return section, rest[len(section) + 1:]
+            return section, rest[len(section) + 1 :]
     return None
 
 
@@ -52,7 +56,7 @@ def test_mentioned_name_is_accepted(tmp_path, name, where):
     """A reserved name with a real value, a ``<SECTION>_<KEY>`` with its default as text, or a ``<SECTION>_*``
     pattern naming a real section: the loader takes it."""
     if name.endswith("_"):  # a family such as VOXSTREAM_MQTT_*
-        assert name[len(ENV_PREFIX):-1].lower() in SECTIONS, f"{where} mentions {name}*, not a config section"
+        assert name[len(ENV_PREFIX) : -1].lower() in SECTIONS, f"{where} mentions {name}*, not a config section"
         return
     if name in RESERVED_ENV:
         value = str(_write_config(tmp_path)) if name == "VOXSTREAM_CONFIG" else str(tmp_path / "dir")

@@ -24,8 +24,11 @@ class VirtualMic:
 
     def __init__(self, workdir: Path) -> None:
         self.dir = workdir
-        self.env = {"HOME": str(workdir / "home"), "XDG_RUNTIME_DIR": str(workdir / "rt"),
-                    "PULSE_RUNTIME_PATH": str(workdir / "rt" / "pulse")}
+        self.env = {
+            "HOME": str(workdir / "home"),
+            "XDG_RUNTIME_DIR": str(workdir / "rt"),
+            "PULSE_RUNTIME_PATH": str(workdir / "rt" / "pulse"),
+        }
 
     def _script(self, cmd: str) -> subprocess.CompletedProcess:
         return subprocess.run(["bash", str(SCRIPT), cmd, str(self.dir)], capture_output=True, text=True, timeout=30)
@@ -39,8 +42,12 @@ class VirtualMic:
         self._script("stop")
 
     def play(self, wav: Path) -> subprocess.Popen:
-        return subprocess.Popen(["paplay", "--device=vsink", str(wav)], env=dict(os.environ, **self.env),
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            ["paplay", "--device=vsink", str(wav)],
+            env=dict(os.environ, **self.env),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
 
 @pytest.fixture
@@ -59,9 +66,15 @@ def mic():
         shutil.rmtree(vm.dir, ignore_errors=True)
 
 
-@pytest.mark.parametrize("spec,why", [("no-such-mic", "no input device name contains it"),
-                                      ("l", "matches 2 devices"), ("e", "matches 2 devices"),
-                                      ("99", "no input device has that index")])
+@pytest.mark.parametrize(
+    "spec,why",
+    [
+        ("no-such-mic", "no input device name contains it"),
+        ("l", "matches 2 devices"),
+        ("e", "matches 2 devices"),
+        ("99", "no input device has that index"),
+    ],
+)
 def test_device_that_matches_nothing_or_several_lists_the_devices(spec, why, mic):
     """`--device` matching no device or several exits 2 with one line that lists the input devices."""
     need_model()

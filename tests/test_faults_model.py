@@ -67,8 +67,18 @@ def _broken(kind: str, model: Path, out: Path) -> Path:
     return tfl
 
 
-KINDS = ["missing_tflite", "missing_everything", "truncated", "random_bytes", "sha_mismatch", "missing_card",
-         "wrong_label_count", "invalid_json", "card_not_object", "card_missing_field"]
+KINDS = [
+    "missing_tflite",
+    "missing_everything",
+    "truncated",
+    "random_bytes",
+    "sha_mismatch",
+    "missing_card",
+    "wrong_label_count",
+    "invalid_json",
+    "card_not_object",
+    "card_missing_field",
+]
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +91,11 @@ def clip(tmp_path_factory) -> Path:
 
 def _problem_lines(stderr: str) -> list[str]:
     """Lines of stderr that are not log records or LiteRT's own start-up notice."""
-    return [line for line in stderr.splitlines()
-            if line.strip() and not line.startswith("INFO: Created TensorFlow Lite") and " INFO " not in line]
+    return [
+        line
+        for line in stderr.splitlines()
+        if line.strip() and not line.startswith("INFO: Created TensorFlow Lite") and " INFO " not in line
+    ]
 
 
 def _assert_refused(proc, model: Path) -> None:
@@ -98,8 +111,9 @@ def _assert_refused(proc, model: Path) -> None:
 def test_run_refuses_broken_model(kind, tmp_path, clip):
     """`voxstream run --file x --fast` refuses a broken model or card with one stderr line and exit 2."""
     model = _broken(kind, need_model(), tmp_path / kind)
-    proc = run_cli("run", "--file", str(clip), "--fast", "--json", "--no-ws", "--no-mqtt", "--model", str(model),
-                   timeout=60)
+    proc = run_cli(
+        "run", "--file", str(clip), "--fast", "--json", "--no-ws", "--no-mqtt", "--model", str(model), timeout=60
+    )
     _assert_refused(proc, model)
 
 

@@ -56,11 +56,15 @@ def _quiet_end(proc: VoxProc, signalled_at: float) -> None:
 
 def _wait_announced(tap: MqttTap, after: float, timeout: float = WAIT_S) -> None:
     """Status online, the HA discovery configs and the emotion state, all published after ``after``."""
+
     def fresh(suffix: str, want=None) -> bool:
         return any(t > after and (want is None or p == want) for t, p in tap.on(suffix))
 
-    tap.wait(lambda: fresh(f"{NODE}/status", b"online") and fresh("/config") and fresh(f"{NODE}/emotion"),
-             timeout, "online + discovery + state")
+    tap.wait(
+        lambda: fresh(f"{NODE}/status", b"online") and fresh("/config") and fresh(f"{NODE}/emotion"),
+        timeout,
+        "online + discovery + state",
+    )
 
 
 @pytest.mark.slow
@@ -68,8 +72,23 @@ def test_broker_down_at_start_killed_and_restarted(clip, tmp_path):
     """The stream never stops while the broker is away; on its return status, discovery and state are republished."""
     need_model()
     broker = Broker(tmp_path / "broker")  # not started yet: the broker is down when voxstream starts
-    proc = VoxProc("--debug", "run", "--file", str(clip), "--loop", "--json", "--ws-port", "0", "--node", NODE,
-                   "--mqtt-host", broker.host, "--mqtt-port", str(broker.port), env=FAST_BACKOFF)
+    proc = VoxProc(
+        "--debug",
+        "run",
+        "--file",
+        str(clip),
+        "--loop",
+        "--json",
+        "--ws-port",
+        "0",
+        "--node",
+        NODE,
+        "--mqtt-host",
+        broker.host,
+        "--mqtt-port",
+        str(broker.port),
+        env=FAST_BACKOFF,
+    )
     tap = None
     try:
         port = proc.ws_port()
@@ -104,8 +123,7 @@ def test_broker_down_at_start_killed_and_restarted(clip, tmp_path):
         assert re.search(r"stopped: \d+ events, [\d.]+ s of audio, 0 dropped blocks", proc.stderr), proc.stderr[-1500:]
         assert "did not close within" not in proc.stderr, proc.stderr[-1500:]  # MQTT flushed within the bound
         assert "Traceback" not in proc.stderr
-        tap.wait(lambda: any(p == b"offline" for t, p in tap.on(f"{NODE}/status") if t > t_restart), WAIT_S,
-                 "offline")
+        tap.wait(lambda: any(p == b"offline" for t, p in tap.on(f"{NODE}/status") if t > t_restart), WAIT_S, "offline")
         # one connection per broker life: online announced before the kill and again after the restart
         assert len(re.findall(r"MQTT connected to ", proc.stderr)) == 2, proc.stderr[-3000:]
         assert any(t_up < t < t_kill for t, p in tap.on(f"{NODE}/status") if p == b"online")
@@ -124,8 +142,21 @@ def test_broker_that_never_answers_does_not_block_audio_or_shutdown(clip):
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
         port = silent.getsockname()[1]
-        with VoxProc("run", "--file", str(clip), "--loop", "--json", "--ws-port", "0", "--node", NODE,
-                     "--mqtt-host", "127.0.0.1", "--mqtt-port", str(port)) as proc:
+        with VoxProc(
+            "run",
+            "--file",
+            str(clip),
+            "--loop",
+            "--json",
+            "--ws-port",
+            "0",
+            "--node",
+            NODE,
+            "--mqtt-host",
+            "127.0.0.1",
+            "--mqtt-port",
+            str(port),
+        ) as proc:
             ws = proc.ws_port()
             proc.wait_events(6, WAIT_S)
             conn, _ = silent.accept()  # the connection attempt is stuck waiting for CONNACK

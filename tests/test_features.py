@@ -25,8 +25,9 @@ def signal(seconds: float = 3.0, seed: int = 0) -> np.ndarray:
 
 
 def librosa_mfcc(y: np.ndarray, p: FeatureParams) -> np.ndarray:
-    mel = librosa.feature.melspectrogram(y=y, sr=p.sample_rate, n_fft=p.n_fft, hop_length=p.hop_length,
-                                         n_mels=p.n_mels, center=False, power=2.0)
+    mel = librosa.feature.melspectrogram(
+        y=y, sr=p.sample_rate, n_fft=p.n_fft, hop_length=p.hop_length, n_mels=p.n_mels, center=False, power=2.0
+    )
     S = librosa.power_to_db(mel, amin=p.amin, top_db=None)
     return librosa.feature.mfcc(S=S, n_mfcc=p.n_mfcc, dct_type=2, norm="ortho").T
 
@@ -64,10 +65,10 @@ def test_incremental_equals_whole_window(pooling, block):
     extractor = MfccFrames(p)
     checked = 0
     for start in range(0, len(y), block):
-        inc.push(y[start: start + block])
+        inc.push(y[start : start + block])
         end = min(start + block, len(y))
         if end >= window and end % p.hop_length == 0:
-            ref = window_features(y[end - window: end], p, extractor)
+            ref = window_features(y[end - window : end], p, extractor)
             np.testing.assert_allclose(inc.features(), ref, rtol=0, atol=1e-9)
             checked += 1
     assert checked >= 3
@@ -77,10 +78,13 @@ def test_runtime_features_do_not_import_librosa():
     """Computing features loads neither librosa nor scipy (the Pi's memory budget)."""
     import subprocess
     import sys
-    code = ("import sys; from voxstream.engine.pooling import *; from voxstream.engine.params import POOLINGS; "
-            "from voxstream.engine.ring import *;"
-            "from voxstream.engine.params import FeatureParams; import numpy as np;"
-            "[window_features(np.zeros(16000, np.float32) + 0.1, FeatureParams(pooling=p)) for p in POOLINGS];"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('librosa', 'scipy', 'numba')))")
+
+    code = (
+        "import sys; from voxstream.engine.pooling import *; from voxstream.engine.params import POOLINGS; "
+        "from voxstream.engine.ring import *;"
+        "from voxstream.engine.params import FeatureParams; import numpy as np;"
+        "[window_features(np.zeros(16000, np.float32) + 0.1, FeatureParams(pooling=p)) for p in POOLINGS];"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('librosa', 'scipy', 'numba')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]"

@@ -44,10 +44,10 @@ def test_incremental_dstd_equals_batch(block):
     extractor, checked = MfccFrames(PARAMS), 0
     db_max = max_log_mel(extractor, x)
     for start in range(0, len(x), block):
-        inc.push(x[start:start + block])
+        inc.push(x[start : start + block])
         pos = min(start + block, len(x))
         if pos % PARAMS.hop_length == 0 and pos >= PARAMS.n_fft:
-            ref = window_features(x[max(0, pos - window):pos], PARAMS, extractor)
+            ref = window_features(x[max(0, pos - window) : pos], PARAMS, extractor)
             assert_features_close(inc.features(), ref, PARAMS, db_max)
             checked += 1
     assert checked >= 5

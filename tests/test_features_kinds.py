@@ -41,5 +41,6 @@ def test_card_keeps_the_fields_of_its_own_kind_only():
     for name, kind in KINDS.items():
         data = FeatureParams(pooling=name, seq_steps=4).to_dict()
         assert ("seq_steps" in data) == ("seq_steps" in kind.own_fields)
-        assert FeatureParams.from_dict(data) == FeatureParams(pooling=name, **({"seq_steps": 4} if
-                                                                             kind.own_fields else {}))
+        assert FeatureParams.from_dict(data) == FeatureParams(
+            pooling=name, **({"seq_steps": 4} if kind.own_fields else {})
+        )

@@ -71,8 +71,16 @@ def test_pool_is_column_statistics():
     cols = frames[:, 40:]
     voiced = cols[:, 0] > 0
     log_f0 = cols[voiced, 1]  # voiced * log F0 on voiced frames
-    expected = [voiced.mean(), log_f0.mean(), log_f0.std(), cols[:, 3].mean(), cols[:, 4].mean(),
-                np.sqrt(cols[:, 5].mean() - cols[:, 4].mean() ** 2), cols[:, 6].mean(), cols[:, 6].std()]
+    expected = [
+        voiced.mean(),
+        log_f0.mean(),
+        log_f0.std(),
+        cols[:, 3].mean(),
+        cols[:, 4].mean(),
+        np.sqrt(cols[:, 5].mean() - cols[:, 4].mean() ** 2),
+        cols[:, 6].mean(),
+        cols[:, 6].std(),
+    ]
     np.testing.assert_allclose(extra, expected, rtol=1e-4, atol=1e-4)
     assert 0.3 < voiced.mean() < 0.95
 
@@ -86,10 +94,10 @@ def test_incremental_prosody_equals_batch(block):
     extractor, checked = MfccFrames(PARAMS), 0
     db_max = max_log_mel(extractor, x)
     for start in range(0, len(x), block):
-        inc.push(x[start:start + block])
+        inc.push(x[start : start + block])
         pos = min(start + block, len(x))
         if pos % PARAMS.hop_length == 0 and pos >= PARAMS.n_fft:
-            ref = window_features(x[max(0, pos - window):pos], PARAMS, extractor)
+            ref = window_features(x[max(0, pos - window) : pos], PARAMS, extractor)
             assert_features_close(inc.features(), ref, PARAMS, db_max)
             checked += 1
     assert checked >= 5

@@ -62,10 +62,10 @@ def test_incremental_equals_batch(block, extra):
     db_max = max_log_mel(extractor, y)
     checked = 0
     for start in range(0, len(y), block):
-        inc.push(y[start: start + block])
+        inc.push(y[start : start + block])
         end = min(start + block, len(y))
         if end % p.hop_length == 0 and end >= p.n_fft:
-            ref = window_features(y[max(0, end - window): end], p, extractor)
+            ref = window_features(y[max(0, end - window) : end], p, extractor)
             assert_features_close(inc.features(), ref, p, db_max)
             checked += 1
     assert checked >= 5
@@ -80,8 +80,8 @@ def test_gain_does_not_change_the_features(gain_db, extra):
     assert np.abs(scaled).max() < 1.0
     p = FeatureParams(pooling="seq", **extra)
     for start in range(0, len(y) - 2 * SR + 1, 4000):
-        a = window_features(y[start: start + 2 * SR], p)
-        b = window_features(scaled[start: start + 2 * SR], p)
+        a = window_features(y[start : start + 2 * SR], p)
+        b = window_features(scaled[start : start + 2 * SR], p)
         assert np.abs(a - b).max() < 1e-3
     old = FeatureParams(pooling="mean_std_dstd_prosody")
     assert np.abs(window_features(y[: 2 * SR], old) - window_features(scaled[: 2 * SR], old)).max() > 5.0
@@ -136,7 +136,7 @@ def test_windows_of_a_file_equal_each_window_pooled_alone(extra):
     n = p.n_frames(2 * SR)
     first = np.arange(0, len(frames) - n + 1, 25)
     together = pool_windows(frames, first, n, p)
-    alone = np.stack([pool(frames[f: f + n], p) for f in first])
+    alone = np.stack([pool(frames[f : f + n], p) for f in first])
     assert len(first) == 17
     np.testing.assert_array_equal(together, alone)
 
@@ -164,8 +164,12 @@ def test_gain_free_on_espeak_speech(tmp_path, gain_db):
     import soxr
 
     wav = tmp_path / "s.wav"
-    subprocess.run(["espeak-ng", "-w", str(wav), "Kids are talking by the door, dogs are sitting by the door."],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        ["espeak-ng", "-w", str(wav), "Kids are talking by the door, dogs are sitting by the door."],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     y, sr = sf.read(wav, dtype="float32")
     y = soxr.resample(y, sr, SR).astype(np.float32)
     y = y / np.abs(y).max() * 0.09
@@ -184,7 +188,7 @@ def test_live_window_keeps_its_sub_windows(extra):
     for _attempt in range(2):
         full = 0
         for start in range(0, len(y), hop):
-            inc.push(y[start: start + hop])
+            inc.push(y[start : start + hop])
             got = inc.features()
             np.testing.assert_array_equal(got, pool(inc.frames(), p))
             if inc.frames_in_window == inc.window_frames:
@@ -198,7 +202,7 @@ def zero_gapped(seconds: float = 6.0, gap_s: float = 0.6, every_s: float = 1.7) 
     """speechlike() with stretches of exact zeros (a file's silent gaps, a muted source) every ``every_s``."""
     y = speechlike(seconds).copy()
     for start in np.arange(0.45, seconds - gap_s, every_s):
-        y[int(start * SR): int((start + gap_s) * SR)] = 0.0
+        y[int(start * SR) : int((start + gap_s) * SR)] = 0.0
     return y
 
 
@@ -240,15 +244,15 @@ def test_zero_gaps_stream_like_the_batch_and_stay_gain_free(extra):
     db_max = max_log_mel(extractor, y)
     checked = 0
     for start in range(0, len(y), 1600):
-        inc.push(y[start: start + 1600])
+        inc.push(y[start : start + 1600])
         end = min(start + 1600, len(y))
         if end >= 2 * SR and end % p.hop_length == 0:
-            assert_features_close(inc.features(), window_features(y[end - 2 * SR: end], p, extractor), p, db_max)
+            assert_features_close(inc.features(), window_features(y[end - 2 * SR : end], p, extractor), p, db_max)
             checked += 1
     assert checked >= 5
     scaled = (y.astype(np.float64) * 10 ** (-20 / 20)).astype(np.float32)
     for start in range(0, len(y) - 2 * SR + 1, 4000):
-        a, b = window_features(y[start: start + 2 * SR], p), window_features(scaled[start: start + 2 * SR], p)
+        a, b = window_features(y[start : start + 2 * SR], p), window_features(scaled[start : start + 2 * SR], p)
         assert np.abs(a - b).max() < 1e-3
 
 
@@ -261,13 +265,13 @@ def test_a_sub_window_of_only_zeros_takes_its_neighbours_features(extra):
 
     p = FeatureParams(pooling="seq", **extra)
     y = speechlike(4.0).copy()
-    y[int(0.9 * SR): int(1.6 * SR)] = 0.0  # 0.7 s of zeros: at least two whole sub-windows of 0.25 s
+    y[int(0.9 * SR) : int(1.6 * SR)] = 0.0  # 0.7 s of zeros: at least two whole sub-windows of 0.25 s
     extractor = MfccFrames(p)
     frames = extractor(y[: 2 * SR])
     x = window_features(y[: 2 * SR], p, extractor)
     k_steps, per = p.seq_steps, len(frames) // p.seq_steps
     zero = frames[:, p.n_mfcc] <= SEQ_ZERO_FRAME_DBFS
-    all_zero = [k for k in range(k_steps) if zero[k * per: (k + 1) * per].all()]
+    all_zero = [k for k in range(k_steps) if zero[k * per : (k + 1) * per].all()]
     assert len(all_zero) >= 2
     for k in all_zero:
         before = [j for j in range(k) if j not in all_zero]

@@ -42,9 +42,22 @@ def get_json(port: int, path: str):
 
 
 def event_json(node: str, label: str, seq: int = 0) -> str:
-    return json.dumps({"seq": seq, "stream_time_s": 2.0, "label": label, "confidence": 0.8, "scores": {label: 0.8},
-                       "raw_label": label, "speech": True, "level_dbfs": -20.0, "node": node, "model": "m",
-                       "timestamp": iso(time.time()), "type": "emotion"})
+    return json.dumps(
+        {
+            "seq": seq,
+            "stream_time_s": 2.0,
+            "label": label,
+            "confidence": 0.8,
+            "scores": {label: 0.8},
+            "raw_label": label,
+            "speech": True,
+            "level_dbfs": -20.0,
+            "node": node,
+            "model": "m",
+            "timestamp": iso(time.time()),
+            "type": "emotion",
+        }
+    )
 
 
 async def next_update(ws, node: str, key=lambda n: True) -> dict:
@@ -84,7 +97,8 @@ async def test_api_and_websocket_follow_the_broker_and_survive_garbage_and_resta
                 nodes = await asyncio.to_thread(get_json, server.port, "/api/nodes")
                 assert [n["node"] for n in nodes] == ["attic", "kitchen"]
                 assert nodes[1]["event"] == json.loads(event_json("kitchen", "happy")) | {
-                    "timestamp": nodes[1]["event"]["timestamp"]}
+                    "timestamp": nodes[1]["event"]["timestamp"]
+                }
                 assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", nodes[1]["last_change"])
                 health = await asyncio.to_thread(get_json, server.port, "/healthz")
                 assert health["rejected"] == {"not_json": 1, "too_large": 1} and health["nodes"] == 2
@@ -187,13 +201,17 @@ async def test_two_real_nodes_show_in_chromium_and_a_killed_node_turns_offline(m
     wav = espeak_wav(tmp_path / "speech.wav", "I am so happy today. This is wonderful news. What a lovely day.")
     mqtt = ["--mqtt-host", mqtt_broker.host, "--mqtt-port", str(mqtt_broker.port)]
     port = free_port()
-    with process(["fleet", *mqtt, "--port", str(port)], tmp_path / "fleet.log") as fleet, \
-            process(["run", "--file", str(wav), "--loop", "--no-ws", "--node", "kitchen", *mqtt],
-                    tmp_path / "kitchen.log") as kitchen, \
-            process(["run", "--file", str(wav), "--loop", "--no-ws", "--node", "hall", *mqtt], tmp_path / "hall.log"):
+    with (
+        process(["fleet", *mqtt, "--port", str(port)], tmp_path / "fleet.log") as fleet,
+        process(
+            ["run", "--file", str(wav), "--loop", "--no-ws", "--node", "kitchen", *mqtt], tmp_path / "kitchen.log"
+        ) as kitchen,
+        process(["run", "--file", str(wav), "--loop", "--no-ws", "--node", "hall", *mqtt], tmp_path / "hall.log"),
+    ):
         async with playwright_api.async_playwright() as p:
-            browser = await asyncio.wait_for(p.chromium.launch(
-                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]), T)
+            browser = await asyncio.wait_for(
+                p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]), T
+            )
             try:
                 page = await asyncio.wait_for(browser.new_page(viewport={"width": 1000, "height": 500}), T)
                 errors: list[str] = []
@@ -212,20 +230,28 @@ async def test_two_real_nodes_show_in_chromium_and_a_killed_node_turns_offline(m
                     await expect(tile).to_have_attribute("data-label", KNOWN, timeout=60_000)
                     await expect(tile.locator(".since")).to_have_text(re.compile(r"^changed \d+ (s|min) ago$"))
                     await expect(tile.locator('.axis[data-axis="arousal"]')).to_have_attribute(
-                        "data-value", re.compile("^(low|high)$"), timeout=60_000)
+                        "data-value", re.compile("^(low|high)$"), timeout=60_000
+                    )
                     await expect(tile.locator('.axis[data-axis="valence"]')).to_have_attribute(
-                        "data-value", re.compile("^(negative|positive)$"), timeout=60_000)
+                        "data-value", re.compile("^(negative|positive)$"), timeout=60_000
+                    )
                 await expect(page.locator("#status")).to_have_attribute("data-state", "live")
-                await asyncio.wait_for(page.wait_for_function("""() => [...document.querySelectorAll('.tile canvas')]
+                await asyncio.wait_for(
+                    page.wait_for_function(
+                        """() => [...document.querySelectorAll('.tile canvas')]
                     .every((c) => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
                         for (let i = 3; i < d.length; i += 4) if (d[i] > 0) return true; return false; })""",
-                                                              timeout=60_000), 61)
+                        timeout=60_000,
+                    ),
+                    61,
+                )
                 ARTIFACTS.mkdir(exist_ok=True)
                 await page.screenshot(path=str(ARTIFACTS / "fleet_page.png"))
 
                 kitchen.send_signal(signal.SIGKILL)
                 await expect(page.locator('.tile[data-node="kitchen"]')).to_have_attribute(
-                    "data-status", "offline", timeout=120_000)
+                    "data-status", "offline", timeout=120_000
+                )
                 await expect(page.locator('.tile[data-node="hall"]')).to_have_attribute("data-status", "online")
                 nodes = {n["node"]: n for n in await asyncio.to_thread(get_json, port, "/api/nodes")}
                 assert nodes["kitchen"]["status"] == "offline" and nodes["hall"]["status"] == "online"
@@ -242,14 +268,17 @@ def test_fleet_uses_the_config_file_tls_and_password(tmp_path, request):
         pytest.skip("needs openssl and mosquitto_passwd")
     broker = request.getfixturevalue("tls_broker")
     config = tmp_path / "config.toml"
-    config.write_text(f'[mqtt]\nhost = "localhost"\nport = {broker.port}\ntls = true\n'
-                      f'ca_file = "{broker.pki / "ca.crt"}"\nusername = "{tls.USER}"\npassword = "{tls.PASSWORD}"\n')
+    config.write_text(
+        f'[mqtt]\nhost = "localhost"\nport = {broker.port}\ntls = true\n'
+        f'ca_file = "{broker.pki / "ca.crt"}"\nusername = "{tls.USER}"\npassword = "{tls.PASSWORD}"\n'
+    )
     port = free_port()
 
     async def publish_and_wait() -> dict:
         params = aiomqtt.TLSParameters(ca_certs=str(broker.pki / "ca.crt"))
-        async with aiomqtt.Client("localhost", broker.port, username=tls.USER, password=tls.PASSWORD,
-                                  tls_params=params) as pub:
+        async with aiomqtt.Client(
+            "localhost", broker.port, username=tls.USER, password=tls.PASSWORD, tls_params=params
+        ) as pub:
             await pub.publish("voxstream/cellar/status", "online", qos=1, retain=True)
             await pub.publish("voxstream/cellar/emotion", event_json("cellar", "fear"), qos=1, retain=True)
 
@@ -260,6 +289,7 @@ def test_fleet_uses_the_config_file_tls_and_password(tmp_path, request):
                 return None
             # the two retained messages may arrive in either order: wait for both
             return nodes if nodes and nodes[0]["event"] and nodes[0]["status"] == "online" else None
+
         return await wait_for(listed, 30, what="the node, online with its event, in /api/nodes")
 
     with process(["fleet", "--config", str(config), "--port", str(port)], tmp_path / "fleet.log"):

@@ -22,8 +22,24 @@ def test_200_nodes_at_4_per_second_keep_the_api_current_and_rss_bounded(mqtt_bro
     """bench/fleet_load.py against a real mosquitto and a real `voxstream fleet`: every simulated node stays
     listed and online, the API (and the page in Chromium, when there is one) shows events at most a few seconds
     old, garbage is counted, RSS stays flat."""
-    cmd = [sys.executable, str(SCRIPT), "--nodes", "200", "--rate", "4", "--duration", "60", "--garbage", "20",
-           "--max-nodes", "300", "--mqtt-host", mqtt_broker.host, "--mqtt-port", str(mqtt_broker.port)]
+    cmd = [
+        sys.executable,
+        str(SCRIPT),
+        "--nodes",
+        "200",
+        "--rate",
+        "4",
+        "--duration",
+        "60",
+        "--garbage",
+        "20",
+        "--max-nodes",
+        "300",
+        "--mqtt-host",
+        mqtt_broker.host,
+        "--mqtt-port",
+        str(mqtt_broker.port),
+    ]
     browser = os.path.exists(CHROMIUM)
     if browser:
         cmd += ["--browser", CHROMIUM]

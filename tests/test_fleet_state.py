@@ -14,9 +14,21 @@ T0 = 1_760_000_000.0
 
 
 def event(label: str, conf: float = 0.8, node: str = "x", t: float = T0, **extra) -> bytes:
-    data = {"seq": 1, "stream_time_s": 2.0, "label": label, "confidence": conf, "scores": {label: conf},
-            "raw_label": label, "speech": True, "level_dbfs": -20.0, "node": node, "model": "m",
-            "timestamp": iso(t), "type": "emotion", **extra}
+    data = {
+        "seq": 1,
+        "stream_time_s": 2.0,
+        "label": label,
+        "confidence": conf,
+        "scores": {label: conf},
+        "raw_label": label,
+        "speech": True,
+        "level_dbfs": -20.0,
+        "node": node,
+        "model": "m",
+        "timestamp": iso(t),
+        "type": "emotion",
+        **extra,
+    }
     return json.dumps(data).encode()
 
 
@@ -81,19 +93,34 @@ def test_garbage_is_counted_and_ignored():
     """Non-JSON, non-events, huge payloads, bad statuses, bad topics and names are counted, never stored."""
     fleet = Fleet(limits=FleetLimits(max_payload_bytes=1000, max_node_chars=10))
     cases = {
-        "not_json": [("voxstream/a/emotion", b"{not json"), ("voxstream/a/emotion", b"\xff\xfe"),
-                     ("voxstream/a/emotion", b"[" * 900)],
-        "not_event": [("voxstream/a/emotion", b"42"), ("voxstream/a/emotion", b'{"label": 3, "confidence": 1}'),
-                      ("voxstream/a/emotion", b'{"label": "x", "confidence": "high"}'),
-                      ("voxstream/a/emotion", b'{"label": "x", "confidence": NaN}'),
-                      ("voxstream/a/emotion", json.dumps({"label": "y" * 100, "confidence": 1}).encode())],
-        "too_large": [("voxstream/a/emotion", event("happy", extra="x" * 2000)),
-                      ("voxstream/a/status", b"online" * 500)],
+        "not_json": [
+            ("voxstream/a/emotion", b"{not json"),
+            ("voxstream/a/emotion", b"\xff\xfe"),
+            ("voxstream/a/emotion", b"[" * 900),
+        ],
+        "not_event": [
+            ("voxstream/a/emotion", b"42"),
+            ("voxstream/a/emotion", b'{"label": 3, "confidence": 1}'),
+            ("voxstream/a/emotion", b'{"label": "x", "confidence": "high"}'),
+            ("voxstream/a/emotion", b'{"label": "x", "confidence": NaN}'),
+            ("voxstream/a/emotion", json.dumps({"label": "y" * 100, "confidence": 1}).encode()),
+        ],
+        "too_large": [
+            ("voxstream/a/emotion", event("happy", extra="x" * 2000)),
+            ("voxstream/a/status", b"online" * 500),
+        ],
         "bad_status": [("voxstream/a/status", b"maybe"), ("voxstream/a/status", b"\x00")],
-        "bad_topic": [("other/a/emotion", event("happy")), ("voxstream/a/event", b"{}"),
-                      ("voxstream/a/emotion/extra", event("happy")), ("voxstream", b"online")],
-        "bad_node": [("voxstream//emotion", event("happy")), ("voxstream/" + "n" * 11 + "/status", b"online"),
-                     ("voxstream/a\nb/status", b"online")],
+        "bad_topic": [
+            ("other/a/emotion", event("happy")),
+            ("voxstream/a/event", b"{}"),
+            ("voxstream/a/emotion/extra", event("happy")),
+            ("voxstream", b"online"),
+        ],
+        "bad_node": [
+            ("voxstream//emotion", event("happy")),
+            ("voxstream/" + "n" * 11 + "/status", b"online"),
+            ("voxstream/a\nb/status", b"online"),
+        ],
     }
     for reason, messages in cases.items():
         for topic, payload in messages:
@@ -140,15 +167,18 @@ def test_a_full_node_fits_in_a_known_memory_bound():
             fleet.on_message(f"voxstream/{name}/status", b"online", T0)
         for k in range(limits.timeline_points):
             for i, name in enumerate(names):
-                fleet.on_message(f"voxstream/{name}/emotion", payloads[name, labels[(i + k) % 4]],
-                                 T0 + k * limits.timeline_step_s)
+                fleet.on_message(
+                    f"voxstream/{name}/emotion", payloads[name, labels[(i + k) % 4]], T0 + k * limits.timeline_step_s
+                )
         used, _ = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert all(len(s.timeline) == limits.timeline_points for s in fleet.nodes.values())
     per_node = used / limits.max_nodes
-    print(f"one full node: {per_node / 1024:.1f} kB ({limits.timeline_points} points); "
-          f"x {FleetLimits.max_nodes} nodes = {per_node * FleetLimits.max_nodes / 2**20:.1f} MB")
+    print(
+        f"one full node: {per_node / 1024:.1f} kB ({limits.timeline_points} points); "
+        f"x {FleetLimits.max_nodes} nodes = {per_node * FleetLimits.max_nodes / 2**20:.1f} MB"
+    )
     assert per_node < 30 * 1024
 
 
@@ -171,12 +201,23 @@ def test_api_summary_keeps_the_event_as_published():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.one_of(st.text(max_size=60),
-                 st.builds(lambda n, k: f"voxstream/{n}/{k}", st.text(max_size=20),
-                           st.sampled_from(["emotion", "status"]))),
-       st.one_of(st.binary(max_size=300), st.sampled_from([b"online", b"offline", event("happy")]),
-                 st.builds(lambda d: json.dumps(d).encode(), st.dictionaries(st.sampled_from(["label", "confidence"]),
-                           st.one_of(st.text(max_size=5), st.floats(), st.integers(), st.booleans())))))
+@given(
+    st.one_of(
+        st.text(max_size=60),
+        st.builds(lambda n, k: f"voxstream/{n}/{k}", st.text(max_size=20), st.sampled_from(["emotion", "status"])),
+    ),
+    st.one_of(
+        st.binary(max_size=300),
+        st.sampled_from([b"online", b"offline", event("happy")]),
+        st.builds(
+            lambda d: json.dumps(d).encode(),
+            st.dictionaries(
+                st.sampled_from(["label", "confidence"]),
+                st.one_of(st.text(max_size=5), st.floats(), st.integers(), st.booleans()),
+            ),
+        ),
+    ),
+)
 def test_any_message_never_raises(topic, payload):
     """Whatever topic and bytes arrive, on_message returns a node or None and never raises."""
     fleet = Fleet()

@@ -22,11 +22,16 @@ GAINS_DB = (-30, -10, 10)
 def clips(tmp_path_factory):
     """One speech clip (three espeak sentences, two voices) at each gain."""
     out = tmp_path_factory.mktemp("gain")
-    parts = [load_audio(espeak_wav(out / f"p{i}.wav", text, voice), SR) for i, (text, voice) in enumerate([
-        ("I can't believe you did that, I am furious with you!", "en"),
-        ("Oh, what a lovely surprise, thank you so much.", "en+f3"),
-        ("Please do not leave me here alone in the dark.", "en"),
-    ])]
+    parts = [
+        load_audio(espeak_wav(out / f"p{i}.wav", text, voice), SR)
+        for i, (text, voice) in enumerate(
+            [
+                ("I can't believe you did that, I am furious with you!", "en"),
+                ("Oh, what a lovely surprise, thank you so much.", "en+f3"),
+                ("Please do not leave me here alone in the dark.", "en"),
+            ]
+        )
+    ]
     gap = np.zeros(SR // 2, dtype=np.float32)
     x = np.concatenate([gap, parts[0], gap, parts[1], gap, parts[2], gap])
     x = x * (10 ** (-12 / 20) / np.max(np.abs(x)))

@@ -16,7 +16,7 @@ NOISE_S = 30
 def scale(x: np.ndarray, db: float) -> np.ndarray:
     """``x`` with its RMS set to ``db`` dBFS."""
     x = np.asarray(x, dtype=np.float64)
-    return (x / np.sqrt(np.mean(x ** 2)) * 10 ** (db / 20)).astype(np.float32)
+    return (x / np.sqrt(np.mean(x**2)) * 10 ** (db / 20)).astype(np.float32)
 
 
 def tone(db: float, seconds: float = 2.0, hz: float = 440.0) -> np.ndarray:
@@ -66,7 +66,7 @@ def speechlike(seconds: float, rng: np.random.Generator) -> np.ndarray:
     while i < n:
         for _ in range(rng.integers(4, 8)):
             m = min(int(rng.uniform(0.12, 0.25) * SR), max(n - i, 0))
-            env[i:i + m] = np.hanning(m) * rng.uniform(0.5, 1.0)
+            env[i : i + m] = np.hanning(m) * rng.uniform(0.5, 1.0)
             i += m + int(rng.uniform(0.04, 0.12) * SR)
         i += int(rng.uniform(0.3, 0.6) * SR)
     return buzz * env
@@ -79,9 +79,11 @@ def espeak(tmp_path_factory) -> np.ndarray:
     from voxstream.audio.files import load_audio
 
     d = tmp_path_factory.mktemp("espeak")
-    texts = [("en", "The quick brown fox jumps over the lazy dog while the children play in the garden."),
-             ("en+f3", "Please turn on the lights in the kitchen and tell me the weather for tomorrow."),
-             ("en", "I am so angry about this, it is terrible! What a lovely day it is.")]
+    texts = [
+        ("en", "The quick brown fox jumps over the lazy dog while the children play in the garden."),
+        ("en+f3", "Please turn on the lights in the kitchen and tell me the weather for tomorrow."),
+        ("en", "I am so angry about this, it is terrible! What a lovely day it is."),
+    ]
     parts = [load_audio(espeak_wav(d / f"{i}.wav", text, voice), SR) for i, (voice, text) in enumerate(texts)]
     return np.concatenate(parts).astype(np.float32)
 
@@ -174,19 +176,21 @@ def test_windows_equals_one_call_per_window():
     x = scale(speechlike(8, rng), -40) + scale(pink(8 * SR, rng), -60)
     gate = SpeechGate(SR)
     batch = gate.windows(x, WINDOW, HOP)
-    single = [gate(x[s:s + WINDOW]) for s in range(0, len(x) - WINDOW + 1, HOP)]
+    single = [gate(x[s : s + WINDOW]) for s in range(0, len(x) - WINDOW + 1, HOP)]
     assert len(batch) == len(single) == 25
     for b, s in zip(batch, single):
         assert (b.speech, b.active_fraction, b.floor_dbfs) == (s.speech, s.active_fraction, s.floor_dbfs)
         assert b.level_dbfs == pytest.approx(s.level_dbfs, abs=1e-3)
-    assert [r.speech for r in gate.windows(x, WINDOW, 4001)] == \
-        [gate(x[s:s + WINDOW]).speech for s in range(0, len(x) - WINDOW + 1, 4001)]
+    assert [r.speech for r in gate.windows(x, WINDOW, 4001)] == [
+        gate(x[s : s + WINDOW]).speech for s in range(0, len(x) - WINDOW + 1, 4001)
+    ]
     assert gate.windows(x[:SR], WINDOW, HOP) == [gate(x[:SR])]  # shorter than a window: one verdict on all of it
     muted = np.concatenate([np.zeros(int(2.5 * SR), dtype=x.dtype), x[: 3 * SR]])  # silent, part-silent windows
     batch = gate.windows(muted, WINDOW, HOP)
-    single = [gate(muted[s:s + WINDOW]) for s in range(0, len(muted) - WINDOW + 1, HOP)]
-    assert [(b.speech, b.active_fraction, b.floor_dbfs) for b in batch] == \
-        [(s.speech, s.active_fraction, s.floor_dbfs) for s in single]
+    single = [gate(muted[s : s + WINDOW]) for s in range(0, len(muted) - WINDOW + 1, HOP)]
+    assert [(b.speech, b.active_fraction, b.floor_dbfs) for b in batch] == [
+        (s.speech, s.active_fraction, s.floor_dbfs) for s in single
+    ]
     assert single[0].active_fraction == 0.0 and single[-1].speech
 
 
@@ -234,7 +238,11 @@ def test_the_shipped_cards_record_the_gate_they_were_trained_with():
         card, _ = load_card(path)  # the sha256 (of the .tflite only) still matches
         assert card.gate == GateConfig(), name
         assert set(json.loads(path.with_suffix(".json").read_text())["gate"]) == {
-            "min_dbfs", "active_fraction", "rise_db", "floor_percentile"}
+            "min_dbfs",
+            "active_fraction",
+            "rise_db",
+            "floor_percentile",
+        }
 
 
 def test_card_gate_round_trips_and_bad_gates_are_refused():
@@ -249,8 +257,12 @@ def test_card_gate_round_trips_and_bad_gates_are_refused():
     assert data["gate"] == {"min_dbfs": -95.0, "active_fraction": 0.2, "rise_db": 12.0, "floor_percentile": 5.0}
     assert ModelCard.from_dict(data).gate == card.gate and "gate" not in ModelCard.from_dict(data).extra
     assert "gate" not in _card(None).to_dict()
-    for bad, word in (({"rise_db": "9"}, "gate.rise_db"), ({"rise": 9.0}, "gate.rise"),
-                      ({"rise_db": 0.0}, "gate.rise_db"), ([9.0], "gate")):
+    for bad, word in (
+        ({"rise_db": "9"}, "gate.rise_db"),
+        ({"rise": 9.0}, "gate.rise"),
+        ({"rise_db": 0.0}, "gate.rise_db"),
+        ([9.0], "gate"),
+    ):
         with pytest.raises(ModelError, match=word):
             ModelCard.from_dict({**data, "gate": bad}, where="m.json")
 
@@ -266,13 +278,15 @@ def test_the_runtime_gate_is_the_cards_unless_the_config_gives_a_value(tmp_path)
     trained = GateConfig(min_dbfs=-90.0, active_fraction=0.3, rise_db=12.0, floor_percentile=5.0)
     card = _card(trained)
     assert make_gate(card, Config()) == SpeechGate(SR, trained)
-    assert gate_for(card, Config())[1] == {f"gate.{k}": "model card" for k in
-                                            ("min_dbfs", "active_fraction", "rise_db", "floor_percentile")}
+    assert gate_for(card, Config())[1] == {
+        f"gate.{k}": "model card" for k in ("min_dbfs", "active_fraction", "rise_db", "floor_percentile")
+    }
     f = tmp_path / "c.toml"
     f.write_text("[gate]\nrise_db = 9.0\n")
     cfg = load_config(f, environ={"VOXSTREAM_GATE_ACTIVE_FRACTION": "0.25"})
-    assert make_gate(card, cfg).config == GateConfig(min_dbfs=-90.0, active_fraction=0.25, rise_db=9.0,
-                                                     floor_percentile=5.0)
+    assert make_gate(card, cfg).config == GateConfig(
+        min_dbfs=-90.0, active_fraction=0.25, rise_db=9.0, floor_percentile=5.0
+    )
     assert make_gate(card, Config().replace("gate", min_dbfs=-95.0)).config.min_dbfs == -95.0
     assert make_gate(_card(None), cfg).config == cfg.gate
     engine = build_engine(card, lambda x: np.full(len(card.labels), 1 / len(card.labels), np.float32), Config())

@@ -21,8 +21,22 @@ def test_two_named_nodes_on_one_broker_stay_apart(mqtt_broker, tmp_path):
     clip = tone_with_speechlike_bursts(tmp_path / "tone.wav", 4.0)
     with MqttTap(mqtt_broker.host, mqtt_broker.port, ("voxstream/#", "homeassistant/#")) as tap:
         tap.wait(lambda: tap._client.is_connected(), 10, "the tap's connection")
-        procs = [VoxProc("run", "--file", str(clip), "--json", "--no-ws", "--node", node,
-                         "--mqtt-host", mqtt_broker.host, "--mqtt-port", str(mqtt_broker.port)) for node in NODES]
+        procs = [
+            VoxProc(
+                "run",
+                "--file",
+                str(clip),
+                "--json",
+                "--no-ws",
+                "--node",
+                node,
+                "--mqtt-host",
+                mqtt_broker.host,
+                "--mqtt-port",
+                str(mqtt_broker.port),
+            )
+            for node in NODES
+        ]
         try:
             for proc in procs:
                 proc.proc.wait(WAIT_S)
@@ -32,8 +46,14 @@ def test_two_named_nodes_on_one_broker_stay_apart(mqtt_broker, tmp_path):
             for proc in procs:
                 proc.kill()
         slugs = {node: node_slug(node) for node in NODES}
-        tap.wait(lambda: all(tap.on(f"voxstream/{s}/status")[-1:] and tap.on(f"voxstream/{s}/status")[-1][1]
-                             == b"offline" for s in slugs.values()), 10, "both nodes offline")
+        tap.wait(
+            lambda: all(
+                tap.on(f"voxstream/{s}/status")[-1:] and tap.on(f"voxstream/{s}/status")[-1][1] == b"offline"
+                for s in slugs.values()
+            ),
+            10,
+            "both nodes offline",
+        )
         messages = list(tap.messages)
 
     assert slugs["Living Room"] == "living_room" and len(set(slugs.values())) == 2

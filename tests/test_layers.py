@@ -81,7 +81,7 @@ def test_no_import_circle():
         path.append(node)
         for dep in sorted(graph[node]):
             if state.get(dep) == 1:
-                raise AssertionError("import circle: " + " -> ".join(path[path.index(dep):] + [dep]))
+                raise AssertionError("import circle: " + " -> ".join(path[path.index(dep) :] + [dep]))
             if dep not in state:
                 visit(dep)
         path.pop()
@@ -119,10 +119,18 @@ def test_runtime_never_imports_train_or_tensorflow():
         if "train" in path.relative_to(SRC / "voxstream").parts[:1]:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level else [])
-            offenders += [f"{path.name}: {n}" for n in names
-                          if n.split(".")[0] in ("tensorflow", "keras") or n.startswith("voxstream.train")]
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            offenders += [
+                f"{path.name}: {n}"
+                for n in names
+                if n.split(".")[0] in ("tensorflow", "keras") or n.startswith("voxstream.train")
+            ]
     assert offenders == []
 
 
@@ -131,10 +139,12 @@ def test_run_fast_loads_no_trainer_and_no_tensorflow(tmp_path):
     clip = tmp_path / "tone.wav"
     t = np.arange(3 * 16000) / 16000
     sf.write(str(clip), (0.2 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
-    code = ("import json, sys; from voxstream.cli.main import main; "
-            f"rc = main(['run', '--file', {str(clip)!r}, '--fast', '--no-ws', '--no-mqtt', '--json']); "
-            "print(json.dumps({'rc': rc, 'mods': sorted(m for m in sys.modules "
-            "if m.startswith(('voxstream.train', 'tensorflow', 'keras')))}), file=sys.stderr)")
+    code = (
+        "import json, sys; from voxstream.cli.main import main; "
+        f"rc = main(['run', '--file', {str(clip)!r}, '--fast', '--no-ws', '--no-mqtt', '--json']); "
+        "print(json.dumps({'rc': rc, 'mods': sorted(m for m in sys.modules "
+        "if m.startswith(('voxstream.train', 'tensorflow', 'keras')))}), file=sys.stderr)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     result = json.loads(proc.stderr.strip().splitlines()[-1])
     assert result["rc"] == 0 and proc.stdout.count("\n") >= 2, proc.stderr[-1500:]

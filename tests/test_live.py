@@ -32,17 +32,30 @@ RATE = 16000
 def test_live_labels_are_the_labels_run_prints(tmp_path):
     """The protocol's engine and `run --file --fast --json` give the same labels for the same joined audio."""
     clf = Classifier.load(need_model())
-    texts = ["I cannot believe you did this to me again!", "The weather is fine today, nothing special.",
-             "Oh wow, what a wonderful surprise this is!"]
-    clips = [load_audio(espeak_wav(tmp_path / f"{i}.wav", t), RATE) * g
-             for i, (t, g) in enumerate(zip(texts, (0.9, 0.3, 0.6)))]
+    texts = [
+        "I cannot believe you did this to me again!",
+        "The weather is fine today, nothing special.",
+        "Oh wow, what a wonderful surprise this is!",
+    ]
+    clips = [
+        load_audio(espeak_wav(tmp_path / f"{i}.wav", t), RATE) * g
+        for i, (t, g) in enumerate(zip(texts, (0.9, 0.3, 0.6)))
+    ]
     for zeros in (False, True):
         session = join(clips, np.arange(len(clips)), RATE, zeros=zeros, seed=3)
         path = tmp_path / f"joined_{zeros}.wav"
         sf.write(str(path), session.samples, RATE, subtype="FLOAT")
         ours = [e.label for e in session_events(clf.card, clf.predict, session.samples, live_config())]
-        proc = run_cli("run", "--file", str(path), "--fast", "--json", "--no-ws", "--no-mqtt",
-                       env={"VOXSTREAM_MODEL_BASELINE": "off"})
+        proc = run_cli(
+            "run",
+            "--file",
+            str(path),
+            "--fast",
+            "--json",
+            "--no-ws",
+            "--no-mqtt",
+            env={"VOXSTREAM_MODEL_BASELINE": "off"},
+        )
         assert proc.returncode == 0, proc.stderr
         shown = [json.loads(line)["label"] for line in proc.stdout.splitlines()]
         assert len(ours) > 20
@@ -55,12 +68,12 @@ def test_join_puts_each_clip_after_a_gap_of_room_tone_or_zeros():
     tone = join([a, b], np.array([7, 9]), RATE, zeros=False, seed=0)
     gap = int(0.6 * RATE)
     assert tone.spans.tolist() == [[gap, gap + 1000], [2 * gap + 1000, 2 * gap + 1500]]
-    assert np.array_equal(tone.samples[gap: gap + 1000], a)
-    assert np.array_equal(tone.samples[2 * gap + 1000:], b)
+    assert np.array_equal(tone.samples[gap : gap + 1000], a)
+    assert np.array_equal(tone.samples[2 * gap + 1000 :], b)
     rms = float(np.sqrt(np.mean(tone.samples[:gap].astype(np.float64) ** 2)))
     assert 20 * np.log10(rms) == pytest.approx(-60.0, abs=0.5)
     zeros = join([a, b], np.array([7, 9]), RATE, zeros=True, seed=0)
-    assert not zeros.samples[:gap].any() and not zeros.samples[gap + 1000: 2 * gap + 1000].any()
+    assert not zeros.samples[:gap].any() and not zeros.samples[gap + 1000 : 2 * gap + 1000].any()
     assert np.array_equal(join([a, b], np.array([7, 9]), RATE, False, 0).samples, tone.samples)  # seeded
 
 
@@ -90,16 +103,40 @@ def test_episode_order_holds_a_mood_for_three_clips():
 
 
 def _event(t: float, label: str) -> EmotionEvent:
-    return EmotionEvent(seq=0, stream_time_s=t, label=label, confidence=0.9, scores={}, raw_label=None,
-                        speech=True, level_dbfs=-20.0, node="n", model="m")
+    return EmotionEvent(
+        seq=0,
+        stream_time_s=t,
+        label=label,
+        confidence=0.9,
+        scores={},
+        raw_label=None,
+        speech=True,
+        level_dbfs=-20.0,
+        node="n",
+        model="m",
+    )
 
 
 def test_outcomes_end_during_and_latency():
     # clip 0 spans 1.0-3.0 s (speech from 1.5 s), clip 1 spans 4.0-6.0 s (speech from 4.0 s)
-    session = Session(np.zeros(6 * RATE, np.float32), np.array([0, 1]),
-                      np.array([[RATE, 3 * RATE], [4 * RATE, 6 * RATE]]), np.array([int(1.5 * RATE), 4 * RATE]))
-    labels = {1.5: "silence", 2.0: "angry", 2.5: "angry", 3.0: "sad", 4.0: "sad", 4.5: "sad", 5.0: "happy",
-              5.5: "sad", 6.0: "happy", 6.5: "happy"}
+    session = Session(
+        np.zeros(6 * RATE, np.float32),
+        np.array([0, 1]),
+        np.array([[RATE, 3 * RATE], [4 * RATE, 6 * RATE]]),
+        np.array([int(1.5 * RATE), 4 * RATE]),
+    )
+    labels = {
+        1.5: "silence",
+        2.0: "angry",
+        2.5: "angry",
+        3.0: "sad",
+        4.0: "sad",
+        4.5: "sad",
+        5.0: "happy",
+        5.5: "sad",
+        6.0: "happy",
+        6.5: "happy",
+    }
     events = [_event(t, lab) for t, lab in labels.items()]
     first, second = outcomes(session, events, ["angry", "happy"], RATE)
     assert first.end == "sad"  # the event at 3.0 s, the clip's last sample
@@ -108,8 +145,9 @@ def test_outcomes_end_during_and_latency():
     assert second.end == "happy"
     assert second.during == pytest.approx(2 / 5)
     assert second.latency_s == pytest.approx(1.0)
-    metrics = summarise(np.array([LABELS.index("angry"), LABELS.index("happy")]), [first, second],
-                        np.array([True, True]))
+    metrics = summarise(
+        np.array([LABELS.index("angry"), LABELS.index("happy")]), [first, second], np.array([True, True])
+    )
     assert metrics["accuracy"] == 0.5
     assert metrics["during_accuracy"] == pytest.approx(0.45)
     assert metrics["latency_median_s"] == pytest.approx(0.75)

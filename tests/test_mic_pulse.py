@@ -29,8 +29,9 @@ def pulse(tmp_path_factory):
     start = subprocess.run(["bash", str(SCRIPT), "start", str(d)], capture_output=True, text=True, timeout=30)
     if start.returncode != 0:
         pytest.skip(f"PulseAudio could not start here: {start.stderr.strip()[-300:]}")
-    env = dict(os.environ, HOME=str(d / "home"), XDG_RUNTIME_DIR=str(d / "rt"),
-               PULSE_RUNTIME_PATH=str(d / "rt" / "pulse"))
+    env = dict(
+        os.environ, HOME=str(d / "home"), XDG_RUNTIME_DIR=str(d / "rt"), PULSE_RUNTIME_PATH=str(d / "rt" / "pulse")
+    )
     warm = "import sounddevice as sd; sd.rec(8000, samplerate=16000, channels=1, device='pulse', blocking=True)"
     subprocess.run([sys.executable, "-c", warm], env=env, timeout=30, capture_output=True)
     yield env
@@ -69,6 +70,7 @@ def _capturing(proc: subprocess.Popen, marker: str) -> tuple[threading.Event, li
             log.append(line)
             if marker in line:
                 seen.set()
+
     threading.Thread(target=read_stderr, daemon=True).start()
     return seen, log
 
@@ -78,7 +80,7 @@ def best_lag_correlation(played: np.ndarray, captured: np.ndarray) -> tuple[floa
     n = 1 << int(np.ceil(np.log2(len(played) + len(captured))))
     xc = np.fft.irfft(np.fft.rfft(captured, n) * np.conj(np.fft.rfft(played, n)), n)[: len(captured) - len(played)]
     lag = int(np.argmax(xc))
-    seg = captured[lag: lag + len(played)]
+    seg = captured[lag : lag + len(played)]
     return float(np.dot(seg, played) / (np.linalg.norm(seg) * np.linalg.norm(played) + 1e-12)), lag
 
 
@@ -87,7 +89,7 @@ def sentences(played: np.ndarray) -> list[np.ndarray]:
     loud = np.flatnonzero(np.abs(played) > 1e-4)
     cuts = np.flatnonzero(np.diff(loud) > SR // 2)
     starts, ends = np.r_[loud[0], loud[cuts + 1]], np.r_[loud[cuts], loud[-1]]
-    return [played[a: b + 1] for a, b in zip(starts, ends)]
+    return [played[a : b + 1] for a, b in zip(starts, ends)]
 
 
 def test_devices_lists_the_virtual_mic(pulse):
@@ -99,8 +101,14 @@ def test_devices_lists_the_virtual_mic(pulse):
 def test_unknown_device_lists_inputs(pulse):
     """--device with no match: exit 2 and one line that lists the input devices."""
     need_model()
-    out = subprocess.run([*VOXSTREAM, "run", "--device", "no-such-mic", "--duration", "1", "--no-ws", "--no-mqtt"],
-                         capture_output=True, text=True, env=pulse, timeout=60, cwd=ROOT)
+    out = subprocess.run(
+        [*VOXSTREAM, "run", "--device", "no-such-mic", "--duration", "1", "--no-ws", "--no-mqtt"],
+        capture_output=True,
+        text=True,
+        env=pulse,
+        timeout=60,
+        cwd=ROOT,
+    )
     err = [ln for ln in out.stderr.splitlines() if ln.startswith("voxstream: error:")]
     assert out.returncode == 2 and len(err) == 1 and "no-such-mic" in err[0] and "'pulse'" in err[0]
 
@@ -113,11 +121,22 @@ def test_live_capture_detects_speech_and_matches_what_was_played(pulse, tmp_path
     played = load_audio(played_file, SR)
     duration = len(played) / SR + 3.0
     rec = tmp_path / "captured.wav"
-    proc = subprocess.Popen([*VOXSTREAM, "run", "--device", "pulse", "--duration", f"{duration:.2f}", "--json",
-                             "--no-ws", "--no-mqtt"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=pulse, cwd=ROOT)
-    tap = subprocess.Popen([sys.executable, "-c", RECORD, str(rec), f"{duration:.2f}"],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=pulse, cwd=ROOT)
+    proc = subprocess.Popen(
+        [*VOXSTREAM, "run", "--device", "pulse", "--duration", f"{duration:.2f}", "--json", "--no-ws", "--no-mqtt"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=pulse,
+        cwd=ROOT,
+    )
+    tap = subprocess.Popen(
+        [sys.executable, "-c", RECORD, str(rec), f"{duration:.2f}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=pulse,
+        cwd=ROOT,
+    )
     capturing, log = _capturing(proc, "capturing from")
     tapping, tap_log = _capturing(tap, "capturing")
     try:
@@ -153,8 +172,14 @@ def test_device_loss_is_survived(pulse, tmp_path):
     # a fresh sound server sometimes delivers nothing to the first streams opened on it: cap the backoff at
     # 2 s so the retries that follow come quickly (the default cap, 10 s, made the test flaky under load)
     env = {**pulse, "VOXSTREAM_AUDIO_REOPEN_MAX_S": "2"}
-    proc = subprocess.Popen([*VOXSTREAM, "run", "--device", "pulse", "--duration", "8", "--json", "--no-ws",
-                             "--no-mqtt"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    proc = subprocess.Popen(
+        [*VOXSTREAM, "run", "--device", "pulse", "--duration", "8", "--json", "--no-ws", "--no-mqtt"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
     try:
         assert json.loads(proc.stdout.readline())["seq"] == 0  # running: 2 s of audio heard
         subprocess.run(["bash", str(SCRIPT), "stop", d], capture_output=True, timeout=30, check=True)

@@ -26,14 +26,23 @@ def _run(blocked: str, *argv: str, cwd: Path | None = None) -> subprocess.Comple
     env = {k: v for k, v in os.environ.items() if not k.startswith("VOXSTREAM_")}
     if cwd is not None:
         env["XDG_CONFIG_HOME"] = str(cwd)
-    return subprocess.run([sys.executable, "-c", WRAPPER, blocked, *argv], capture_output=True, text=True,
-                          timeout=120, env=env, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-c", WRAPPER, blocked, *argv], capture_output=True, text=True, timeout=120, env=env, cwd=cwd
+    )
 
 
-@pytest.mark.parametrize("command, blocked", [
-    ("eval", "pandas"), ("train", "pandas"), ("plot", "pandas"),
-    ("train", "tensorflow"), ("eval", "sklearn"), ("plot", "librosa"), ("plot", "matplotlib"),
-])
+@pytest.mark.parametrize(
+    "command, blocked",
+    [
+        ("eval", "pandas"),
+        ("train", "pandas"),
+        ("plot", "pandas"),
+        ("train", "tensorflow"),
+        ("eval", "sklearn"),
+        ("plot", "librosa"),
+        ("plot", "matplotlib"),
+    ],
+)
 def test_missing_library_is_one_line_naming_the_extra(tmp_path, command, blocked):
     """Before any work, the command names the extra and the library that is missing, without a traceback."""
     out = tmp_path / "out"
@@ -41,7 +50,8 @@ def test_missing_library_is_one_line_naming_the_extra(tmp_path, command, blocked
     assert r.returncode == 2, r.stderr
     assert r.stderr.splitlines() == [
         f"voxstream: error: voxstream {command} needs the train extra ({blocked} is not installed): "
-        "pip install 'voxstream[train]'"], r.stderr
+        "pip install 'voxstream[train]'"
+    ], r.stderr
     assert r.stdout == ""
     assert not out.exists()
 
@@ -53,7 +63,8 @@ def test_library_failing_later_is_reported_the_same_way(tmp_path):
     assert r.returncode == 2, r.stderr
     assert r.stderr.splitlines() == [
         "voxstream: error: voxstream eval needs the train extra (pandas is not installed): "
-        "pip install 'voxstream[train]'"], r.stderr
+        "pip install 'voxstream[train]'"
+    ], r.stderr
 
 
 def test_a_missing_module_of_voxstream_itself_is_not_blamed_on_the_extra(tmp_path):

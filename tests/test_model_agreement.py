@@ -33,9 +33,11 @@ MODELS = [ROOT / "models" / "voxstream.tflite", ROOT / "models" / "seed.tflite"]
 def clip(tmp_path_factory):
     """Three espeak-ng sentences (two voices) with pauses, one of them quiet, as a 16 kHz WAV."""
     out = tmp_path_factory.mktemp("agree")
-    parts = [("I can't believe you did that, I am furious!", "en", 0.8),
-             ("Oh no. Please, please, do not leave me here alone.", "en+f3", 0.5),
-             ("Well, that is just wonderful news, thank you so much!", "en", 0.05)]
+    parts = [
+        ("I can't believe you did that, I am furious!", "en", 0.8),
+        ("Oh no. Please, please, do not leave me here alone.", "en+f3", 0.5),
+        ("Well, that is just wonderful news, thank you so much!", "en", 0.05),
+    ]
     gap = np.zeros(int(1.2 * SR), dtype=np.float32)
     audio = [gap]
     for i, (text, voice, gain) in enumerate(parts):
@@ -53,17 +55,22 @@ def offline_events(model, path) -> list[dict]:
     spec = window_spec(card, cfg)
     window, hop = spec.window, spec.hop
     rows = window_rows(load_audio(path, SR), card.features, spec, make_gate(card, cfg))
-    z, _ = simulate(DatasetRows(rows.x, rows.speech, np.array([0, len(rows.x)])), [np.array([0])],
-                    card.normalization)
+    z, _ = simulate(DatasetRows(rows.x, rows.speech, np.array([0, len(rows.x)])), [np.array([0])], card.normalization)
     flags = rows.speech
     smoother = Smoother.from_config(card.labels, cfg.smoother)
     out = []
     for k, (vec, sp) in enumerate(zip(z, flags)):
         probs = clf.predict(vec) if sp else None
         smoothed = smoother.push(probs, (window + k * hop) / SR)
-        out.append({"speech": bool(sp), "probs": probs, "label": smoothed.label,
-                    "scores": dict(zip(card.labels, smoothed.scores.tolist())),
-                    "raw_label": None if probs is None else card.labels[int(np.argmax(probs))]})
+        out.append(
+            {
+                "speech": bool(sp),
+                "probs": probs,
+                "label": smoothed.label,
+                "scores": dict(zip(card.labels, smoothed.scores.tolist())),
+                "raw_label": None if probs is None else card.labels[int(np.argmax(probs))],
+            }
+        )
     return out
 
 

@@ -49,8 +49,19 @@ def clip(tmp_path_factory):
 
 
 def _node(clip, broker, name: str) -> VoxProc:
-    return VoxProc("run", "--file", str(clip), "--loop", "--no-ws", "--node", name,
-                   "--mqtt-host", broker.host, "--mqtt-port", str(broker.port))
+    return VoxProc(
+        "run",
+        "--file",
+        str(clip),
+        "--loop",
+        "--no-ws",
+        "--node",
+        name,
+        "--mqtt-host",
+        broker.host,
+        "--mqtt-port",
+        str(broker.port),
+    )
 
 
 def _status_after(tap: MqttTap, after: float) -> list[bytes]:
@@ -98,8 +109,11 @@ def test_newcomer_is_refused_and_the_running_node_never_notices(clip, mqtt_broke
         assert newcomer.events() == []  # refused at the door, before any event
 
         refused_at = time.monotonic()
-        tap.wait(lambda: _states_after(tap, refused_at) >= 3 or kitchen.proc.poll() is not None, WAIT_S,
-                 "kitchen publishing on")
+        tap.wait(
+            lambda: _states_after(tap, refused_at) >= 3 or kitchen.proc.poll() is not None,
+            WAIT_S,
+            "kitchen publishing on",
+        )
         assert kitchen.proc.poll() is None, kitchen.stderr[-3000:]
         assert _status_after(tap, started) == []  # not one status message: the running node never noticed
         assert trouble([line for _, line in kitchen.err]) == [], kitchen.stderr[-3000:]
@@ -127,18 +141,21 @@ def test_two_started_together_leave_exactly_one(clip, mqtt_broker):
     procs = {name: _node(clip, mqtt_broker, name) for name in ("kitchen", "Kitchen!")}
     try:
         tap.wait(lambda: any(p.proc.poll() is not None for p in procs.values()), WAIT_S, "one process to stop")
-        (loser, lost), = [(n, p) for n, p in procs.items() if p.proc.poll() is not None]
-        (keeper, kept), = [(n, p) for n, p in procs.items() if n != loser]
+        ((loser, lost),) = [(n, p) for n, p in procs.items() if p.proc.poll() is not None]
+        ((keeper, kept),) = [(n, p) for n, p in procs.items() if n != loser]
         lost.kill()
         _refused(lost, loser, kept)
 
         stopped_at = time.monotonic()
-        tap.wait(lambda: _states_after(tap, stopped_at) >= 3 or kept.proc.poll() is not None, WAIT_S,
-                 "the other process to go on publishing")
+        tap.wait(
+            lambda: _states_after(tap, stopped_at) >= 3 or kept.proc.poll() is not None,
+            WAIT_S,
+            "the other process to go on publishing",
+        )
         assert kept.proc.poll() is None, kept.stderr[-3000:]
         assert trouble([line for _, line in kept.err]) == [], kept.stderr[-3000:]
         statuses = _status_after(tap, 0)
-        assert b"online" in statuses and b"offline" not in statuses[statuses.index(b"online"):], statuses  # no flip
+        assert b"online" in statuses and b"offline" not in statuses[statuses.index(b"online") :], statuses  # no flip
         devices = {json.loads(p)["device"]["name"] for _, p in tap.on("_emotion/config")}
         last_device = json.loads(tap.on("_emotion/config")[-1][1])["device"]["name"]
         assert last_device == f"voxstream {keeper}", devices  # Home Assistant ends with the keeper's device
@@ -167,8 +184,11 @@ def test_restart_after_kill_9_is_not_refused(clip, mqtt_broker):
 
         again = _node(clip, mqtt_broker, "kitchen")
         tap.wait(lambda: b"online" in _status_after(tap, t_dead), WAIT_S, "restarted kitchen online")
-        tap.wait(lambda: _states_after(tap, t_dead) >= 4 or again.proc.poll() is not None, WAIT_S,
-                 "states from the restarted node")
+        tap.wait(
+            lambda: _states_after(tap, t_dead) >= 4 or again.proc.poll() is not None,
+            WAIT_S,
+            "states from the restarted node",
+        )
         assert again.proc.poll() is None and trouble([line for _, line in again.err]) == [], again.stderr[-3000:]
         assert again.stderr.count("MQTT connected to ") == 1, again.stderr[-3000:]  # never knocked off
         again.signal_and_wait(signal.SIGTERM, WAIT_S)
@@ -262,7 +282,7 @@ async def test_two_publishers_entering_together_leave_exactly_one(mqtt_broker):
         try:
             assert all(isinstance(e, (MqttPublisher, PublisherError)) for e in entered), entered
             await _until(lambda: sum(p.fatal is not None for p in pubs) == 1, T)  # noqa: B023
-            keeper, = [p for p in pubs if p.fatal is None]
+            (keeper,) = [p for p in pubs if p.fatal is None]
             await _online(keeper)
             assert await _retained_status(mqtt_broker) == ("online", keeper.claim.mine)
             assert keeper.fatal is None

@@ -26,9 +26,10 @@ T = 5.0
 USER, PASSWORD = "vox", "p4ss-Secret-91"
 NODE = "tlsnode"
 
-pytestmark = pytest.mark.skipif(not (shutil.which("openssl") and shutil.which("mosquitto_passwd")
-                                     and Path(MOSQUITTO).exists()),
-                                reason="needs openssl, mosquitto and mosquitto_passwd")
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("openssl") and shutil.which("mosquitto_passwd") and Path(MOSQUITTO).exists()),
+    reason="needs openssl, mosquitto and mosquitto_passwd",
+)
 
 
 def _run(*args: str, cwd: Path) -> None:
@@ -38,13 +39,57 @@ def _run(*args: str, cwd: Path) -> None:
 def make_pki(d: Path) -> None:
     """A CA and a server certificate for DNS:localhost only (so 127.0.0.1 fails host-name verification)."""
     d.mkdir(parents=True, exist_ok=True)
-    _run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
-         "-days", "2", "-subj", "/CN=voxstream test CA", cwd=d)
-    _run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-         "-subj", "/CN=localhost", cwd=d)
+    _run(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=voxstream test CA",
+        cwd=d,
+    )
+    _run(
+        "openssl",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+        cwd=d,
+    )
     (d / "ext.cnf").write_text("subjectAltName=DNS:localhost\n")
-    _run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-         "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf", cwd=d)
+    _run(
+        "openssl",
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        cwd=d,
+    )
     (d / "passwd").write_text("")
     _run("mosquitto_passwd", "-b", "passwd", USER, PASSWORD, cwd=d)
     for name in ("server.key", "passwd"):
@@ -55,23 +100,48 @@ def make_pki(d: Path) -> None:
 def tls_broker(tmp_path):
     pki = tmp_path / "pki"
     make_pki(pki)
-    broker = Broker(tmp_path / "mosquitto", anonymous=False, extra=[
-        f"cafile {pki / 'ca.crt'}", f"certfile {pki / 'server.crt'}", f"keyfile {pki / 'server.key'}",
-        f"password_file {pki / 'passwd'}"]).start()
+    broker = Broker(
+        tmp_path / "mosquitto",
+        anonymous=False,
+        extra=[
+            f"cafile {pki / 'ca.crt'}",
+            f"certfile {pki / 'server.crt'}",
+            f"keyfile {pki / 'server.key'}",
+            f"password_file {pki / 'passwd'}",
+        ],
+    ).start()
     broker.pki = pki
     yield broker
     broker.stop()
 
 
 def card() -> ModelCard:
-    return ModelCard(name="m", arch="mlp", labels=LABELS, features=FeatureParams(), input_shape=(1, 40, 1),
-                     tflite_file="m.tflite", tflite_sha256="0" * 64)
+    return ModelCard(
+        name="m",
+        arch="mlp",
+        labels=LABELS,
+        features=FeatureParams(),
+        input_shape=(1, 40, 1),
+        tflite_file="m.tflite",
+        tflite_sha256="0" * 64,
+    )
 
 
 def tls_config(broker, **kw) -> MqttConfig:
-    return MqttConfig(**{"host": "localhost", "port": broker.port, "tls": True, "ca_file": str(broker.pki / "ca.crt"),
-                         "username": USER, "password": PASSWORD, "reconnect_min_s": 0.05, "reconnect_max_s": 0.2,
-                         "discovery": False, **kw})
+    return MqttConfig(
+        **{
+            "host": "localhost",
+            "port": broker.port,
+            "tls": True,
+            "ca_file": str(broker.pki / "ca.crt"),
+            "username": USER,
+            "password": PASSWORD,
+            "reconnect_min_s": 0.05,
+            "reconnect_max_s": 0.2,
+            "discovery": False,
+            **kw,
+        }
+    )
 
 
 def _failed_attempt(record: logging.LogRecord) -> bool:
@@ -86,12 +156,24 @@ async def test_tls_with_password_connects_and_publishes(tls_broker, caplog):
     assert PASSWORD not in repr(cfg)
     async with MqttPublisher(cfg, NODE, card()) as pub:
         await _until(lambda: pub.connected)
-        await pub.publish(EmotionEvent(seq=0, stream_time_s=2.0, label="happy", confidence=0.9, raw_label="happy",
-                                       scores={k: 0.9 if k == "happy" else 0.02 for k in LABELS}, speech=True,
-                                       level_dbfs=-20.0, node=NODE, model="m"))  # online follows the first state
+        await pub.publish(
+            EmotionEvent(
+                seq=0,
+                stream_time_s=2.0,
+                label="happy",
+                confidence=0.9,
+                raw_label="happy",
+                scores={k: 0.9 if k == "happy" else 0.02 for k in LABELS},
+                speech=True,
+                level_dbfs=-20.0,
+                node=NODE,
+                model="m",
+            )
+        )  # online follows the first state
         tls = aiomqtt.TLSParameters(ca_certs=cfg.ca_file, cert_reqs=ssl.CERT_REQUIRED)
-        async with aiomqtt.Client("localhost", tls_broker.port, username=USER, password=PASSWORD,
-                                  tls_params=tls) as sub:
+        async with aiomqtt.Client(
+            "localhost", tls_broker.port, username=USER, password=PASSWORD, tls_params=tls
+        ) as sub:
             await asyncio.wait_for(sub.subscribe(Topics.for_node(cfg, NODE).status), T)
             message = await asyncio.wait_for(anext(aiter(sub.messages)), T)
             assert message.payload == b"online" and message.retain
@@ -101,8 +183,11 @@ async def test_tls_with_password_connects_and_publishes(tls_broker, caplog):
 async def test_tls_rejects_wrong_password_plain_tcp_and_wrong_host_name(tls_broker, caplog):
     """A wrong password, a plain-TCP client and a host-name mismatch never connect; tls_insecure allows the last."""
     caplog.set_level(logging.DEBUG)
-    bad = [tls_config(tls_broker, password="wrong-password"), tls_config(tls_broker, tls=False),
-           tls_config(tls_broker, host="127.0.0.1")]
+    bad = [
+        tls_config(tls_broker, password="wrong-password"),
+        tls_config(tls_broker, tls=False),
+        tls_config(tls_broker, host="127.0.0.1"),
+    ]
     for cfg in bad:
         seen = len(caplog.records)
         async with MqttPublisher(cfg, NODE, card()) as pub:

@@ -14,8 +14,9 @@ FORBIDDEN = ("tensorflow", "keras", "tf_keras", "librosa", "scipy", "sklearn", "
 
 
 def imported_modules(*argv: str) -> tuple[set[str], subprocess.CompletedProcess]:
-    out = subprocess.run([sys.executable, "-X", "importtime", *argv], capture_output=True, text=True,
-                         timeout=120, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     mods = {ln.rsplit("|", 1)[-1].strip() for ln in out.stderr.splitlines() if ln.startswith("import time:")}
     return mods, out
 
@@ -28,12 +29,18 @@ def clip(tmp_path_factory):
     return path
 
 
-@pytest.mark.parametrize("argv", [
-    ("-c", "import voxstream.app, voxstream.cli.run, voxstream.cli.classify, "
-           "voxstream.cli.bench, voxstream.audio.sources, voxstream.engine.pipeline"),
-    ("-m", "voxstream.cli.main", "run", "--file", "{clip}", "--fast", "--json", "--no-ws", "--no-mqtt"),
-    ("-m", "voxstream.cli.main", "classify", "{clip}", "--format", "json"),
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        (
+            "-c",
+            "import voxstream.app, voxstream.cli.run, voxstream.cli.classify, "
+            "voxstream.cli.bench, voxstream.audio.sources, voxstream.engine.pipeline",
+        ),
+        ("-m", "voxstream.cli.main", "run", "--file", "{clip}", "--fast", "--json", "--no-ws", "--no-mqtt"),
+        ("-m", "voxstream.cli.main", "classify", "{clip}", "--format", "json"),
+    ],
+)
 def test_runtime_commands_do_not_import_tensorflow(argv, clip):
     """Importing the runtime, `run --file --fast` and `classify` load none of the training-only modules."""
     if len(argv) > 2:

@@ -11,8 +11,13 @@ DIM = 6
 
 
 def _session(**kw) -> Normalizer:
-    data = {"kind": "session", "prior_mean": [0.0] * DIM, "prior_std": [1.0] * DIM,
-            "prior_windows": 10, "memory_windows": 200}
+    data = {
+        "kind": "session",
+        "prior_mean": [0.0] * DIM,
+        "prior_std": [1.0] * DIM,
+        "prior_windows": 10,
+        "memory_windows": 200,
+    }
     data.update(kw)
     return Normalizer.from_dict(data)
 
@@ -75,8 +80,9 @@ def test_run_equals_step_by_step_streaming():
     np.testing.assert_array_equal(batch, streamed)
 
 
-@pytest.mark.parametrize("options", [{}, {"baseline": "median"},
-                                     {"scale": False, "post_mean": [0.5] * DIM, "post_std": [2.0] * DIM}])
+@pytest.mark.parametrize(
+    "options", [{}, {"baseline": "median"}, {"scale": False, "post_mean": [0.5] * DIM, "post_std": [2.0] * DIM}]
+)
 def test_run_of_sequences_equals_step_by_step(options):
     """The same for (K, D) windows (the LSTM's): run() moves the baseline window by window and normalises all
     windows at once; every value equals the per-hop path's, with every option the card may set."""
@@ -101,8 +107,9 @@ def test_reset_forgets_the_session():
 
 def test_mean_only_session_and_post_scaling():
     """scale=false only centres on the session mean; post_mean/post_std are applied last."""
-    norm = _session(scale=False, prior_mean=[1.0] * DIM, prior_std=[5.0] * DIM,
-                    post_mean=[0.5] * DIM, post_std=[2.0] * DIM)
+    norm = _session(
+        scale=False, prior_mean=[1.0] * DIM, prior_std=[5.0] * DIM, post_mean=[0.5] * DIM, post_std=[2.0] * DIM
+    )
     np.testing.assert_allclose(norm.apply(np.full(DIM, 4.0)), np.full(DIM, 1.25))
 
 
@@ -115,16 +122,19 @@ def test_card_dict_round_trip_through_json():
     assert again.to_dict() == norm.to_dict()
 
 
-@pytest.mark.parametrize("data, word", [
-    ({"kind": "zscore"}, "kind"),
-    ({"kind": "global", "mean": [0.0, 1.0], "std": [1.0]}, "kind"),
-    ({"kind": "session", "prior_mean": [0.0, 1.0]}, "prior_std"),
-    ({"kind": "session", "prior_mean": [0.0, 1.0], "prior_std": [1.0]}, "prior_std"),
-    ({"kind": "none", "center": "window"}, "center"),
-    ({"kind": "session", "prior_mean": [0.0], "prior_std": [1.0], "center_columns": [0, 1]}, "center_columns"),
-    ({"kind": "session", "prior_mean": [0.0], "prior_std": [float("nan")]}, "prior_std"),
-    ({"kind": "session", "prior_mean": [0.0], "prior_std": [1.0], "memory_windows": 0}, "memory_windows"),
-])
+@pytest.mark.parametrize(
+    "data, word",
+    [
+        ({"kind": "zscore"}, "kind"),
+        ({"kind": "global", "mean": [0.0, 1.0], "std": [1.0]}, "kind"),
+        ({"kind": "session", "prior_mean": [0.0, 1.0]}, "prior_std"),
+        ({"kind": "session", "prior_mean": [0.0, 1.0], "prior_std": [1.0]}, "prior_std"),
+        ({"kind": "none", "center": "window"}, "center"),
+        ({"kind": "session", "prior_mean": [0.0], "prior_std": [1.0], "center_columns": [0, 1]}, "center_columns"),
+        ({"kind": "session", "prior_mean": [0.0], "prior_std": [float("nan")]}, "prior_std"),
+        ({"kind": "session", "prior_mean": [0.0], "prior_std": [1.0], "memory_windows": 0}, "memory_windows"),
+    ],
+)
 def test_bad_card_dicts_are_refused_by_name(data, word):
     """A malformed normalization dict raises ValueError naming the offending key."""
     with pytest.raises(ValueError, match=word):
@@ -161,8 +171,9 @@ def test_sequence_is_normalised_step_by_step():
         out = seq_norm.step(window, speech=True)
         flat_norm.step(window.mean(axis=0), speech=True)
         assert out.shape == (8, DIM)
-    np.testing.assert_allclose(seq_norm.apply(np.ones((8, DIM))), np.tile(flat_norm.apply(np.ones(DIM)), (8, 1)),
-                               rtol=1e-6)
+    np.testing.assert_allclose(
+        seq_norm.apply(np.ones((8, DIM))), np.tile(flat_norm.apply(np.ones(DIM)), (8, 1)), rtol=1e-6
+    )
 
 
 def test_the_shipped_cards_use_only_the_kinds_kept():

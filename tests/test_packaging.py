@@ -24,9 +24,16 @@ from voxstream.errors import ModelError
 from voxstream.inference.shipped import DEFAULT_MODEL, resolve_model, shipped_dir, shipped_models
 
 HEAVY = {"librosa", "scipy", "scikit-learn", "sklearn", "numba", "llvmlite", "tensorflow", "tensorflow-cpu", "keras"}
-SHIPPED = {"voxstream/models/voxstream.tflite", "voxstream/models/voxstream.json", "voxstream/models/seed.tflite",
-           "voxstream/models/seed.json", "voxstream/publish/index.html", "voxstream/fleet/fleet.html",
-           "voxstream/publish/page.js", "voxstream/publish/page.css"}
+SHIPPED = {
+    "voxstream/models/voxstream.tflite",
+    "voxstream/models/voxstream.json",
+    "voxstream/models/seed.tflite",
+    "voxstream/models/seed.json",
+    "voxstream/publish/index.html",
+    "voxstream/fleet/fleet.html",
+    "voxstream/publish/page.js",
+    "voxstream/publish/page.css",
+}
 
 
 def _name(requirement: str) -> str:
@@ -70,11 +77,17 @@ def test_model_paths_are_taken_as_paths(tmp_path, monkeypatch):
     assert resolve_model(tmp_path / "m" / "mine.json") == tmp_path / "m" / "mine.json"
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("nosuch", "nosuch: no shipped model of that name; expected one of seed, session_mlp, voxstream"),  # sorted names
-    ("models/nosuch.tflite", "models/nosuch.tflite: model not found; expected a .tflite file"),
-    ("", "model: empty name"),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (
+            "nosuch",
+            "nosuch: no shipped model of that name; expected one of seed, session_mlp, voxstream",
+        ),  # sorted names
+        ("models/nosuch.tflite", "models/nosuch.tflite: model not found; expected a .tflite file"),
+        ("", "model: empty name"),
+    ],
+)
 def test_bad_model_names_are_one_line_errors(value, expected, tmp_path, monkeypatch):
     """An unknown name or a missing path is one line naming it and what was expected."""
     monkeypatch.chdir(tmp_path)
@@ -86,6 +99,7 @@ def test_bad_model_names_are_one_line_errors(value, expected, tmp_path, monkeypa
 def test_native_stderr_is_restored_after_an_error():
     """fd 2 points where it did before, even when the interpreter creation inside raises."""
     from voxstream.inference.litert import native_stderr
+
     before = os.fstat(2)
     with pytest.raises(RuntimeError):
         with native_stderr():
@@ -107,8 +121,17 @@ def test_litert_info_line_only_with_debug(tone):
 
 def _source_copy(dest: Path) -> Path:
     """The checkout's files as a clone would have them (setuptools writes build/ into the tree it builds)."""
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                           capture_output=True, check=True, timeout=60).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         if (ROOT / name).is_symlink():  # src/voxstream/models -> ../../models, a link in git too
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
@@ -122,8 +145,13 @@ def _source_copy(dest: Path) -> Path:
 def _build_wheel(out: Path) -> tuple[Path, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # its notice is not ours
     src = _source_copy(out.parent / "src")
-    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(out), str(src)],
-                          capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-v", "-w", str(out), str(src)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return next(out.glob("voxstream-*.whl")), proc.stdout + proc.stderr
 
@@ -143,8 +171,22 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path, tone):
     assert names >= SHIPPED, sorted(SHIPPED - names)
     assert not [n for n in names if n.endswith(".png")]
     python = _venv_python(tmp_path / "venv")
-    install = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q",
-                              "--disable-pip-version-check", str(wheel)], capture_output=True, text=True, timeout=600)
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert install.returncode == 0, install.stderr[-3000:]
     voxstream = tmp_path / "venv" / "bin" / "voxstream"
     work = tmp_path / "elsewhere"
@@ -156,20 +198,43 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path, tone):
         assert proc.returncode == 0, proc.stderr[-2000:]
         return proc
 
-    where = subprocess.run([str(python), "-c", "import importlib.metadata as m, voxstream.models as p; "
-                            "print(p.__file__); print('\\n'.join(m.requires('voxstream')))"],
-                           capture_output=True, text=True, timeout=60, cwd=work, env=env, check=True).stdout
+    where = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import importlib.metadata as m, voxstream.models as p; "
+            "print(p.__file__); print('\\n'.join(m.requires('voxstream')))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=work,
+        env=env,
+        check=True,
+    ).stdout
     assert where.startswith(str(tmp_path / "venv")), where
     runtime = {_name(r) for r in where.splitlines()[1:] if "extra ==" not in r}
     assert runtime and not runtime & HEAVY, sorted(runtime & HEAVY)
-    installed = subprocess.run([str(python), "-c", "import importlib.util as u; print([m for m in "
-                                "('librosa', 'scipy', 'sklearn', 'numba') if u.find_spec(m)])"],
-                               capture_output=True, text=True, timeout=60, cwd=work, env=env).stdout.strip()
+    installed = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import importlib.util as u; print([m for m in "
+            "('librosa', 'scipy', 'sklearn', 'numba') if u.find_spec(m)])",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=work,
+        env=env,
+    ).stdout.strip()
     assert installed == "[]", f"the runtime install pulled in {installed}"
     classified = json.loads(run("classify", str(tone), "--format", "json").stdout)
     assert classified["file"] == str(tone) and classified["label"]
-    events = [json.loads(ln) for ln in run("run", "--file", str(tone), "--fast", "--json", "--no-ws",
-                                            "--no-mqtt").stdout.splitlines()]
+    events = [
+        json.loads(ln)
+        for ln in run("run", "--file", str(tone), "--fast", "--json", "--no-ws", "--no-mqtt").stdout.splitlines()
+    ]
     assert events and all("label" in e for e in events)
     seed = json.loads(run("classify", str(tone), "--format", "json", "--model", "seed").stdout)
     assert seed["label"]

@@ -30,8 +30,15 @@ from voxstream.stages import window_spec
 playwright_api = pytest.importorskip("playwright.async_api")
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/lib/chromium/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 T = 10.0
 
@@ -39,30 +46,56 @@ pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no system
 
 
 def make_card() -> ModelCard:
-    return ModelCard(name="test-model", arch="mlp", labels=LABELS, features=FeatureParams(), input_shape=(1, 40, 1),
-                     tflite_file="test.tflite", tflite_sha256="0" * 64, window_s=2.0, hop_s=0.25)
+    return ModelCard(
+        name="test-model",
+        arch="mlp",
+        labels=LABELS,
+        features=FeatureParams(),
+        input_shape=(1, 40, 1),
+        tflite_file="test.tflite",
+        tflite_sha256="0" * 64,
+        window_s=2.0,
+        hop_s=0.25,
+    )
 
 
-def make_event(seq: int, label: str, lead: str | None = None, level: float = -24.0,
-               node: str = "living-room") -> EmotionEvent:
+def make_event(
+    seq: int, label: str, lead: str | None = None, level: float = -24.0, node: str = "living-room"
+) -> EmotionEvent:
     """An event whose scores favour ``lead`` (default: the label itself); "silence" has all scores 0, as the
     engine gives it."""
     lead = lead or label
     scores = {name: 0.0 if label == "silence" else 0.03 for name in LABELS}
     if lead in scores:
         scores[lead] = 0.82
-    return EmotionEvent(seq=seq, stream_time_s=2.0 + seq * 0.25, label=label, confidence=scores.get(lead, 0.0),
-                        scores=scores, raw_label=lead if label != "silence" else None, speech=label != "silence",
-                        level_dbfs=level, node=node, model="test-model")
+    return EmotionEvent(
+        seq=seq,
+        stream_time_s=2.0 + seq * 0.25,
+        label=label,
+        confidence=scores.get(lead, 0.0),
+        scores=scores,
+        raw_label=lead if label != "silence" else None,
+        speech=label != "silence",
+        level_dbfs=level,
+        node=node,
+        model="test-model",
+    )
 
 
 @contextlib.asynccontextmanager
 async def chromium_page(tmp_path: Path):
     """A fresh persistent Chromium profile in tmp_path, yielding one page."""
     async with playwright_api.async_playwright() as p:
-        context = await asyncio.wait_for(p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=ARGS,
-            viewport={"width": 1100, "height": 820}), T)
+        context = await asyncio.wait_for(
+            p.chromium.launch_persistent_context(
+                str(tmp_path / "chromium-profile"),
+                executable_path=CHROMIUM,
+                headless=True,
+                args=ARGS,
+                viewport={"width": 1100, "height": 820},
+            ),
+            T,
+        )
         try:
             page = context.pages[0] if context.pages else await asyncio.wait_for(context.new_page(), T)
             errors: list[str] = []
@@ -73,8 +106,9 @@ async def chromium_page(tmp_path: Path):
             await asyncio.wait_for(context.close(), T)
 
 
-async def feed(pub: WebSocketPublisher, script: list[tuple[str, str | None]], stop: asyncio.Event,
-               start: int = 0) -> None:
+async def feed(
+    pub: WebSocketPublisher, script: list[tuple[str, str | None]], stop: asyncio.Event, start: int = 0
+) -> None:
     """Publish the scripted (label, lead) events at 20 Hz, looping, until stopped."""
     seq = start
     while not stop.is_set():
@@ -137,11 +171,14 @@ async def test_page_shows_live_label_bars_level_and_reconnects(tmp_path):
             await expect_text(page.locator("#label"), "uncertain")
             level = float(await asyncio.wait_for(page.locator("#level").get_attribute("data-dbfs"), T))
             assert -30.0 <= level <= -21.0
-            painted = await asyncio.wait_for(page.evaluate("""() => {
+            painted = await asyncio.wait_for(
+                page.evaluate("""() => {
                 const c = document.getElementById('timeline');
                 const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
                 let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++;
-                return n / (c.width * c.height); }"""), T)
+                return n / (c.width * c.height); }"""),
+                T,
+            )
             assert painted > 0.01, "the timeline canvas stayed empty"
             ARTIFACTS.mkdir(exist_ok=True)
             await expect_attr(page.locator("#label"), "data-label", "sad")
@@ -152,8 +189,13 @@ async def test_page_shows_live_label_bars_level_and_reconnects(tmp_path):
 
         await expect_attr(page.locator("#status"), "data-state", "offline")
         stop = asyncio.Event()
-        async with WebSocketPublisher(WebsocketConfig(host="127.0.0.1", port=port), make_card(), stats,
-                                      "living-room", spec=window_spec(make_card())) as pub2:
+        async with WebSocketPublisher(
+            WebsocketConfig(host="127.0.0.1", port=port),
+            make_card(),
+            stats,
+            "living-room",
+            spec=window_spec(make_card()),
+        ) as pub2:
             feeder = asyncio.create_task(feed(pub2, [("silence", None)], stop, start=1000))
             await expect_attr(page.locator("#status"), "data-state", "live")
             await expect_attr(page.locator("#label"), "data-label", "silence")
@@ -182,8 +224,10 @@ async def test_fleet_page_shows_each_nodes_label_arousal_and_valence(tmp_path):
             receive(server, hall)
             await asyncio.wait_for(page.goto(f"{server.url}?token=s3cret"), T)
             await expect_attr(page.locator("#status"), "data-state", "broker")  # connected; no MQTT side here
-            for event, shown in ((kitchen, {"arousal": "high 91%", "valence": "positive 88%"}),
-                                 (hall, {"arousal": "low 88%", "valence": "negative 91%"})):
+            for event, shown in (
+                (kitchen, {"arousal": "high 91%", "valence": "positive 88%"}),
+                (hall, {"arousal": "low 88%", "valence": "negative 91%"}),
+            ):
                 tile = page.locator(f'.tile[data-node="{event.node}"]')
                 await expect_attr(tile, "data-label", event.label)
                 await expect_affect(tile, event, shown)
@@ -193,8 +237,9 @@ async def test_fleet_page_shows_each_nodes_label_arousal_and_valence(tmp_path):
             await expect_affect(page.locator('.tile[data-node="hall"]'), quiet, {"arousal": "–", "valence": "–"})
             angry = make_event(2, "angry", node="kitchen")
             receive(server, angry)
-            await expect_affect(page.locator('.tile[data-node="kitchen"]'), angry,
-                                {"arousal": "high 91%", "valence": "negative 91%"})
+            await expect_affect(
+                page.locator('.tile[data-node="kitchen"]'), angry, {"arousal": "high 91%", "valence": "negative 91%"}
+            )
             ARTIFACTS.mkdir(exist_ok=True)
             await asyncio.wait_for(page.screenshot(path=str(ARTIFACTS / "fleet_page_affect.png")), T)
 
@@ -207,11 +252,28 @@ async def test_end_to_end_voxstream_run_file_feeds_the_page(tmp_path):
     text = "I am so happy today. This is wonderful news. " * 3
     subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, timeout=30, capture_output=True)
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "voxstream.cli.main", "run", "--file", str(wav), "--loop",
-                             "--ws-host", "127.0.0.1", "--ws-port", str(port), "--no-mqtt"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "voxstream.cli.main",
+            "run",
+            "--file",
+            str(wav),
+            "--loop",
+            "--ws-host",
+            "127.0.0.1",
+            "--ws-port",
+            str(port),
+            "--no-mqtt",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         from websockets.asyncio.client import connect
+
         ws = None
         for _ in range(100):
             try:

@@ -22,12 +22,16 @@ def _report(*files: str) -> dict:
     def item(f: str) -> dict:
         name = f.split("-")[0]
         return {"download_info": {"url": f"https://files.example/{f}"}, "metadata": {"name": name}}
+
     return {"install": [item(f) for f in files]}
 
 
-RUNTIME = ("numpy-2.3.5-cp311-cp311-manylinux_2_27_aarch64.whl",
-           "ai_edge_litert-2.1.0-cp311-cp311-manylinux_2_27_aarch64.whl",
-           "soundfile-0.13.1-py2.py3-none-linux_aarch64.whl", "aiomqtt-2.4.0-py3-none-any.whl")
+RUNTIME = (
+    "numpy-2.3.5-cp311-cp311-manylinux_2_27_aarch64.whl",
+    "ai_edge_litert-2.1.0-cp311-cp311-manylinux_2_27_aarch64.whl",
+    "soundfile-0.13.1-py2.py3-none-linux_aarch64.whl",
+    "aiomqtt-2.4.0-py3-none-any.whl",
+)
 
 
 def test_a_wheels_only_runtime_passes():

@@ -17,8 +17,24 @@ from fault_support import MqttTap, VoxProc, tone_with_speechlike_bursts
 from voxstream.config import Config, load_config
 
 MAX_BYTES = 4096
-EVENT_KEYS = {"seq", "stream_time_s", "label", "confidence", "scores", "raw_label", "speech", "level_dbfs", "node",
-              "model", "timestamp", "type", "arousal", "arousal_score", "valence", "valence_score"}
+EVENT_KEYS = {
+    "seq",
+    "stream_time_s",
+    "label",
+    "confidence",
+    "scores",
+    "raw_label",
+    "speech",
+    "level_dbfs",
+    "node",
+    "model",
+    "timestamp",
+    "type",
+    "arousal",
+    "arousal_score",
+    "valence",
+    "valence_score",
+}
 HELLO_KEYS = {"type", "node", "model", "arch", "labels", "extra_labels", "window_s", "hop_s", "sample_rate"}
 FIRE_KEYS = {"event_type", "label", "previous", "confidence", "stream_time_s", "node", "timestamp"}
 _FLOAT_RUN = re.compile(r"(?:-?\d+\.\d+(?:e-?\d+)?\s*,\s*){16,}")
@@ -62,6 +78,7 @@ def _check_json(text: str, where: str) -> dict:
 
 def _ws_reader(port: int, sink: list, stop: threading.Event) -> None:
     from websockets.sync.client import connect
+
     with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10) as ws:
         while not stop.is_set():
             try:
@@ -81,10 +98,26 @@ def test_no_output_channel_carries_audio(tmp_path, mqtt_broker):
     node = "privacy"
     ws_msgs: list[str] = []
     stop = threading.Event()
-    with MqttTap(mqtt_broker.host, mqtt_broker.port) as tap, \
-            VoxProc("--debug", "run", "--file", str(clip), "--loop", "--json", "--ws-port", "0", "--node", node,
-                    "--mqtt-host", mqtt_broker.host, "--mqtt-port", str(mqtt_broker.port),
-                    env={"VOXSTREAM_MQTT_MIN_INTERVAL_S": "0"}) as proc:
+    with (
+        MqttTap(mqtt_broker.host, mqtt_broker.port) as tap,
+        VoxProc(
+            "--debug",
+            "run",
+            "--file",
+            str(clip),
+            "--loop",
+            "--json",
+            "--ws-port",
+            "0",
+            "--node",
+            node,
+            "--mqtt-host",
+            mqtt_broker.host,
+            "--mqtt-port",
+            str(mqtt_broker.port),
+            env={"VOXSTREAM_MQTT_MIN_INTERVAL_S": "0"},
+        ) as proc,
+    ):
         reader = threading.Thread(target=_ws_reader, args=(proc.ws_port(), ws_msgs, stop), daemon=True)
         reader.start()
         proc.wait_events(16, 30)
@@ -153,8 +186,10 @@ def test_unsafe_scan_catches_each_pattern(tmp_path):
     (tmp_path / "src" / "voxstream" / "train").mkdir(parents=True)
     (tmp_path / "src" / "voxstream" / "bad.py").write_text(
         "import pickle\nx = eval(s)\nexec(code)\nnp.load(p, allow_pickle=True)\nyaml.load(f)\n"
-        "keras.models.load_model(p, safe_mode=False)\nsubprocess.run(c, shell=True)\n")
+        "keras.models.load_model(p, safe_mode=False)\nsubprocess.run(c, shell=True)\n"
+    )
     (tmp_path / "src" / "voxstream" / "train" / "ok.py").write_text(
-        "loop.run_in_executor(None, f)\nnp.load(p, allow_pickle=False)\n# pickle is never used\nmodel.evaluate(x)\n")
+        "loop.run_in_executor(None, f)\nnp.load(p, allow_pickle=False)\n# pickle is never used\nmodel.evaluate(x)\n"
+    )
     found = unsafe_uses(tmp_path)
     assert len(found) == 7 and all("src/voxstream/bad.py" in f for f in found), found

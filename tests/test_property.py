@@ -20,8 +20,12 @@ SR = 16000
 FIELDS = {s: [f.name for f in dataclasses.fields(cls)] for s, cls in SECTIONS.items()}
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.integers(min_value=-(10 ** 400), max_value=10 ** 400),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
     st.lists(st.one_of(st.text(max_size=5), st.integers()), max_size=4),
     st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
 )
@@ -50,14 +54,20 @@ def environments(draw) -> dict:
             name = f"VOXSTREAM_{section}_{key}".upper()
         else:
             name = "VOXSTREAM_" + draw(st.text("ABCXYZ_", max_size=10))
-        env[name] = draw(st.one_of(st.text(max_size=12), st.sampled_from(
-            ["1", "-1", "0", "1e400", "nan", "inf", "true", "no", "1.5", "99999999999999999999", "a,b", ""])))
+        env[name] = draw(
+            st.one_of(
+                st.text(max_size=12),
+                st.sampled_from(
+                    ["1", "-1", "0", "1e400", "nan", "inf", "true", "no", "1.5", "99999999999999999999", "a,b", ""]
+                ),
+            )
+        )
     return env
 
 
 @settings(max_examples=300, deadline=None)
 @given(overrides=config_dicts(), environ=environments())
-@example(overrides={"smoother": {"alpha": 10 ** 400}}, environ={})  # int too big for a float (found by this test)
+@example(overrides={"smoother": {"alpha": 10**400}}, environ={})  # int too big for a float (found by this test)
 @example(overrides={}, environ={"VOXSTREAM_SMOOTHER_ALPHA": "1" + "0" * 400})
 def test_config_loader_raises_only_config_error(overrides, environ):
     """Random tables and VOXSTREAM_* variables give a valid Config or a ConfigError, never anything else."""
@@ -91,15 +101,21 @@ def _write_bytes(data: bytes, suffix: str) -> Path:
     return Path(name)
 
 
-RIFF = (b"RIFF\x24\x08\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00"
-        b"\x80\x3e\x00\x00\x00\x7d\x00\x00\x02\x00\x10\x00data")
+RIFF = (
+    b"RIFF\x24\x08\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80\x3e\x00\x00\x00\x7d\x00\x00\x02\x00\x10\x00data"
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(data=st.one_of(st.binary(max_size=600), st.binary(max_size=400).map(lambda b: RIFF + b),
-                      st.binary(max_size=400).map(lambda b: b"fLaC" + b),
-                      st.binary(max_size=200).map(lambda b: b"OggS" + b)),
-       suffix=st.sampled_from([".wav", ".flac", ".ogg", ".mp3", ".aiff", ".bin"]))
+@given(
+    data=st.one_of(
+        st.binary(max_size=600),
+        st.binary(max_size=400).map(lambda b: RIFF + b),
+        st.binary(max_size=400).map(lambda b: b"fLaC" + b),
+        st.binary(max_size=200).map(lambda b: b"OggS" + b),
+    ),
+    suffix=st.sampled_from([".wav", ".flac", ".ogg", ".mp3", ".aiff", ".bin"]),
+)
 def test_random_bytes_give_audio_error_or_audio(data, suffix):
     """Random bytes (some with real headers) under an audio extension: AudioError or finite audio, nothing else."""
     path = _write_bytes(data, suffix)
@@ -113,14 +129,30 @@ def test_random_bytes_give_audio_error_or_audio(data, suffix):
         path.unlink()
 
 
-FORMATS = [("WAV", "PCM_U8"), ("WAV", "PCM_16"), ("WAV", "PCM_24"), ("WAV", "PCM_32"), ("WAV", "FLOAT"),
-           ("WAV", "DOUBLE"), ("FLAC", "PCM_16"), ("FLAC", "PCM_24"), ("OGG", "VORBIS"), ("AIFF", "PCM_16")]
+FORMATS = [
+    ("WAV", "PCM_U8"),
+    ("WAV", "PCM_16"),
+    ("WAV", "PCM_24"),
+    ("WAV", "PCM_32"),
+    ("WAV", "FLOAT"),
+    ("WAV", "DOUBLE"),
+    ("FLAC", "PCM_16"),
+    ("FLAC", "PCM_24"),
+    ("OGG", "VORBIS"),
+    ("AIFF", "PCM_16"),
+]
 
 
 @settings(max_examples=80, deadline=None)
-@given(fmt=st.sampled_from(FORMATS), rate=st.sampled_from([8000, 11025, 16000, 22050, 32000, 44100, 48000, 96000]),
-       channels=st.integers(1, 8), frames=st.integers(1, 6000), seed=st.integers(0, 2 ** 16),
-       nonfinite=st.booleans(), block=st.sampled_from([160, 1024, 4000]))
+@given(
+    fmt=st.sampled_from(FORMATS),
+    rate=st.sampled_from([8000, 11025, 16000, 22050, 32000, 44100, 48000, 96000]),
+    channels=st.integers(1, 8),
+    frames=st.integers(1, 6000),
+    seed=st.integers(0, 2**16),
+    nonfinite=st.booleans(),
+    block=st.sampled_from([160, 1024, 4000]),
+)
 def test_valid_audio_becomes_finite_mono_at_16k(fmt, rate, channels, frames, seed, nonfinite, block):
     """Any rate (8-96 kHz), 1-8 channels, any depth: finite float32 mono at 16 kHz of the expected length."""
     kind, subtype = fmt

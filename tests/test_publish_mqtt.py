@@ -27,20 +27,45 @@ NODE = "kitchen pi"
 
 
 def make_card() -> ModelCard:
-    return ModelCard(name="test-model", arch="mlp", labels=LABELS, features=FeatureParams(), input_shape=(1, 40, 1),
-                     tflite_file="test.tflite", tflite_sha256="0" * 64)
+    return ModelCard(
+        name="test-model",
+        arch="mlp",
+        labels=LABELS,
+        features=FeatureParams(),
+        input_shape=(1, 40, 1),
+        tflite_file="test.tflite",
+        tflite_sha256="0" * 64,
+    )
 
 
 def make_event(seq: int, label: str = "happy") -> EmotionEvent:
     scores = {name: 0.02 for name in LABELS}
     scores[label if label in scores else "neutral"] = 0.88
-    return EmotionEvent(seq=seq, stream_time_s=2.0 + seq * 0.25, label=label, confidence=0.88, scores=scores,
-                        raw_label=label, speech=True, level_dbfs=-20.0, node=NODE, model="test-model")
+    return EmotionEvent(
+        seq=seq,
+        stream_time_s=2.0 + seq * 0.25,
+        label=label,
+        confidence=0.88,
+        scores=scores,
+        raw_label=label,
+        speech=True,
+        level_dbfs=-20.0,
+        node=NODE,
+        model="test-model",
+    )
 
 
 def mqtt_config(broker, **kw) -> MqttConfig:
-    return MqttConfig(**{"host": broker.host, "port": broker.port, "reconnect_min_s": 0.05, "reconnect_max_s": 0.2,
-                         "min_interval_s": 0.0, **kw})
+    return MqttConfig(
+        **{
+            "host": broker.host,
+            "port": broker.port,
+            "reconnect_min_s": 0.05,
+            "reconnect_max_s": 0.2,
+            "min_interval_s": 0.0,
+            **kw,
+        }
+    )
 
 
 class Subscriber:
@@ -77,8 +102,18 @@ class Subscriber:
 def test_throttle_passes_changes_and_spaced_repeats():
     """The throttle passes every label change and an unchanged label at most every min_interval_s."""
     throttle = Throttle(2.0)
-    got = [throttle.due(label, t) for label, t in [("happy", 0), ("happy", 1), ("sad", 1.2), ("sad", 3.1),
-                                                    ("sad", 3.3), ("sad", 5.2), ("sad", 5.4)]]
+    got = [
+        throttle.due(label, t)
+        for label, t in [
+            ("happy", 0),
+            ("happy", 1),
+            ("sad", 1.2),
+            ("sad", 3.1),
+            ("sad", 3.3),
+            ("sad", 5.2),
+            ("sad", 5.4),
+        ]
+    ]
     assert got == [True, False, True, False, True, False, True]
 
 
@@ -132,24 +167,32 @@ def test_discovery_ids_are_stable_and_complete():
         assert topic == f"homeassistant/{domain}/{payload['unique_id']}/config"
         assert payload["default_entity_id"] == f"{domain}.{payload['object_id']}"
         entity_ids.add(payload["default_entity_id"])
-    assert entity_ids == {"sensor.voxstream_kitchen_pi_emotion", "sensor.voxstream_kitchen_pi_emotion_confidence",
-                          "sensor.voxstream_kitchen_pi_arousal", "sensor.voxstream_kitchen_pi_valence",
-                          "event.voxstream_kitchen_pi_emotion_change"}  # as Home Assistant names ASCII nodes
+    assert entity_ids == {
+        "sensor.voxstream_kitchen_pi_emotion",
+        "sensor.voxstream_kitchen_pi_emotion_confidence",
+        "sensor.voxstream_kitchen_pi_arousal",
+        "sensor.voxstream_kitchen_pi_valence",
+        "event.voxstream_kitchen_pi_emotion_change",
+    }  # as Home Assistant names ASCII nodes
     assert by_id["voxstream_kitchen_pi_emotion_event"][0].startswith("homeassistant/event/")
     assert {json.dumps(p["device"]) for _, p in first} == {json.dumps(first[0][1]["device"])}
     assert all(p["availability_topic"] == topics.status for _, p in first)
     event_types = by_id["voxstream_kitchen_pi_emotion_event"][1]["event_types"]
     assert event_types == [*LABELS, "uncertain", "silence"]
     arousal, valence = by_id["voxstream_kitchen_pi_arousal"][1], by_id["voxstream_kitchen_pi_valence"][1]
-    assert (arousal["device_class"], arousal["options"], arousal["name"]) == ("enum", ["low", "high", "silence"],
-                                                                              "Arousal")
+    assert (arousal["device_class"], arousal["options"], arousal["name"]) == (
+        "enum",
+        ["low", "high", "silence"],
+        "Arousal",
+    )
     assert (valence["options"], valence["name"]) == (["negative", "positive", "silence"], "Valence")
     assert arousal["state_topic"] == valence["state_topic"] == topics.emotion
     assert "value_json.arousal_score" in arousal["json_attributes_template"]
     assert "value_json.valence_score" in valence["json_attributes_template"]
     attributes = by_id["voxstream_kitchen_pi_emotion"][1]["json_attributes_template"]
-    assert all(f"value_json.{k}" in attributes for k in ("scores", "arousal", "arousal_score", "valence",
-                                                          "valence_score"))
+    assert all(
+        f"value_json.{k}" in attributes for k in ("scores", "arousal", "arousal_score", "valence", "valence_score")
+    )
 
 
 def test_configuration_url_is_the_live_page():
@@ -298,6 +341,7 @@ async def test_no_broker_at_all_does_not_block_start_or_stop(tmp_path, caplog):
     """Against a port with nothing listening, entering returns while the retries run, publish() never suspends,
     and leaving ends the retry loop."""
     from mqtt_broker import free_port
+
     caplog.set_level(logging.DEBUG, logger="voxstream.publish.mqtt")
     cfg = MqttConfig(host="127.0.0.1", port=free_port(), reconnect_min_s=0.05, reconnect_max_s=0.1)
     pub = MqttPublisher(cfg, NODE, make_card())
@@ -346,8 +390,9 @@ async def test_last_will_offline_after_sigkill(mqtt_broker):
     """A publisher process killed with SIGKILL leaves status "offline" (its last will), retained."""
     node = "willnode"
     topics = Topics.for_node(MqttConfig(), node)
-    child = subprocess.Popen([sys.executable, "-c", LAST_WILL_CHILD, str(mqtt_broker.port), node],
-                             stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-c", LAST_WILL_CHILD, str(mqtt_broker.port), node], stdout=subprocess.PIPE, text=True
+    )
     try:
         line = await asyncio.wait_for(asyncio.to_thread(child.stdout.readline), 15)
         assert line.strip() == "CONNECTED"

@@ -27,17 +27,35 @@ T = 5.0  # seconds allowed for any single await
 
 
 def make_card() -> ModelCard:
-    return ModelCard(name="test-model", arch="mlp", labels=LABELS, features=FeatureParams(), input_shape=(1, 40, 1),
-                     tflite_file="test.tflite", tflite_sha256="0" * 64, window_s=2.0, hop_s=0.25)
+    return ModelCard(
+        name="test-model",
+        arch="mlp",
+        labels=LABELS,
+        features=FeatureParams(),
+        input_shape=(1, 40, 1),
+        tflite_file="test.tflite",
+        tflite_sha256="0" * 64,
+        window_s=2.0,
+        hop_s=0.25,
+    )
 
 
 def make_event(seq: int, label: str = "happy", node: str = "testnode") -> EmotionEvent:
     scores = {name: 0.02 for name in LABELS}
     if label in scores:
         scores[label] = 0.88
-    return EmotionEvent(seq=seq, stream_time_s=2.0 + seq * 0.25, label=label, confidence=scores.get(label, 0.3),
-                        scores=scores, raw_label=label if label in scores else None, speech=label in scores,
-                        level_dbfs=-23.5, node=node, model="test-model")
+    return EmotionEvent(
+        seq=seq,
+        stream_time_s=2.0 + seq * 0.25,
+        label=label,
+        confidence=scores.get(label, 0.3),
+        scores=scores,
+        raw_label=label if label in scores else None,
+        speech=label in scores,
+        level_dbfs=-23.5,
+        node=node,
+        model="test-model",
+    )
 
 
 def publisher(cfg: WebsocketConfig, stats: RunStats | None = None) -> WebSocketPublisher:
@@ -199,17 +217,35 @@ async def test_bad_origin_rejected_good_and_same_origin_accepted():
 
 async def test_healthz_reports_the_run_status():
     """/healthz is the run's typed status (uptime, events, dropped blocks, ...) plus the client counters, no labels."""
-    stats = RunStats(model="m1", node="testnode", started_at=time.monotonic() - 10.0, events=42, dropped_blocks=3,
-                     reopens=2, audio_s=12.5, last_event=make_event(41, "angry"))
+    stats = RunStats(
+        model="m1",
+        node="testnode",
+        started_at=time.monotonic() - 10.0,
+        events=42,
+        dropped_blocks=3,
+        reopens=2,
+        audio_s=12.5,
+        last_event=make_event(41, "angry"),
+    )
     async with publisher(ws_config(token="t"), stats) as pub:
         status, ctype, body = await asyncio.wait_for(asyncio.to_thread(http_get, f"{pub.url}healthz"), T)
         assert status == 200 and ctype == "application/json"
         health = json.loads(body)
         uptime = health.pop("uptime_s")
         assert 9.5 <= uptime < 60
-        assert health == {"up": True, "node": "testnode", "model": "m1", "events": 42, "audio_s": 12.5,
-                          "dropped_blocks": 3, "overflows": 0, "reopens": 2, "nonfinite": 0, "clients": 0,
-                          "dropped_messages": 0}
+        assert health == {
+            "up": True,
+            "node": "testnode",
+            "model": "m1",
+            "events": 42,
+            "audio_s": 12.5,
+            "dropped_blocks": 3,
+            "overflows": 0,
+            "reopens": 2,
+            "nonfinite": 0,
+            "clients": 0,
+            "dropped_messages": 0,
+        }
         stats.events += 1
         again = json.loads((await asyncio.wait_for(asyncio.to_thread(http_get, f"{pub.url}healthz"), T))[2])
         assert again["events"] == 43, "the status is read at each request"
@@ -221,9 +257,11 @@ async def test_junk_and_oversized_messages_do_not_hurt_the_server():
     """Text junk is ignored, an oversized frame closes only that client (1009), and others keep receiving."""
     async with publisher(ws_config(max_message_bytes=256)) as pub:
         uri = f"ws://127.0.0.1:{pub.port}/ws"
-        async with await asyncio.wait_for(connect(uri), T) as good, \
-                await asyncio.wait_for(connect(uri), T) as noisy, \
-                await asyncio.wait_for(connect(uri, max_size=None), T) as big:
+        async with (
+            await asyncio.wait_for(connect(uri), T) as good,
+            await asyncio.wait_for(connect(uri), T) as noisy,
+            await asyncio.wait_for(connect(uri, max_size=None), T) as big,
+        ):
             for ws in (good, noisy, big):
                 await recv_json(ws)
             await asyncio.wait_for(noisy.send("not json {"), T)
@@ -254,6 +292,7 @@ async def test_publish_never_raises_and_closed_clients_are_removed():
 async def test_port_in_use_is_one_clear_error():
     """A second publisher on a taken port fails with one line naming the address, not a traceback."""
     from voxstream.errors import VoxstreamError
+
     async with publisher(ws_config()) as pub:
         with pytest.raises(VoxstreamError, match=f"cannot listen on 127.0.0.1:{pub.port}"):
             async with publisher(ws_config(port=pub.port)):
@@ -263,6 +302,7 @@ async def test_port_in_use_is_one_clear_error():
 def _reset(sock: socket.socket) -> None:
     """Close with SO_LINGER 0: the peer sees a TCP RST, not a close handshake."""
     import struct
+
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     sock.close()
 

@@ -13,7 +13,7 @@ def test_48k_stereo_blocks_resample_to_16k_mono():
     tone = 0.5 * np.sin(2 * np.pi * 1000 * t)
     stereo = np.stack([tone, tone], axis=1).astype(np.float32)
     rs = Resampler(rate_in, rate_out)
-    out = [rs(to_mono(stereo[i: i + 2400])) for i in range(0, len(stereo), 2400)]
+    out = [rs(to_mono(stereo[i : i + 2400])) for i in range(0, len(stereo), 2400)]
     out.append(rs(np.zeros(0, np.float32), last=True))
     y = np.concatenate(out)
     assert len(y) == int(rate_out * seconds)
@@ -22,7 +22,7 @@ def test_48k_stereo_blocks_resample_to_16k_mono():
     mid = y[2000:-2000]
     spec = np.abs(np.fft.rfft(mid * np.hanning(len(mid))))
     freq = np.fft.rfftfreq(len(mid), 1 / rate_out)[np.argmax(spec)]
-    assert abs(freq - 1000) < 2 and abs(np.sqrt(np.mean(mid ** 2)) - 0.5 / np.sqrt(2)) < 0.01
+    assert abs(freq - 1000) < 2 and abs(np.sqrt(np.mean(mid**2)) - 0.5 / np.sqrt(2)) < 0.01
 
 
 def test_equal_rates_pass_through():

@@ -47,8 +47,12 @@ def test_block_size_does_not_change_events(classifier, speech):
     assert len({len(r) for r in runs}) == 1 and len(runs[0]) > 20
     for other in runs[1:]:
         for a, b in zip(runs[0], other):
-            assert ((a.label, a.speech, a.raw_label, a.stream_time_s)
-                    == (b.label, b.speech, b.raw_label, b.stream_time_s))
+            assert (a.label, a.speech, a.raw_label, a.stream_time_s) == (
+                b.label,
+                b.speech,
+                b.raw_label,
+                b.stream_time_s,
+            )
             assert max(abs(a.scores[k] - b.scores[k]) for k in a.scores) < 1e-4
 
 
@@ -62,7 +66,7 @@ def test_short_stream_gets_one_event(classifier, tmp_path):
     """A 1 s clip (shorter than the window) still gets exactly one event at its end."""
     y = load_audio(speech_with_pauses(tmp_path / "s.wav"), SR)
     path = tmp_path / "short.wav"
-    sf.write(str(path), y[int(2.5 * SR): int(3.5 * SR)], SR)
+    sf.write(str(path), y[int(2.5 * SR) : int(3.5 * SR)], SR)
     events = run_engine(classifier, path, 1600)
     assert len(events) == 1 and events[0].stream_time_s == pytest.approx(1.0) and events[0].speech
 
@@ -85,7 +89,7 @@ def test_paced_and_fast_give_the_same_labels(speech, tmp_path):
     need_model()
     clip = tmp_path / "clip.wav"
     y = load_audio(speech, SR)
-    sf.write(str(clip), y[2 * SR: 6 * SR], SR)
+    sf.write(str(clip), y[2 * SR : 6 * SR], SR)
     common = ("run", "--file", str(clip), "--json", "--no-ws", "--no-mqtt")
     t0 = time.monotonic()
     paced = run_cli(*common)
@@ -109,8 +113,13 @@ def test_duration_stops_after_that_much_audio(speech):
 def test_signal_stops_cleanly_and_quickly(speech, sig):
     """Ctrl-C or SIGTERM during a looping paced run exits 0 (a run that does not exit fails at the 10 s time-out)."""
     need_model()
-    proc = subprocess.Popen([*VOXSTREAM, "run", "--file", str(speech), "--loop", "--json", "--no-ws", "--no-mqtt"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [*VOXSTREAM, "run", "--file", str(speech), "--loop", "--json", "--no-ws", "--no-mqtt"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         first = proc.stdout.readline()  # blocks until the first event (2 s of audio)
         assert json.loads(first)["seq"] == 0
@@ -134,11 +143,15 @@ def test_model_errors_are_one_line_exit_2(tmp_path, speech):
     junk = tmp_path / "junk.tflite"
     junk.write_bytes(b"not a flatbuffer at all" * 50)
     import hashlib
+
     card["tflite"] = {"file": "junk.tflite", "sha256": hashlib.sha256(junk.read_bytes()).hexdigest()}
     (tmp_path / "junk.json").write_text(json.dumps(card))
     notflite = run_cli("run", "--model", str(junk), "--file", str(speech), "--fast")
-    for out, what in ((missing, "not found"), (mismatch, "does not match its card"),
-                      (notflite, "not a loadable TFLite model")):
+    for out, what in (
+        (missing, "not found"),
+        (mismatch, "does not match its card"),
+        (notflite, "not a loadable TFLite model"),
+    ):
         lines = [ln for ln in out.stderr.splitlines() if ln.startswith("voxstream: error:")]
         assert out.returncode == 2 and len(lines) == 1 and what in lines[0], out.stderr
         assert "Traceback" not in out.stderr and out.stdout == ""
@@ -149,8 +162,8 @@ def test_classify_json_reports_bad_files_and_continues(tmp_path, speech, classif
     folder = tmp_path / "clips"
     (folder / "sub").mkdir(parents=True)
     y = load_audio(speech, SR)
-    sf.write(str(folder / "sub" / "one.wav"), y[2 * SR: 6 * SR], SR)
-    sf.write(str(folder / "two.flac"), y[9 * SR: 13 * SR], SR)
+    sf.write(str(folder / "sub" / "one.wav"), y[2 * SR : 6 * SR], SR)
+    sf.write(str(folder / "two.flac"), y[9 * SR : 13 * SR], SR)
     (folder / "broken.wav").write_bytes(b"RIFF....garbage")
     out = run_cli("classify", str(folder), "--format", "json")
     results = events_of(out.stdout)
@@ -170,6 +183,7 @@ def test_classify_scores_a_clip_like_the_offline_evaluation(tmp_path, speech, cl
     from voxstream.engine.normalize import Normalizer
     from voxstream.engine.params import windows
     from voxstream.engine.pooling import window_features
+
     card, cfg = classifier.card, Config()
     y = load_audio(speech, SR)
     extractor, normalizer = MfccFrames(card.features), Normalizer.from_dict(card.normalization)
@@ -224,6 +238,7 @@ def test_factory_builds_enabled_publishers_only(classifier):
     """The publisher factory builds exactly the publishers the config enables, with the node and shared stats."""
     from voxstream.publish.mqtt import MqttPublisher
     from voxstream.publish.websocket import WebSocketPublisher
+
     off = Config().replace("websocket", enabled=False).replace("mqtt", enabled=False)
     assert build_publishers(off, classifier.card, RunStats()) == []
     stats = RunStats()

@@ -52,9 +52,10 @@ def test_window_rows_equal_window_features_and_gate(speech_files):
     rows = window_rows(x, PARAMS, SPEC, gate(), MfccFrames(PARAMS))
     assert len(rows.x) == 1 + (len(x) - 32000) // 4000 and len(rows.x) >= 3
     for k in (0, len(rows.x) - 1):
-        np.testing.assert_allclose(rows.x[k], window_features(x[k * 4000:k * 4000 + 32000], PARAMS), rtol=1e-6,
-                                   atol=1e-5)
-        assert rows.speech[k] == gate()(x[k * 4000:k * 4000 + 32000]).speech
+        np.testing.assert_allclose(
+            rows.x[k], window_features(x[k * 4000 : k * 4000 + 32000], PARAMS), rtol=1e-6, atol=1e-5
+        )
+        assert rows.speech[k] == gate()(x[k * 4000 : k * 4000 + 32000]).speech
     assert rows.speech.any()
 
 
@@ -63,7 +64,7 @@ def test_chunked_rows_equal_whole_clip_rows(speech_files, block):
     """stream_rows over blocks (chunks of a few windows) gives exactly the rows of the whole clip."""
     x = sf.read(speech_files[0], dtype="float32")[0]
     whole = window_rows(x, PARAMS, SPEC, gate())
-    chunked = stream_rows((x[i:i + block] for i in range(0, len(x), block)), PARAMS, SPEC, gate(), chunk_windows=3)
+    chunked = stream_rows((x[i : i + block] for i in range(0, len(x), block)), PARAMS, SPEC, gate(), chunk_windows=3)
     assert chunked.samples == len(x)
     np.testing.assert_allclose(chunked.x, whole.x, rtol=1e-6, atol=1e-5)
     np.testing.assert_array_equal(chunked.speech, whole.speech)
@@ -81,8 +82,9 @@ def test_clip_probabilities_use_speech_windows_else_all():
 def test_simulated_session_equals_the_streaming_engine(speech_files):
     """The normalised vectors the engine feeds the model equal training's simulated-session rows, hop for hop."""
     rows = dataset_rows(speech_files, PARAMS, Windowing(2.0, 0.25), workers=1)
-    norm = template(rows, np.array([0, 1]), {"kind": "session", "prior_windows": 4, "memory_windows": 20,
-                                              "scale": True})
+    norm = template(
+        rows, np.array([0, 1]), {"kind": "session", "prior_windows": 4, "memory_windows": 20, "scale": True}
+    )
     norm.update(post_mean=[0.1] * PARAMS.dim, post_std=[2.0] * PARAMS.dim)
     order = [1, 0]
     sim_x, sim_clip = simulate(rows, [np.array(order)], norm)
@@ -92,12 +94,13 @@ def test_simulated_session_equals_the_streaming_engine(speech_files):
     card = ModelCard("t", "session_mlp", LABELS, PARAMS, (1, PARAMS.dim), "t.tflite", "0" * 64, normalization=norm)
     session = make_normalizer(card)  # one session: the normaliser carries over from clip to clip
     for c in order:
-        engine = build_engine(card, lambda v: (seen.append(np.array(v)), np.full(len(LABELS), 1 / len(LABELS)))[1],
-                              Config())
+        engine = build_engine(
+            card, lambda v: (seen.append(np.array(v)), np.full(len(LABELS), 1 / len(LABELS)))[1], Config()
+        )
         engine.stages.normalizer = session
         x = sf.read(speech_files[c], dtype="float32")[0]
         for start in range(0, len(x), 1234):
-            engine.push(x[start:start + 1234])
+            engine.push(x[start : start + 1234])
     assert len(seen) == int(speech.sum()) >= 3
     np.testing.assert_allclose(np.stack(seen), sim_x[speech], rtol=1e-4, atol=2e-4)
     assert list(dict.fromkeys(sim_clip)) == order

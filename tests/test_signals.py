@@ -23,8 +23,21 @@ def clip(tmp_path_factory):
 
 def _start(clip, broker, node: str) -> VoxProc:
     need_model()
-    return VoxProc("run", "--file", str(clip), "--loop", "--json", "--ws-port", "0", "--node", node,
-                   "--mqtt-host", broker.host, "--mqtt-port", str(broker.port))
+    return VoxProc(
+        "run",
+        "--file",
+        str(clip),
+        "--loop",
+        "--json",
+        "--ws-port",
+        "0",
+        "--node",
+        node,
+        "--mqtt-host",
+        broker.host,
+        "--mqtt-port",
+        str(broker.port),
+    )
 
 
 def _assert_clean_exit(proc: VoxProc) -> None:
@@ -56,8 +69,10 @@ def test_signal_after_listeners_before_first_event(signum, clip, mqtt_broker):
 def test_signal_mid_stream_with_mqtt_connected_publishes_offline(signum, clip, mqtt_broker):
     """Mid-stream with MQTT connected: exit 0, `offline` on the status topic, a clean MQTT disconnect."""
     node = f"sig{int(signum)}"
-    with MqttTap(mqtt_broker.host, mqtt_broker.port, (f"voxstream/{node}/#",)) as tap, \
-            _start(clip, mqtt_broker, node) as proc:
+    with (
+        MqttTap(mqtt_broker.host, mqtt_broker.port, (f"voxstream/{node}/#",)) as tap,
+        _start(clip, mqtt_broker, node) as proc,
+    ):
         proc.wait_events(3, 30)
         tap.wait(lambda: any(p == b"online" for _, p in tap.on("/status")), 10, "status online")
         online_at = time.monotonic()
@@ -66,8 +81,9 @@ def test_signal_mid_stream_with_mqtt_connected_publishes_offline(signum, clip, m
         tap.wait(lambda: any(t > online_at and p == b"offline" for t, p in tap.on("/status")), 5, "status offline")
         log = mqtt_broker.log_text()
         assert re.search(rf"Client voxstream-{node}-[0-9a-f]{{8}} disconnected\.", log), log[-2000:]
-        assert not re.search(rf"Client voxstream-{node}-[0-9a-f]{{8}} closed its connection", log), \
+        assert not re.search(rf"Client voxstream-{node}-[0-9a-f]{{8}} closed its connection", log), (
             "unclean disconnect (last will)"
+        )
         assert len(proc.events()) >= 3
 
 
@@ -91,10 +107,27 @@ def test_sigint_stops_a_run_started_with_sigint_ignored(clip, mqtt_broker):
     from fault_support import ROOT, VOXSTREAM
 
     need_model()
-    proc = subprocess.Popen([*VOXSTREAM, "run", "--file", str(clip), "--loop", "--json", "--ws-port", "0",
-                             "--mqtt-host", mqtt_broker.host, "--mqtt-port", str(mqtt_broker.port)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    proc = subprocess.Popen(
+        [
+            *VOXSTREAM,
+            "run",
+            "--file",
+            str(clip),
+            "--loop",
+            "--json",
+            "--ws-port",
+            "0",
+            "--mqtt-host",
+            mqtt_broker.host,
+            "--mqtt-port",
+            str(mqtt_broker.port),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
     try:
         deadline = time.monotonic() + 20
         while not catches(proc.pid, signal.SIGTERM) and time.monotonic() < deadline:

@@ -145,8 +145,9 @@ def test_a_confident_challenger_takes_over_at_once_a_weak_one_after_the_dwell():
     fast = feed(Smoother(LABELS, alpha=1.0, margin=0.1, dwell_s=1.0, fast_margin=0.5), ["sad"] * 4 + ["happy"] * 2)
     assert [o.label for o in fast][4] == "happy"  # lead 0.9 - 0.017 >= 0.5 on the first happy window
     sm = Smoother(LABELS, alpha=1.0, margin=0.1, dwell_s=1.0, fast_margin=0.5)
-    weak = [sm.push(x, i * HOP) for i, x in enumerate([onehot("sad")] * 4 + [np.array(
-        [0.0, 0.0, 0.0, 0.55, 0.0, 0.0, 0.45])] * 6)]
+    weak = [
+        sm.push(x, i * HOP)
+        for i, x in enumerate([onehot("sad")] * 4 + [np.array([0.0, 0.0, 0.0, 0.55, 0.0, 0.0, 0.45])] * 6)
+    ]
     labels = [o.label for o in weak]
     assert labels[4:8] == ["sad"] * 4 and labels[8] == "happy"  # lead 0.1: after 1.0 s of dwell
-

@@ -31,8 +31,13 @@ def test_soak_small(tmp_path):
     need_model()
     if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
         pytest.skip("mosquitto not installed (apt-get install mosquitto)")
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--minutes", "1.5", "--broker-restarts", "2",
-                           "--warmup-s", "30"], capture_output=True, text=True, timeout=220, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--minutes", "1.5", "--broker-restarts", "2", "--warmup-s", "30"],
+        capture_output=True,
+        text=True,
+        timeout=220,
+        cwd=ROOT,
+    )
     summary = json.loads(proc.stdout)
     print(json.dumps(summary))  # the measured numbers, for the test log
     assert proc.returncode == 0 and summary["ok"], summary["failures"]
@@ -57,8 +62,18 @@ def test_soak_checks_can_fail():
     text = " ".join(summary["failures"])
     for word in ("RSS grew", "dropped", "expected 153", "WebSocket", "online", "exit code"):
         assert word in text, (word, text)
-    good = soak._summary(args, [json.dumps({"seq": i}) for i in range(153)],
-                         ["stopped: 153 events, 40.0 s of audio, 0 dropped blocks"],
-                         [(float(t), 60000) for t in range(90)],
-                         30.0, {"events": 153, "dropped_blocks": 0}, 0, SimpleNamespace(events=153), 3, 0, 0.1, 2)
+    good = soak._summary(
+        args,
+        [json.dumps({"seq": i}) for i in range(153)],
+        ["stopped: 153 events, 40.0 s of audio, 0 dropped blocks"],
+        [(float(t), 60000) for t in range(90)],
+        30.0,
+        {"events": 153, "dropped_blocks": 0},
+        0,
+        SimpleNamespace(events=153),
+        3,
+        0,
+        0.1,
+        2,
+    )
     assert good["ok"], good["failures"]

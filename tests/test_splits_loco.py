@@ -14,8 +14,12 @@ NAMES = {
     "tess": [f"{s}_{w}_{e}" for s in ("OAF", "YAF") for w in ("back", "dog") for e in ("angry", "sad", "ps")],
     "ravdess": [f"Actor_{a}/03-01-{e}-01-01-01-{a}" for a in ("01", "05", "09", "13") for e in ("01", "04", "05")],
     "nemo": [f"{s}_{e}_{n}" for s in ("EB0", "KD0") for n, e in enumerate(("anger", "sadness", "surprised"))],
-    "korean": [f"{s}_{e}_{i:05d}" for s in ("ema", "nek", "neo") for e in ("angry", "happy", "neutral", "sad")
-               for i in (101, 102)],
+    "korean": [
+        f"{s}_{e}_{i:05d}"
+        for s in ("ema", "nek", "neo")
+        for e in ("angry", "happy", "neutral", "sad")
+        for i in (101, 102)
+    ],
 }
 """Corpus -> file stems (folders included), as each corpus names its files."""
 
@@ -45,7 +49,8 @@ def test_korean_scheme_reads_labels_and_speakers(tmp_path):
     table = scan.table
     assert len(table) == 24 and not scan.skipped and set(table.corpus) == {"korean"}
     assert sorted(set(zip(table.speaker, table.label))) == sorted(
-        (s, e) for s in ("ema", "nek", "neo") for e in ("angry", "happy", "neutral", "sad"))
+        (s, e) for s in ("ema", "nek", "neo") for e in ("angry", "happy", "neutral", "sad")
+    )
     assert set(table.emotion) == set(table.label)
     assert scan.mapped == {"korean": {"angry": "angry", "happy": "happy", "neutral": "neutral", "sad": "sad"}}
     dropped = scan_folders([tmp_path / "korean"], label_map={"korean:happy": "drop"})
@@ -70,8 +75,11 @@ def test_loco_holds_out_each_corpus_once(four):
     corpus, keys = table.corpus.to_numpy(), speaker_keys(table).to_numpy()
     folds = make_splits(table, "loco")
     assert [f.name for f in folds] == [
-        "TESS held out, train RAVDESS + NEMO + KOREAN", "RAVDESS held out, train TESS + NEMO + KOREAN",
-        "NEMO held out, train TESS + RAVDESS + KOREAN", "KOREAN held out, train TESS + RAVDESS + NEMO"]
+        "TESS held out, train RAVDESS + NEMO + KOREAN",
+        "RAVDESS held out, train TESS + NEMO + KOREAN",
+        "NEMO held out, train TESS + RAVDESS + KOREAN",
+        "KOREAN held out, train TESS + RAVDESS + NEMO",
+    ]
     for fold, held in zip(folds, ("tess", "ravdess", "nemo", "korean")):
         assert set(corpus[fold.test]) == {held}
         assert set(corpus[fold.train]) == {"tess", "ravdess", "nemo", "korean"} - {held}
@@ -111,12 +119,16 @@ def test_eval_only_corpora_leave_the_training_side_and_its_name(four):
     table = four.table
     corpus = table.corpus.to_numpy()
     trainable = np.isin(corpus, ["tess", "ravdess"])
-    data = Data(table, np.zeros(len(table), dtype=np.int64), speaker_keys(table).to_numpy(), None, {}, {},
-                trainable=trainable)  # type: ignore[arg-type]
+    data = Data(
+        table, np.zeros(len(table), dtype=np.int64), speaker_keys(table).to_numpy(), None, {}, {}, trainable=trainable
+    )  # type: ignore[arg-type]
     sides = [trainable_side(data, fold) for fold in make_splits(table, "loco")]
     assert [s.name.split(" (")[0] for s in sides] == [
-        "TESS held out, train RAVDESS", "RAVDESS held out, train TESS",
-        "NEMO held out, train TESS + RAVDESS", "KOREAN held out, train TESS + RAVDESS"]
+        "TESS held out, train RAVDESS",
+        "RAVDESS held out, train TESS",
+        "NEMO held out, train TESS + RAVDESS",
+        "KOREAN held out, train TESS + RAVDESS",
+    ]
     for side in sides:
         assert trainable[side.train].all() and len(side.train)
 
@@ -129,8 +141,9 @@ def test_a_held_out_corpus_is_scored_on_its_own_labels():
 
     idx = {lab: i for i, lab in enumerate(LABELS)}
     truth = [idx[lab] for lab in ("angry", "happy", "neutral", "sad") for _ in range(4)]
-    said = [idx[lab] for lab in ["angry"] * 4 + ["happy"] * 2 + ["fear"] * 2 + ["neutral"] * 3 + ["ps"]
-            + ["disgust"] * 4]
+    said = [
+        idx[lab] for lab in ["angry"] * 4 + ["happy"] * 2 + ["fear"] * 2 + ["neutral"] * 3 + ["ps"] + ["disgust"] * 4
+    ]
     m = classification_metrics(np.array(truth), np.array(said), LABELS)
     assert m["uar"] == pytest.approx((1 + 0.5 + 0.75 + 0) / 4, abs=1e-4)
     assert m["accuracy"] == pytest.approx(9 / 16, abs=1e-4)

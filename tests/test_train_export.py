@@ -39,8 +39,23 @@ def tiny_data(tmp_path_factory):
         for speaker, voice in (("OAF", "en+f3"), ("YAF", "en+f4")):
             for word in WORDS:
                 wav = root / "tmp.wav"
-                subprocess.run(["espeak-ng", "-v", voice, "-p", str(10 + 12 * c), "-s", str(120 + 15 * c),
-                                "-w", str(wav), f"Say the word {word}"], check=True, capture_output=True, timeout=60)
+                subprocess.run(
+                    [
+                        "espeak-ng",
+                        "-v",
+                        voice,
+                        "-p",
+                        str(10 + 12 * c),
+                        "-s",
+                        str(120 + 15 * c),
+                        "-w",
+                        str(wav),
+                        f"Say the word {word}",
+                    ],
+                    check=True,
+                    capture_output=True,
+                    timeout=60,
+                )
                 x, sr = sf.read(wav, dtype="float32")
                 x = np.concatenate([np.zeros(4000, np.float32), soxr.resample(x, sr, RATE).astype(np.float32)])
                 sf.write(str(root / f"{speaker}_{word}_{label}.wav"), x, RATE, subtype="PCM_16")
@@ -93,8 +108,16 @@ def test_seed_writes_a_loadable_model_and_card(seed_model):
     assert data["schema_version"] == SCHEMA_VERSION
     stream = data["holdout"]["protocols"]["stream"]
     assert stream["n"] == data["holdout"]["n_test_clips"] == 14 and np.array(stream["confusion"]).sum() == 14
-    assert set(data["holdout"]["protocols"]) == {"stream", "calm-speaker", "calm-session", "cold", "gain-20",
-                                                 "gain+20", "noise20", *LIVE}
+    assert set(data["holdout"]["protocols"]) == {
+        "stream",
+        "calm-speaker",
+        "calm-session",
+        "cold",
+        "gain-20",
+        "gain+20",
+        "noise20",
+        *LIVE,
+    }
     live = data["holdout"]["protocols"]["live"]
     assert live["n"] == 14 and live["room_tone"]["dbfs"] == -60.0 and "during_accuracy" in live
     recalls = [c["recall"] for c in stream["per_class"].values() if c["support"]]
@@ -120,8 +143,25 @@ def test_eval_reproduces_the_cards_holdout_exactly(seed_model, tiny_data, tmp_pa
     arousal/valence accuracy, neutral recall, confusion), exactly."""
     card = json.loads(seed_model.with_suffix(".json").read_text())
     protocols = ("stream", "calm-session", "cold", "noise20", "live", "live-calm-zeros")
-    assert _cli(["eval", "--data", str(tiny_data), "--model", str(seed_model), "--split", "random", "--json",
-                 *[a for p in protocols for a in ("--protocol", p)], "--no-cache", "--workers", "1"]) == 0
+    assert (
+        _cli(
+            [
+                "eval",
+                "--data",
+                str(tiny_data),
+                "--model",
+                str(seed_model),
+                "--split",
+                "random",
+                "--json",
+                *[a for p in protocols for a in ("--protocol", p)],
+                "--no-cache",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     got = json.loads(capsys.readouterr().out)
     for protocol in protocols:
         want = card["holdout"]["protocols"][protocol]
@@ -129,8 +169,10 @@ def test_eval_reproduces_the_cards_holdout_exactly(seed_model, tiny_data, tmp_pa
             assert got["protocols"][protocol][key] == want[key]
     for key in ("during_accuracy", "latency_median_s", "latency_never"):  # the live figures too
         assert got["protocols"]["live"][key] == card["holdout"]["protocols"]["live"][key]
-    assert got["protocols"]["calm-session"]["neutral_recall"] == card["holdout"]["protocols"]["calm-session"][
-        "neutral_recall"]
+    assert (
+        got["protocols"]["calm-session"]["neutral_recall"]
+        == card["holdout"]["protocols"]["calm-session"]["neutral_recall"]
+    )
 
 
 def test_eval_reproduces_an_eval_data_fold_of_the_card(tf, tiny_data, tmp_path, capsys):
@@ -141,15 +183,36 @@ def test_eval_reproduces_an_eval_data_fold_of_the_card(tf, tiny_data, tmp_path, 
         folder.mkdir()
         for wav in tiny_data.glob(f"{speaker}_*.wav"):
             shutil.copy(wav, folder / wav.name)
-    _train(train_dir, tmp_path, "--arch", "seed", "--eval-data", str(eval_dir), "--evaluate", "speaker=YAF",
-           "--name", "ev")
+    _train(
+        train_dir, tmp_path, "--arch", "seed", "--eval-data", str(eval_dir), "--evaluate", "speaker=YAF", "--name", "ev"
+    )
     card = json.loads((tmp_path / "ev.json").read_text())
     fold = card["evaluations"]["speaker=YAF"]["splits"][0]
     assert card["training"]["eval_data"] == [str(eval_dir)] and card["training"]["n_clips"] == 28
     assert fold["n_train_clips"] == 28 and fold["n_test_clips"] == 28
     capsys.readouterr()  # the training's own output
-    assert _cli(["eval", "--data", str(eval_dir), "--model", str(tmp_path / "ev.tflite"), "--split", "all",
-                 "--json", "--protocol", "stream", "--protocol", "calm-session", "--no-cache", "--workers", "1"]) == 0
+    assert (
+        _cli(
+            [
+                "eval",
+                "--data",
+                str(eval_dir),
+                "--model",
+                str(tmp_path / "ev.tflite"),
+                "--split",
+                "all",
+                "--json",
+                "--protocol",
+                "stream",
+                "--protocol",
+                "calm-session",
+                "--no-cache",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     got = json.loads(capsys.readouterr().out)
     for protocol in ("stream", "calm-session"):
         for key in ("accuracy", "uar", "confusion"):
@@ -181,8 +244,11 @@ def test_default_arch_card_reports_every_protocol_per_fold(default_model):
     assert headline["tess-cross stream"] == mean and "lao stream" not in headline  # no lao evaluation here
     assert data["holdout"] is None and data["training"]["split"] == "all"
     art = default_model.parent / data["artifacts"]
-    assert {p.name for p in art.glob("*.png")} == {"curves.png", "confusion_tess-cross_fold1.png",
-                                                   "confusion_tess-cross_fold2.png"}
+    assert {p.name for p in art.glob("*.png")} == {
+        "curves.png",
+        "confusion_tess-cross_fold1.png",
+        "confusion_tess-cross_fold2.png",
+    }
 
 
 def test_tampered_model_is_refused(seed_model, tmp_path):
@@ -209,13 +275,31 @@ def test_train_help_lists_the_archs_and_the_default(capsys):
     assert default_line.split()[0] == DEFAULT_ARCH
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--split", "lao"], "the data has no clips for it"),
-    (["--split", "tess-cross"], "names 2 folds"),
-    (["--evaluate", "tess/random"], "expected standard"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--split", "lao"], "the data has no clips for it"),
+        (["--split", "tess-cross"], "names 2 folds"),
+        (["--evaluate", "tess/random"], "expected standard"),
+    ],
+)
 def test_bad_splits_are_one_clear_error(tf, tiny_data, tmp_path, argv, message):
     """A split the data cannot serve, or a malformed one, is one ConfigError naming it."""
     with pytest.raises(ConfigError, match=message):
-        _cli(["train", "--arch", "seed", "--data", str(tiny_data), "--out", str(tmp_path), "--no-cache",
-              "--workers", "1", "--epochs", "1", *argv])
+        _cli(
+            [
+                "train",
+                "--arch",
+                "seed",
+                "--data",
+                str(tiny_data),
+                "--out",
+                str(tmp_path),
+                "--no-cache",
+                "--workers",
+                "1",
+                "--epochs",
+                "1",
+                *argv,
+            ]
+        )

@@ -9,8 +9,7 @@ from typing import TypeVar
 V = TypeVar("V")
 
 
-async def until(predicate: Callable[[], V], timeout: float = 15.0, what: str = "a condition",
-                step: float = 0.02) -> V:
+async def until(predicate: Callable[[], V], timeout: float = 15.0, what: str = "a condition", step: float = 0.02) -> V:
     """Call ``predicate`` (sync) every ``step`` seconds until it returns something truthy, and return that;
     raise TimeoutError naming ``what`` after ``timeout`` seconds."""
     loop = asyncio.get_running_loop()

@@ -24,5 +24,6 @@ __all__ = ["__version__", "classify_file", "events_from_device", "events_from_fi
 def __getattr__(name: str) -> Any:
     if name in ("classify_file", "events_from_file", "events_from_device"):
         from voxstream import api
+
         return getattr(api, name)
     raise AttributeError(f"module 'voxstream' has no attribute {name!r}")

@@ -33,6 +33,7 @@ from voxstream.stages import build_engine
 
 __all__ = ["EmotionEvent", "FileResult", "classify_file", "events_from_device", "events_from_file"]
 
+
 def _config(model: str | Path | None, config: Config | None) -> Config:
     cfg = config or Config()
     return cfg.replace("model", path=str(model)) if model is not None else cfg
@@ -53,8 +54,9 @@ def classify_file(path: str | Path, model: str | Path | None = None, config: Con
     return result
 
 
-async def events_from_file(path: str | Path, model: str | Path | None = None, config: Config | None = None,
-                           realtime: bool = False) -> AsyncIterator[EmotionEvent]:
+async def events_from_file(
+    path: str | Path, model: str | Path | None = None, config: Config | None = None, realtime: bool = False
+) -> AsyncIterator[EmotionEvent]:
     """The live events of an audio file, as ``voxstream run --file`` makes them (``realtime``: paced like a
     microphone; default: as fast as the machine scores)."""
     from voxstream.audio.sources import FileSource
@@ -68,8 +70,9 @@ async def events_from_file(path: str | Path, model: str | Path | None = None, co
             yield event
 
 
-async def events_from_device(device: str | int | None = None, model: str | Path | None = None,
-                             config: Config | None = None) -> AsyncIterator[EmotionEvent]:
+async def events_from_device(
+    device: str | int | None = None, model: str | Path | None = None, config: Config | None = None
+) -> AsyncIterator[EmotionEvent]:
     """The live events of a microphone (index or name substring, as ``voxstream devices`` lists; default: the
     config's, else the system default), one per hop, until the caller stops iterating."""
     from voxstream.audio.sources import MicSource

@@ -43,8 +43,7 @@ class Publisher(Protocol):
         """Hand over one event; must return at once (queue or drop, never wait on the network)."""
 
 
-def build_publishers(cfg: Config, card: ModelCard, stats: RunStats,
-                     spec: WindowSpec | None = None) -> list[Publisher]:
+def build_publishers(cfg: Config, card: ModelCard, stats: RunStats, spec: WindowSpec | None = None) -> list[Publisher]:
     """The network publishers the config enables (the console printer is added by the command).
 
     ``spec`` is the engine's window (the live page shows it); without one, the config's (:func:`window_spec`).
@@ -55,14 +54,18 @@ def build_publishers(cfg: Config, card: ModelCard, stats: RunStats,
     page: Callable[[], str | None] | None = None  # the live page, for the Home Assistant device link
     if cfg.websocket.enabled:
         from voxstream.publish.websocket import WebSocketPublisher
-        ws = WebSocketPublisher(cfg.websocket, card, stats, node=cfg.node.name,
-                                spec=spec if spec is not None else window_spec(card, cfg))
+
+        ws = WebSocketPublisher(
+            cfg.websocket, card, stats, node=cfg.node.name, spec=spec if spec is not None else window_spec(card, cfg)
+        )
         pubs.append(ws)
 
         def page() -> str | None:  # read when discovery is announced, after the page server has started
             return ws.url
+
     if cfg.mqtt.enabled:
         from voxstream.publish.mqtt import MqttPublisher
+
         pubs.append(MqttPublisher(cfg.mqtt, cfg.node.name, card, stats, page_url=page))
     return pubs
 
@@ -82,8 +85,7 @@ class Fanout:
                 raise
             except Exception as exc:  # a publisher bug must not stop the audio
                 if i not in self._failed:
-                    _LOGGER.error("publisher %s failed: %s (further errors logged at debug)",
-                                  type(pub).__name__, exc)
+                    _LOGGER.error("publisher %s failed: %s (further errors logged at debug)", type(pub).__name__, exc)
                     self._failed.add(i)
                 else:
                     _LOGGER.debug("publisher %s failed: %s", type(pub).__name__, exc)
@@ -105,8 +107,9 @@ async def _bounded_close(pub: Publisher) -> AsyncIterator[Publisher]:
             _LOGGER.warning("publisher %s failed while closing: %s", type(pub).__name__, exc)
 
 
-async def run_stream(source, engine: Engine, publishers: list[Publisher], stats: RunStats,
-                     duration_s: float | None = None) -> RunStats:
+async def run_stream(
+    source, engine: Engine, publishers: list[Publisher], stats: RunStats, duration_s: float | None = None
+) -> RunStats:
     """Stream ``source`` through ``engine`` to ``publishers`` until it ends, ``duration_s`` or cancel."""
     rate = engine.spec.sample_rate
     limit = None if duration_s is None else int(round(duration_s * rate))
@@ -127,8 +130,9 @@ async def _stream(source, engine: Engine, fan: Fanout, stats: RunStats, limit: i
         await fan.publish(event)
 
 
-async def stream_events(source, engine: Engine, stats: RunStats | None = None,
-                        limit: int | None = None) -> AsyncIterator[EmotionEvent]:
+async def stream_events(
+    source, engine: Engine, stats: RunStats | None = None, limit: int | None = None
+) -> AsyncIterator[EmotionEvent]:
     """The events of an entered ``source`` through ``engine``, each stamped with the wall clock, until the
     source ends or ``limit`` samples; ``stats`` (if given) counts them."""
     async for block in source:

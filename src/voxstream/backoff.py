@@ -22,8 +22,9 @@ def backoff_delay(attempt: int, min_s: float, max_s: float, rand: Callable[[], f
 class Backoff:
     """Successive retry delays; :meth:`reset` after a success starts again from ``min_s``."""
 
-    def __init__(self, min_s: float, max_s: float, jitter: bool = False,
-                 rand: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self, min_s: float, max_s: float, jitter: bool = False, rand: Callable[[], float] = random.random
+    ) -> None:
         self.min_s, self.max_s = min_s, max_s
         self._rand = rand if jitter else None
         self.attempt = 0

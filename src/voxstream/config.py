@@ -189,8 +189,11 @@ class Config:
     (:func:`voxstream.inference.card.gate_for`)."""
 
     def replace(self, section: str, **values: Any) -> Config:
-        return dataclasses.replace(self, **{section: dataclasses.replace(getattr(self, section), **values)},
-                                   given=self.given | {f"{section}.{key}" for key in values})
+        return dataclasses.replace(
+            self,
+            **{section: dataclasses.replace(getattr(self, section), **values)},
+            given=self.given | {f"{section}.{key}" for key in values},
+        )
 
     def is_given(self, key: str) -> bool:
         """Was ``"section.key"`` set (file, environment, flag, :meth:`replace`), or does it differ from its default?"""
@@ -268,8 +271,13 @@ def _field_types(section_cls: type) -> dict[str, Any]:
     return out
 
 
-def _apply(cfg: Config, updates: Mapping[str, Mapping[str, Any]], origin: str, from_text: bool = False,
-           sources: dict[str, str] | None = None) -> Config:
+def _apply(
+    cfg: Config,
+    updates: Mapping[str, Mapping[str, Any]],
+    origin: str,
+    from_text: bool = False,
+    sources: dict[str, str] | None = None,
+) -> Config:
     """Check and apply ``{section: {key: value}}``; ``sources`` (if given) gets ``"section.key" -> origin``."""
     for section, values in updates.items():
         if section not in SECTIONS:
@@ -312,18 +320,22 @@ def _validate(cfg: Config) -> None:
     need(cfg.smoother.silence_s >= 0, "smoother.silence_s", ">= 0")
     need(cfg.smoother.uncertain_s >= 0, "smoother.uncertain_s", ">= 0")
     need(cfg.smoother.margin <= cfg.smoother.fast_margin <= 1, "smoother.fast_margin", "in [smoother.margin, 1]")
-    need(bool(cfg.node.name.strip()) and "/" not in cfg.node.name and "+" not in cfg.node.name
-         and "#" not in cfg.node.name, "node.name", "a non-empty name without / + #")
+    need(
+        bool(cfg.node.name.strip())
+        and "/" not in cfg.node.name
+        and "+" not in cfg.node.name
+        and "#" not in cfg.node.name,
+        "node.name",
+        "a non-empty name without / + #",
+    )
     need(0 <= cfg.websocket.port <= 65535, "websocket.port", "0-65535")
     need(cfg.websocket.client_queue >= 1, "websocket.client_queue", ">= 1")
     need(cfg.websocket.max_message_bytes >= 64, "websocket.max_message_bytes", ">= 64")
     need(0 < cfg.mqtt.port <= 65535, "mqtt.port", "1-65535")
     need(cfg.mqtt.keepalive_s >= 5, "mqtt.keepalive_s", ">= 5")
     need(cfg.mqtt.min_interval_s >= 0, "mqtt.min_interval_s", ">= 0")
-    need(0 < cfg.mqtt.reconnect_min_s <= cfg.mqtt.reconnect_max_s, "mqtt.reconnect_min_s",
-         "> 0 and <= reconnect_max_s")
-    need(cfg.log.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "log.level",
-         "DEBUG, INFO, WARNING or ERROR")
+    need(0 < cfg.mqtt.reconnect_min_s <= cfg.mqtt.reconnect_max_s, "mqtt.reconnect_min_s", "> 0 and <= reconnect_max_s")
+    need(cfg.log.level.upper() in ("DEBUG", "INFO", "WARNING", "ERROR"), "log.level", "DEBUG, INFO, WARNING or ERROR")
 
 
 def _get(cfg: Config, key: str) -> Any:
@@ -337,13 +349,15 @@ def env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
             continue
-        rest = name[len(ENV_PREFIX):].lower()
+        rest = name[len(ENV_PREFIX) :].lower()
         section = next((s for s in SECTIONS if rest.startswith(s + "_")), None)
         if section is None:
-            raise ConfigError(f"environment: unknown variable {name}; expected VOXSTREAM_<SECTION>_<KEY> "
-                              f"with SECTION one of {sorted(s.upper() for s in SECTIONS)}, "
-                              f"or one of {sorted(RESERVED_ENV)}")
-        out.setdefault(section, {})[rest[len(section) + 1:]] = value
+            raise ConfigError(
+                f"environment: unknown variable {name}; expected VOXSTREAM_<SECTION>_<KEY> "
+                f"with SECTION one of {sorted(s.upper() for s in SECTIONS)}, "
+                f"or one of {sorted(RESERVED_ENV)}"
+            )
+        out.setdefault(section, {})[rest[len(section) + 1 :]] = value
     return out
 
 
@@ -360,10 +374,12 @@ def read_toml(path: str | Path) -> dict:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
 
 
-def load_config(path: str | Path | None = None,
-                overrides: Mapping[str, Mapping[str, Any]] | None = None,
-                environ: Mapping[str, str] | None = None,
-                sources: dict[str, str] | None = None) -> Config:
+def load_config(
+    path: str | Path | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    environ: Mapping[str, str] | None = None,
+    sources: dict[str, str] | None = None,
+) -> Config:
     """Defaults <- TOML file <- environment <- ``overrides`` (CLI flags): a flag always wins.
 
     ``sources``, if given, is filled with ``"section.key" -> origin`` for every key: ``default``,
@@ -374,8 +390,9 @@ def load_config(path: str | Path | None = None,
         sources.update({f"{s}.{k}": "default" for s, cls in SECTIONS.items() for k in _field_types(cls)})
     if path is not None:
         cfg = _apply(cfg, read_toml(path), str(path), sources=sources)
-    cfg = _apply(cfg, env_overrides(os.environ if environ is None else environ), "environment", from_text=True,
-                 sources=sources)
+    cfg = _apply(
+        cfg, env_overrides(os.environ if environ is None else environ), "environment", from_text=True, sources=sources
+    )
     if overrides:
         cfg = _apply(cfg, overrides, "command line", sources=sources)
     _validate(cfg)
@@ -387,8 +404,11 @@ def config_candidates(environ: Mapping[str, str] | None = None, cwd: Path | None
     env = os.environ if environ is None else environ
     xdg = env.get("XDG_CONFIG_HOME") or str(Path(env.get("HOME") or Path.home()) / ".config")
     out = [Path(env["VOXSTREAM_CONFIG"])] if env.get("VOXSTREAM_CONFIG") else []
-    return out + [(cwd or Path.cwd()) / "config.toml", Path(xdg) / "voxstream" / "config.toml",
-                  Path("/etc/voxstream/config.toml")]
+    return out + [
+        (cwd or Path.cwd()) / "config.toml",
+        Path(xdg) / "voxstream" / "config.toml",
+        Path("/etc/voxstream/config.toml"),
+    ]
 
 
 def default_config_path(environ: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path | None:

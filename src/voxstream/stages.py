@@ -51,10 +51,17 @@ def make_stages(card: ModelCard, predict: Callable[[np.ndarray], np.ndarray], cf
     """The engine's stages; its session starts from the configured speaker baseline when one fits the model
     (:func:`~voxstream.inference.calibration.configured_state`), else from the card's prior."""
     spec = window_spec(card, cfg)
-    return Stages(spec=spec, mfcc=FrameRing(card.features, spec.window), gate=make_gate(card, cfg),
-                  normalizer=make_normalizer(card, configured_state(card, cfg)), predict=predict,
-                  smoother=Smoother.from_config(card.labels, cfg.smoother),
-                  labels=tuple(card.labels), node=cfg.node.name, model=card.name)
+    return Stages(
+        spec=spec,
+        mfcc=FrameRing(card.features, spec.window),
+        gate=make_gate(card, cfg),
+        normalizer=make_normalizer(card, configured_state(card, cfg)),
+        predict=predict,
+        smoother=Smoother.from_config(card.labels, cfg.smoother),
+        labels=tuple(card.labels),
+        node=cfg.node.name,
+        model=card.name,
+    )
 
 
 def build_engine(card: ModelCard, predict: Callable[[np.ndarray], np.ndarray], cfg: Config | None = None) -> Engine:

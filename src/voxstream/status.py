@@ -63,6 +63,14 @@ class RunStats:
     def snapshot(self, now: float | None = None) -> RunStatus:
         """The counters as a frozen :class:`RunStatus`; ``now`` is a ``time.monotonic()`` reading."""
         now = time.monotonic() if now is None else now
-        return RunStatus(node=self.node, model=self.model, uptime_s=round(now - self.started_at, 1),
-                         events=self.events, audio_s=round(self.audio_s, 3), dropped_blocks=self.dropped_blocks,
-                         overflows=self.overflows, reopens=self.reopens, nonfinite=self.nonfinite)
+        return RunStatus(
+            node=self.node,
+            model=self.model,
+            uptime_s=round(now - self.started_at, 1),
+            events=self.events,
+            audio_s=round(self.audio_s, 3),
+            dropped_blocks=self.dropped_blocks,
+            overflows=self.overflows,
+            reopens=self.reopens,
+            nonfinite=self.nonfinite,
+        )

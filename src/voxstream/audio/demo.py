@@ -45,8 +45,9 @@ def speak(text: str, path: str | Path, voice: str = "en", wpm: int = 160, pitch:
     return Path(path)
 
 
-def make_speech_clip(path: str | Path, sample_rate: int = 16000, pause_s: float = 1.0,
-                     sentences=DEMO_SENTENCES, repeat: int = 1) -> Path:
+def make_speech_clip(
+    path: str | Path, sample_rate: int = 16000, pause_s: float = 1.0, sentences=DEMO_SENTENCES, repeat: int = 1
+) -> Path:
     """Several sentences with pauses between them, written as a mono WAV at ``sample_rate``."""
     parts = []
     gap = np.zeros(int(pause_s * sample_rate), dtype=np.float32)

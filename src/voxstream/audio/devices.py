@@ -39,10 +39,18 @@ def input_devices() -> list[InputDevice]:
         default_in = sd.default.device[0]
     except sd.PortAudioError:
         return []
-    return [InputDevice(int(d["index"]), str(d["name"]), int(d["max_input_channels"]),
-                        float(d["default_samplerate"]), str(apis[d["hostapi"]]["name"]),
-                        int(d["index"]) == default_in)
-            for d in devices if d["max_input_channels"] > 0]
+    return [
+        InputDevice(
+            int(d["index"]),
+            str(d["name"]),
+            int(d["max_input_channels"]),
+            float(d["default_samplerate"]),
+            str(apis[d["hostapi"]]["name"]),
+            int(d["index"]) == default_in,
+        )
+        for d in devices
+        if d["max_input_channels"] > 0
+    ]
 
 
 def _listing(devices: list[InputDevice]) -> str:
@@ -74,6 +82,8 @@ def resolve_device(spec: str | int | None, devices: list[InputDevice] | None = N
     if not match:
         raise AudioError(f"audio.device {spec!r}: no input device name contains it; {_listing(devices)}")
     if len(match) > 1:
-        raise AudioError(f"audio.device {spec!r}: matches {len(match)} devices, expected one "
-                         f"(use the index or a longer name); {_listing(match)}")
+        raise AudioError(
+            f"audio.device {spec!r}: matches {len(match)} devices, expected one "
+            f"(use the index or a longer name); {_listing(match)}"
+        )
     return match[0]

@@ -80,8 +80,10 @@ def _open(path: str | Path) -> Iterator[tuple[sf.SoundFile, AudioInfo]]:
         fh = sf.SoundFile(str(p))
     except (sf.LibsndfileError, RuntimeError) as exc:
         reason = str(exc).split(": ", 1)[-1] if ": " in str(exc) else str(exc)
-        raise AudioError(f"{p}: not a readable audio file ({reason.strip()}); "
-                         "expected a format libsndfile reads (wav, flac, ogg, mp3, ...)") from None
+        raise AudioError(
+            f"{p}: not a readable audio file ({reason.strip()}); "
+            "expected a format libsndfile reads (wav, flac, ogg, mp3, ...)"
+        ) from None
     with fh:
         if fh.frames <= 0 or fh.samplerate <= 0:
             raise AudioError(f"{p}: contains no audio samples; expected at least one frame")
@@ -98,13 +100,15 @@ def _check_wav_length(path: Path, info: sf.SoundFile, size: int) -> None:
     pos = head.find(b"data", 12)
     if pos < 0 or pos + 8 > len(head):
         return
-    declared = struct.unpack("<I", head[pos + 4: pos + 8])[0]
+    declared = struct.unpack("<I", head[pos + 4 : pos + 8])[0]
     if declared in (0, 0xFFFFFFFF):  # streaming writers leave the size open
         return
     actual = size - (pos + 8)
     if declared > actual:
-        raise AudioError(f"{path}: truncated WAV (header declares {declared} data bytes, file holds {actual}); "
-                         "expected a complete file")
+        raise AudioError(
+            f"{path}: truncated WAV (header declares {declared} data bytes, file holds {actual}); "
+            "expected a complete file"
+        )
 
 
 def to_mono(block: np.ndarray) -> np.ndarray:
@@ -135,6 +139,7 @@ class Resampler:
         self._stream = None
         if abs(self.in_rate - self.out_rate) > 1e-9:
             import soxr
+
             self._stream = soxr.ResampleStream(self.in_rate, self.out_rate, 1, dtype="float32", quality="HQ")
 
     def __call__(self, block: np.ndarray, last: bool = False) -> np.ndarray:
@@ -160,7 +165,7 @@ class Rechunker:
         while self._n >= self.size:
             buf = np.concatenate(self._parts) if len(self._parts) > 1 else self._parts[0]
             yield buf[: self.size].copy()
-            rest = buf[self.size:]
+            rest = buf[self.size :]
             self._parts, self._n = ([rest] if len(rest) else []), len(rest)
 
     def flush(self) -> Iterator[np.ndarray]:
@@ -169,8 +174,9 @@ class Rechunker:
         self._parts, self._n = [], 0
 
 
-def iter_blocks(path: str | Path, sample_rate: int, block_samples: int,
-                stats: ReadStats | None = None) -> Iterator[np.ndarray]:
+def iter_blocks(
+    path: str | Path, sample_rate: int, block_samples: int, stats: ReadStats | None = None
+) -> Iterator[np.ndarray]:
     """Mono float32 blocks of ``block_samples`` at ``sample_rate`` (the last may be shorter).
 
     Memory stays bounded whatever the file's length.  Raises :class:`AudioError`
@@ -181,8 +187,9 @@ def iter_blocks(path: str | Path, sample_rate: int, block_samples: int,
         yield from _blocks(fh, info, sample_rate, block_samples, stats)
 
 
-def _blocks(fh: sf.SoundFile, info: AudioInfo, sample_rate: int, block_samples: int,
-            stats: ReadStats) -> Iterator[np.ndarray]:
+def _blocks(
+    fh: sf.SoundFile, info: AudioInfo, sample_rate: int, block_samples: int, stats: ReadStats
+) -> Iterator[np.ndarray]:
     resample, chunks = Resampler(info.sample_rate, sample_rate), Rechunker(block_samples)
     try:
         while len(raw := fh.read(READ_FRAMES, dtype="float32", always_2d=info.channels > 1)):  # no copy
@@ -191,8 +198,10 @@ def _blocks(fh: sf.SoundFile, info: AudioInfo, sample_rate: int, block_samples: 
             stats.nonfinite += sanitize(mono)
             yield from chunks.push(resample(mono))
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise AudioError(f"{info.path}: truncated or corrupt after {stats.frames_read} of {info.frames} frames "
-                         f"({exc}); expected a complete audio file") from None
+        raise AudioError(
+            f"{info.path}: truncated or corrupt after {stats.frames_read} of {info.frames} frames "
+            f"({exc}); expected a complete audio file"
+        ) from None
     yield from chunks.push(resample(np.zeros(0, np.float32), last=True))
     yield from chunks.flush()
     if stats.nonfinite:

@@ -55,15 +55,28 @@ class FileSource:
     """Stream a file through the pipeline, like a microphone would (or faster)."""
 
     @classmethod
-    def configured(cls, path: str | Path, sample_rate: int, cfg: AudioConfig, realtime: bool = True,
-                   loop: bool = False, stats: Counters | None = None) -> FileSource:
+    def configured(
+        cls,
+        path: str | Path,
+        sample_rate: int,
+        cfg: AudioConfig,
+        realtime: bool = True,
+        loop: bool = False,
+        stats: Counters | None = None,
+    ) -> FileSource:
         """Blocks of ``[audio] block_s`` when paced, of :data:`FAST_BLOCK_S` when read as fast as possible."""
         block_s = cfg.block_s if realtime else FAST_BLOCK_S
-        return cls(path, sample_rate, max(1, round(block_s * sample_rate)), realtime=realtime, loop=loop,
-                   stats=stats)
+        return cls(path, sample_rate, max(1, round(block_s * sample_rate)), realtime=realtime, loop=loop, stats=stats)
 
-    def __init__(self, path: str | Path, sample_rate: int, block_samples: int, realtime: bool = True,
-                 loop: bool = False, stats: Counters | None = None) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        sample_rate: int,
+        block_samples: int,
+        realtime: bool = True,
+        loop: bool = False,
+        stats: Counters | None = None,
+    ) -> None:
         self.path, self.sample_rate, self.block_samples = Path(path), sample_rate, block_samples
         self.realtime, self.loop = realtime, loop
         self.stats: Counters = stats if stats is not None else SourceCounters()
@@ -153,14 +166,21 @@ class MicSource:
         rate = self.cfg.device_rate or int(round(dev.default_rate))
         channels = max(1, min(self.cfg.channels, dev.channels))
         self._queue = asyncio.Queue(maxsize=self.cfg.queue_blocks)
-        stream = sd.InputStream(device=dev.index, samplerate=rate, channels=channels, dtype="float32",
-                                blocksize=max(1, int(round(self.cfg.block_s * rate))),
-                                callback=self._callback, finished_callback=self._finished)
+        stream = sd.InputStream(
+            device=dev.index,
+            samplerate=rate,
+            channels=channels,
+            dtype="float32",
+            blocksize=max(1, int(round(self.cfg.block_s * rate))),
+            callback=self._callback,
+            finished_callback=self._finished,
+        )
         stream.start()
         self._stream = stream
         self.description = f"device {dev.index} {dev.name!r} at {rate} Hz"
-        _LOGGER.info("capturing from %s, %d channel(s), resampled to %d Hz", self.description, channels,
-                     self.sample_rate)
+        _LOGGER.info(
+            "capturing from %s, %d channel(s), resampled to %d Hz", self.description, channels, self.sample_rate
+        )
         return Resampler(rate, self.sample_rate)
 
     def _close(self) -> None:

@@ -59,8 +59,9 @@ FAST_FILE_RATE = 44100
 
 
 def register(sub) -> None:
-    p = sub.add_parser("bench",
-                       help="measure per-hop cost, memory, start-up, first-label latency and throughput (JSON)")
+    p = sub.add_parser(
+        "bench", help="measure per-hop cost, memory, start-up, first-label latency and throughput (JSON)"
+    )
     add_config_flags(p)
     p.add_argument("--data", metavar="DIR", help="use audio files from DIR instead of espeak-ng speech")
     p.add_argument("--hops", type=int, default=2000, help="hops timed for per-hop cost")
@@ -76,19 +77,24 @@ def _speech(workdir: Path, rate: int, data: str | None) -> np.ndarray:
         files = find_audio_files([data])[:200]
         return np.concatenate([load_audio(f, rate) for f in files])
     from voxstream.audio.demo import make_speech_clip
+
     return load_audio(make_speech_clip(workdir / "speech.wav", rate, pause_s=0.3), rate)
 
 
 def ms_stats(seconds: list[float]) -> dict:
     ms = np.asarray(seconds, dtype=np.float64) * 1e3
-    return {"p50": round(float(np.percentile(ms, 50)), 4), "p99": round(float(np.percentile(ms, 99)), 4),
-            "mean": round(float(ms.mean()), 4), "n": len(ms)}
+    return {
+        "p50": round(float(np.percentile(ms, 50)), 4),
+        "p99": round(float(np.percentile(ms, 99)), 4),
+        "mean": round(float(ms.mean()), 4),
+        "n": len(ms),
+    }
 
 
 def _hop_blocks(audio: np.ndarray, start: int, hop: int, count: int) -> list[np.ndarray]:
     """``count`` consecutive hop-sized blocks of ``audio`` (looped) from sample ``start``."""
     stream = np.resize(audio, start + count * hop)  # np.resize repeats the audio
-    return [stream[start + i * hop: start + (i + 1) * hop] for i in range(count)]
+    return [stream[start + i * hop : start + (i + 1) * hop] for i in range(count)]
 
 
 def per_hop_costs(classifier, cfg, audio: np.ndarray, hops: int, warm: int = 10) -> dict:
@@ -113,9 +119,12 @@ def per_hop_costs(classifier, cfg, audio: np.ndarray, hops: int, warm: int = 10)
         feats.append(t2 - t1)
         model.append(t3 - t2)
         speech += sum(e.speech for e in events)
-    return {"per_hop_ms": {**ms_stats(total[warm:]), "hop_s": engine.spec.hop_s},
-            "features_ms": ms_stats(feats[warm:]), "model_ms": ms_stats(model[warm:]),
-            "speech_hop_fraction": round(speech / (hops + warm), 3)}
+    return {
+        "per_hop_ms": {**ms_stats(total[warm:]), "hop_s": engine.spec.hop_s},
+        "features_ms": ms_stats(feats[warm:]),
+        "model_ms": ms_stats(model[warm:]),
+        "speech_hop_fraction": round(speech / (hops + warm), 3),
+    }
 
 
 def fast_throughput(classifier, cfg, path: Path, repeats: int) -> dict:
@@ -130,10 +139,13 @@ def fast_throughput(classifier, cfg, path: Path, repeats: int) -> dict:
         walls.append(time.perf_counter() - t0)
         cpus.append(time.process_time() - c0)
         audio_s = stats.audio_s
-    return {"fast_x_realtime": round(audio_s / float(np.median(walls)), 1),
-            "fast_x_realtime_runs": [round(audio_s / w, 1) for w in walls],
-            "fast_x_realtime_cpu": round(audio_s / float(np.median(cpus)), 1),
-            "fast_audio_s": round(audio_s, 1), "fast_file_rate_hz": sf.info(str(path)).samplerate}
+    return {
+        "fast_x_realtime": round(audio_s / float(np.median(walls)), 1),
+        "fast_x_realtime_runs": [round(audio_s / w, 1) for w in walls],
+        "fast_x_realtime_cpu": round(audio_s / float(np.median(cpus)), 1),
+        "fast_audio_s": round(audio_s, 1),
+        "fast_file_rate_hz": sf.info(str(path)).samplerate,
+    }
 
 
 def _watch_peak(pid: int, started: threading.Event, peak: list[float]) -> None:
@@ -167,9 +179,13 @@ def _timed_run(cmd: list[str], errfile: Path) -> dict:
         peak.append(peak_rss_mb(proc.pid) or 0.0)
         status = proc.wait()
         watcher.join()
-    out: dict[str, Any] = {"first_event_s": first_event, "first_label_s": first_label,
-                           "rss_peak_mb": round(max(peak), 1) or None,
-                           "exit_code": status, "wall_s": round(time.monotonic() - t0, 3)}
+    out: dict[str, Any] = {
+        "first_event_s": first_event,
+        "first_label_s": first_label,
+        "rss_peak_mb": round(max(peak), 1) or None,
+        "exit_code": status,
+        "wall_s": round(time.monotonic() - t0, 3),
+    }
     if out["exit_code"] != 0:
         out["error"] = errfile.read_text()[-500:]
     return out
@@ -177,8 +193,22 @@ def _timed_run(cmd: list[str], errfile: Path) -> dict:
 
 def _run_cmd(args, path: Path, *extra: str) -> list[str]:
     """A real `voxstream run` with the WebSocket page on and MQTT retrying against a closed port."""
-    cmd = [sys.executable, "-m", "voxstream.cli.main", "run", "--file", str(path), "--json",
-           "--ws-port", "0", "--mqtt-host", "127.0.0.1", "--mqtt-port", "1", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "voxstream.cli.main",
+        "run",
+        "--file",
+        str(path),
+        "--json",
+        "--ws-port",
+        "0",
+        "--mqtt-host",
+        "127.0.0.1",
+        "--mqtt-port",
+        "1",
+        *extra,
+    ]
     cmd += ["--config", args.config] if args.config else []
     return cmd + (["--model", args.model] if args.model else [])
 
@@ -187,10 +217,13 @@ def run_process(args, path: Path, window_s: float, seconds: float, work: Path) -
     """A real paced `voxstream run`: peak RSS and time to its first label."""
     r = _timed_run(_run_cmd(args, path, "--duration", str(seconds)), work / "run.err")
     first = r["first_label_s"]
-    out = {"rss_peak_mb": r["rss_peak_mb"], "run_exit_code": r["exit_code"],
-           "first_event_s": None if r["first_event_s"] is None else round(r["first_event_s"], 3),
-           "first_label_beyond_window_s": None if first is None else round(first - window_s, 3),
-           "run_wall_s": r["wall_s"]}
+    out = {
+        "rss_peak_mb": r["rss_peak_mb"],
+        "run_exit_code": r["exit_code"],
+        "first_event_s": None if r["first_event_s"] is None else round(r["first_event_s"], 3),
+        "first_label_beyond_window_s": None if first is None else round(first - window_s, 3),
+        "run_wall_s": r["wall_s"],
+    }
     return out | ({"run_error": r["error"]} if "error" in r else {})
 
 
@@ -198,19 +231,32 @@ def startup_time(args, path: Path, repeats: int, work: Path) -> dict:
     """Process start to first event of `run --fast` on a clip shorter than the window, median of runs."""
     runs = [_timed_run(_run_cmd(args, path, "--fast"), work / "startup.err") for _ in range(max(1, repeats))]
     times = [r["first_event_s"] for r in runs if r["first_event_s"] is not None]
-    return {"startup_s": round(float(np.median(times)), 3) if times else None,
-            "startup_runs_s": [round(t, 3) for t in times]}
+    return {
+        "startup_s": round(float(np.median(times)), 3) if times else None,
+        "startup_runs_s": [round(t, 3) for t in times],
+    }
 
 
 def _machine() -> dict:
     model = ""
     try:
-        model = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                      if ln.startswith("model name")), "")
+        model = next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")
+            ),
+            "",
+        )
     except OSError:
         pass
-    return {"arch": platform.machine(), "cpus": os.cpu_count(), "cpu_model": model,
-            "cpus_used": sorted(os.sched_getaffinity(0)), "loadavg_start": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "arch": platform.machine(),
+        "cpus": os.cpu_count(),
+        "cpu_model": model,
+        "cpus_used": sorted(os.sched_getaffinity(0)),
+        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def _pin(core: int | None) -> None:
@@ -231,10 +277,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="voxstream-bench-") as tmp:
         work = Path(tmp)
         audio = _speech(work, rate, args.data)
-        result: dict[str, Any] = {"model": classifier.card.name, "model_arch": classifier.card.arch,
-                                  "model_sha256": classifier.card.tflite_sha256, "machine": _machine(),
-                                  "python": platform.python_version(),
-                                  "audio": "--data" if args.data else "espeak-ng", "window_s": spec.window_s}
+        result: dict[str, Any] = {
+            "model": classifier.card.name,
+            "model_arch": classifier.card.arch,
+            "model_sha256": classifier.card.tflite_sha256,
+            "machine": _machine(),
+            "python": platform.python_version(),
+            "audio": "--data" if args.data else "espeak-ng",
+            "window_s": spec.window_s,
+        }
         result.update(per_hop_costs(classifier, cfg, audio, args.hops))
         clip = work / "run.wav"
         sf.write(str(clip), np.resize(audio, int(args.run_seconds * rate) + rate), rate)
@@ -244,8 +295,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result.update(startup_time(args, short, args.repeats, work))
         long_clip = work / "long.wav"
         import soxr
-        sf.write(str(long_clip), np.resize(soxr.resample(audio, rate, FAST_FILE_RATE),
-                                           int(args.fast_seconds * FAST_FILE_RATE)), FAST_FILE_RATE, subtype="PCM_16")
+
+        sf.write(
+            str(long_clip),
+            np.resize(soxr.resample(audio, rate, FAST_FILE_RATE), int(args.fast_seconds * FAST_FILE_RATE)),
+            FAST_FILE_RATE,
+            subtype="PCM_16",
+        )
         result.update(fast_throughput(classifier, cfg, long_clip, args.repeats))
     result["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(result, indent=2))

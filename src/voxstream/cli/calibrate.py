@@ -31,17 +31,28 @@ FILE_BLOCK_S = 1.0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("calibrate", help="record ~20 s of your ordinary speech as the baseline `run` starts from",
-                       description="Stream the microphone (or a file) until --seconds of speech were heard and "
-                                   "write the normaliser's state as this node's speaker baseline.")
+    p = sub.add_parser(
+        "calibrate",
+        help="record ~20 s of your ordinary speech as the baseline `run` starts from",
+        description="Stream the microphone (or a file) until --seconds of speech were heard and "
+        "write the normaliser's state as this node's speaker baseline.",
+    )
     add_config_flags(p)
     src = p.add_mutually_exclusive_group()
     src.add_argument("--device", help="input device: index or name substring (see `voxstream devices`)")
     src.add_argument("--file", metavar="PATH", help="calibrate on this audio file instead of a microphone")
-    p.add_argument("--seconds", type=float, default=20.0, metavar="S",
-                   help=f"seconds of speech to hear (default 20, at least {MIN_SPEECH_S:g})")
-    p.add_argument("--out", metavar="PATH", help="baseline file (default: [model] baseline, else "
-                                                 "$XDG_STATE_HOME/voxstream/<node>.baseline.json)")
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=20.0,
+        metavar="S",
+        help=f"seconds of speech to hear (default 20, at least {MIN_SPEECH_S:g})",
+    )
+    p.add_argument(
+        "--out",
+        metavar="PATH",
+        help="baseline file (default: [model] baseline, else $XDG_STATE_HOME/voxstream/<node>.baseline.json)",
+    )
     p.add_argument("--node", help="node name (names the default baseline file)")
     p.set_defaults(func=cmd_calibrate)
 
@@ -57,27 +68,38 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     card = classifier.card
     kind = card.normalization.get("kind", "none")
     if kind != "session":
-        raise ConfigError(f"model {card.name}: normalisation {kind!r} keeps no session baseline, so calibration "
-                          f"changes nothing; nothing written")
+        raise ConfigError(
+            f"model {card.name}: normalisation {kind!r} keeps no session baseline, so calibration "
+            f"changes nothing; nothing written"
+        )
     uniform = np.full(len(card.labels), 1.0 / len(card.labels), dtype=np.float32)
     engine = Engine(make_stages(card, lambda x: uniform, cfg.replace("model", baseline=OFF)))  # from the prior
     need = max(1, math.ceil(args.seconds / engine.spec.hop_s - 1e-9))
     source: FileSource | MicSource
     if args.file:
-        source = FileSource(args.file, engine.spec.sample_rate, int(FILE_BLOCK_S * engine.spec.sample_rate),
-                            realtime=False)
+        source = FileSource(
+            args.file, engine.spec.sample_rate, int(FILE_BLOCK_S * engine.spec.sample_rate), realtime=False
+        )
     else:
         source = MicSource(cfg.audio, engine.spec.sample_rate)
-    hint = None if args.file else (f"voxstream: listening; speak as you usually do until {args.seconds:g} s of "
-                                   f"speech were heard (Ctrl-C stops early)")
+    hint = (
+        None
+        if args.file
+        else (
+            f"voxstream: listening; speak as you usually do until {args.seconds:g} s of "
+            f"speech were heard (Ctrl-C stops early)"
+        )
+    )
     try:
         asyncio.run(_listen(source, engine, need, hint))
     except KeyboardInterrupt:  # stop early: the speech heard so far is used if it is enough
         pass
     heard_s = engine.stages.normalizer.speech_windows * engine.spec.hop_s
     if heard_s < MIN_SPEECH_S:
-        raise AudioError(f"{args.file or 'microphone'}: heard only {heard_s:.1f} s of speech; a baseline needs at "
-                         f"least {MIN_SPEECH_S:g} s; nothing written")
+        raise AudioError(
+            f"{args.file or 'microphone'}: heard only {heard_s:.1f} s of speech; a baseline needs at "
+            f"least {MIN_SPEECH_S:g} s; nothing written"
+        )
     path = write_baseline(out, baseline_data(card, cfg.node.name, engine.stages.normalizer))
     print(f"voxstream: wrote speaker baseline {path} from {heard_s:.1f} s of speech (model {card.name})")
     return 0
@@ -91,7 +113,7 @@ async def _listen(source, engine: Engine, need: int, hint: str | None) -> None:
             print(hint, file=sys.stderr)
         async for block in source:
             for start in range(0, len(block), engine.spec.hop):  # hop by hop: stop at exactly ``need``
-                engine.push(block[start: start + engine.spec.hop])
+                engine.push(block[start : start + engine.spec.hop])
                 if normalizer.speech_windows >= need:
                     return
     engine.finish()

@@ -44,19 +44,37 @@ def register(sub) -> None:
     p = sub.add_parser("classify", help="label audio files (one result per file)")
     p.add_argument("paths", nargs="+", metavar="PATH", help="audio files or folders (searched recursively)")
     add_config_flags(p)
-    p.add_argument("--format", choices=("table", "json", "csv"), default=None,
-                   help="json: one object per line; csv: header + one row per file; table: aligned text "
-                        "(default: from --out's extension, .csv or .jsonl/.json, else table)")
+    p.add_argument(
+        "--format",
+        choices=("table", "json", "csv"),
+        default=None,
+        help="json: one object per line; csv: header + one row per file; table: aligned text "
+        "(default: from --out's extension, .csv or .jsonl/.json, else table)",
+    )
     p.add_argument("--out", metavar="FILE", help="write the results to FILE (JSON lines or CSV) instead of stdout")
     p.add_argument("--resume", action="store_true", help="with --out: skip the files already in FILE, append the rest")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help=f"worker processes (default: every core, {default_workers()} here; 1: this process)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run on a Dask cluster, e.g. tcp://HOST:8786 (pip install 'voxstream[dask]')")
-    p.add_argument("--baseline", metavar="FILE",
-                   help="start every file's session from this speaker baseline (`voxstream calibrate`)")
-    p.add_argument("--stats", metavar="FILE",
-                   help="write a JSON summary: wall and audio seconds, seconds per stage, peak RSS per worker")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"worker processes (default: every core, {default_workers()} here; 1: this process)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on a Dask cluster, e.g. tcp://HOST:8786 (pip install 'voxstream[dask]')",
+    )
+    p.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="start every file's session from this speaker baseline (`voxstream calibrate`)",
+    )
+    p.add_argument(
+        "--stats",
+        metavar="FILE",
+        help="write a JSON summary: wall and audio seconds, seconds per stage, peak RSS per worker",
+    )
     p.set_defaults(func=cmd_classify)
 
 
@@ -120,6 +138,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.stats:
         stats.write(Path(args.stats), wall_s=time.perf_counter() - t0)
     resumed = f", {already} already in {args.out}" if args.resume else ""
-    print(f"voxstream: classified {len(todo) - stats.failed} of {len(todo)} files, {stats.failed} failed{resumed} "
-          f"({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+    print(
+        f"voxstream: classified {len(todo) - stats.failed} of {len(todo)} files, {stats.failed} failed{resumed} "
+        f"({time.perf_counter() - t0:.1f} s)",
+        file=sys.stderr,
+    )
     return 0 if stats.failed == 0 else 1

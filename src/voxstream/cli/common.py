@@ -13,19 +13,28 @@ from voxstream.config import Config, default_config_path, load_config
 
 # flag -> (section, key, converter); None values are not overrides
 _FLAG_KEYS = {
-    "device": ("audio", "device", str), "model": ("model", "path", str), "node": ("node", "name", str),
-    "window": ("window", "window_s", float), "hop": ("window", "hop_s", float),
-    "ws_host": ("websocket", "host", str), "ws_port": ("websocket", "port", int),
-    "mqtt_host": ("mqtt", "host", str), "mqtt_port": ("mqtt", "port", int),
+    "device": ("audio", "device", str),
+    "model": ("model", "path", str),
+    "node": ("node", "name", str),
+    "window": ("window", "window_s", float),
+    "hop": ("window", "hop_s", float),
+    "ws_host": ("websocket", "host", str),
+    "ws_port": ("websocket", "port", int),
+    "mqtt_host": ("mqtt", "host", str),
+    "mqtt_port": ("mqtt", "port", int),
 }
 
 
 def add_config_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="PATH",
-                   help="config file (default: $VOXSTREAM_CONFIG, ./config.toml, "
-                        "$XDG_CONFIG_HOME/voxstream/config.toml, /etc/voxstream/config.toml)")
-    p.add_argument("--model", metavar="NAME|PATH",
-                   help="a shipped model (voxstream, session_mlp, seed) or a .tflite with its card")
+    p.add_argument(
+        "--config",
+        metavar="PATH",
+        help="config file (default: $VOXSTREAM_CONFIG, ./config.toml, "
+        "$XDG_CONFIG_HOME/voxstream/config.toml, /etc/voxstream/config.toml)",
+    )
+    p.add_argument(
+        "--model", metavar="NAME|PATH", help="a shipped model (voxstream, session_mlp, seed) or a .tflite with its card"
+    )
 
 
 def overrides_from_args(args: argparse.Namespace) -> dict:

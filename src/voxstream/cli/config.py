@@ -26,8 +26,11 @@ SECRET_KEYS = {"mqtt.password", "websocket.token"}
 
 
 def register(sub) -> None:
-    p = sub.add_parser("config", help="print the effective configuration and where each value came from",
-                       description="Print the effective configuration (TOML) with the origin of every value.")
+    p = sub.add_parser(
+        "config",
+        help="print the effective configuration and where each value came from",
+        description="Print the effective configuration (TOML) with the origin of every value.",
+    )
     add_config_flags(p)
     p.add_argument("--node", help="node name, as `run --node` sets it (to see what wins over the file and environment)")
     p.set_defaults(func=cmd_config)

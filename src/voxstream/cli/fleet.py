@@ -18,21 +18,33 @@ _LOGGER = logging.getLogger(__name__)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("fleet", help="one page for every node publishing to the MQTT broker",
-                       description="Subscribe to <prefix>/+/emotion and <prefix>/+/status and serve a page, "
-                                   "/api/nodes and a WebSocket with every node's state. MQTT settings, TLS and "
-                                   "auth come from the config's [mqtt] table, as for `voxstream run`; the page's "
-                                   "token and allowed origins from [websocket].")
+    p = sub.add_parser(
+        "fleet",
+        help="one page for every node publishing to the MQTT broker",
+        description="Subscribe to <prefix>/+/emotion and <prefix>/+/status and serve a page, "
+        "/api/nodes and a WebSocket with every node's state. MQTT settings, TLS and "
+        "auth come from the config's [mqtt] table, as for `voxstream run`; the page's "
+        "token and allowed origins from [websocket].",
+    )
     p.add_argument("--config", metavar="PATH", help="config file (default: $VOXSTREAM_CONFIG or ./config.toml)")
     p.add_argument("--mqtt-host")
     p.add_argument("--mqtt-port", type=int)
     p.add_argument("--host", default="127.0.0.1", help="listen address of the page (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8766, help="port of the page (default 8766; 0 picks one)")
-    p.add_argument("--max-nodes", type=int, default=FleetLimits.max_nodes, metavar="N",
-                   help=f"nodes kept at once; the offline node seen longest ago makes room "
-                        f"(default {FleetLimits.max_nodes})")
-    p.add_argument("--interval", type=float, default=0.25, metavar="S",
-                   help="seconds between page updates (changes are coalesced per node; default 0.25)")
+    p.add_argument(
+        "--max-nodes",
+        type=int,
+        default=FleetLimits.max_nodes,
+        metavar="N",
+        help=f"nodes kept at once; the offline node seen longest ago makes room (default {FleetLimits.max_nodes})",
+    )
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=0.25,
+        metavar="S",
+        help="seconds between page updates (changes are coalesced per node; default 0.25)",
+    )
     p.set_defaults(func=cmd_fleet)
 
 
@@ -54,8 +66,12 @@ async def _main(cfg, fleet: Fleet, host: str, port: int, interval_s: float) -> N
         async with contextlib.AsyncExitStack() as stack:
             server = FleetServer(fleet, cfg.websocket, host, port, interval_s=interval_s)
             mqtt = FleetSubscriber(cfg.mqtt, fleet, server.mark)
-            server.broker = lambda: {"connected": mqtt.connected, "host": cfg.mqtt.host, "port": cfg.mqtt.port,
-                                     "dropped": mqtt.dropped}
+            server.broker = lambda: {
+                "connected": mqtt.connected,
+                "host": cfg.mqtt.host,
+                "port": cfg.mqtt.port,
+                "dropped": mqtt.dropped,
+            }
             await stack.enter_async_context(server)
             await stack.enter_async_context(mqtt)
             await stop.wait()

@@ -37,8 +37,11 @@ being run is imported (``voxstream run`` never imports ``voxstream.train``); hel
 
 EXTRAS = {"train": "train", "eval": "train", "plot": "train"}
 """Command name -> the optional extra (``pip install 'voxstream[<extra>]'``) whose libraries it imports."""
-NEEDS = {"train": ("pandas", "sklearn", "matplotlib", "tensorflow"), "eval": ("pandas", "sklearn", "matplotlib"),
-         "plot": ("pandas", "matplotlib", "librosa")}
+NEEDS = {
+    "train": ("pandas", "sklearn", "matplotlib", "tensorflow"),
+    "eval": ("pandas", "sklearn", "matplotlib"),
+    "plot": ("pandas", "matplotlib", "librosa"),
+}
 """The extra's libraries a command imports, looked for before it starts (not after minutes of features); one
 imported later and missing is caught the same way."""
 
@@ -76,8 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         install_stop_handlers()  # SIGTERM like Ctrl-C; SIGINT also when inherited as ignored
         with held():  # the command's modules load (C extensions initialise there); delivered, and caught here, after
             args = build_parser(argv).parse_args(argv)
-        logging.basicConfig(level=logging.DEBUG if args.debug else logging.INFO,
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+        logging.basicConfig(
+            level=logging.DEBUG if args.debug else logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+            stream=sys.stderr,
+        )
         _require(args.command)
         return int(args.func(args) or 0)
     except VoxstreamError as exc:
@@ -90,8 +96,11 @@ def main(argv: list[str] | None = None) -> int:
         missing = (exc.name or "").partition(".")[0]
         if command not in EXTRAS or missing in ("", "voxstream") or (args is not None and args.debug):
             raise  # not a missing extra: a broken install, shown as it is
-        print(f"voxstream: error: voxstream {command} needs the {EXTRAS[command]} extra ({missing} is not "
-              f"installed): pip install 'voxstream[{EXTRAS[command]}]'", file=sys.stderr)
+        print(
+            f"voxstream: error: voxstream {command} needs the {EXTRAS[command]} extra ({missing} is not "
+            f"installed): pip install 'voxstream[{EXTRAS[command]}]'",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130 if args is not None and args.debug else 0

@@ -19,9 +19,13 @@ from voxstream.stages import build_engine
 
 _LOGGER = logging.getLogger(__name__)
 
+
 def register(sub) -> None:
-    p = sub.add_parser("run", help="stream a microphone (or a file) to the console, WebSocket page and MQTT",
-                       description="Classify speech emotion live; one event per hop.")
+    p = sub.add_parser(
+        "run",
+        help="stream a microphone (or a file) to the console, WebSocket page and MQTT",
+        description="Classify speech emotion live; one event per hop.",
+    )
     add_config_flags(p)
     src = p.add_argument_group("source")
     src.add_argument("--device", help="input device: index or name substring (see `voxstream devices`)")
@@ -29,8 +33,7 @@ def register(sub) -> None:
     src.add_argument("--fast", action="store_true", help="with --file: as fast as possible, not in real time")
     src.add_argument("--loop", action="store_true", help="with --file: repeat forever")
     src.add_argument("--demo", action="store_true", help="stream a demo clip made with espeak-ng, looping")
-    src.add_argument("--demo-if-no-mic", action="store_true",
-                     help="use the demo clip when no input device exists")
+    src.add_argument("--demo-if-no-mic", action="store_true", help="use the demo clip when no input device exists")
     src.add_argument("--duration", type=float, metavar="S", help="stop after S seconds of audio")
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="JSON lines on stdout, one event per hop")
@@ -51,6 +54,7 @@ def make_source(args: argparse.Namespace, cfg: Config, rate: int, stats: RunStat
     demo = args.demo or (args.demo_if_no_mic and not args.file and not args.device and not input_devices())
     if demo:
         from voxstream.audio.demo import demo_clip
+
         if not args.demo:
             print("voxstream: no input device found; streaming a demo clip (espeak-ng) instead", file=sys.stderr)
         path, realtime, loop = demo_clip(rate), True, True
@@ -69,11 +73,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     source = make_source(args, cfg, engine.spec.sample_rate, stats)
     publishers: list[Publisher] = [ConsolePrinter(json=args.json)]
     publishers += build_publishers(cfg, classifier.card, stats, engine.spec)
-    _LOGGER.info("model %s, window %.2f s, hop %.2f s, node %s", classifier.card.name, engine.spec.window_s,
-                 engine.spec.hop_s, cfg.node.name)
+    _LOGGER.info(
+        "model %s, window %.2f s, hop %.2f s, node %s",
+        classifier.card.name,
+        engine.spec.window_s,
+        engine.spec.hop_s,
+        cfg.node.name,
+    )
     asyncio.run(_main(source, engine, publishers, stats, args.duration))
-    _LOGGER.info("stopped: %d events, %.1f s of audio, %d dropped blocks, %d overflows", stats.events,
-                 stats.audio_s, stats.dropped_blocks, stats.overflows)
+    _LOGGER.info(
+        "stopped: %d events, %.1f s of audio, %d dropped blocks, %d overflows",
+        stats.events,
+        stats.audio_s,
+        stats.dropped_blocks,
+        stats.overflows,
+    )
     return 0
 
 

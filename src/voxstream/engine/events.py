@@ -148,5 +148,11 @@ class LabelChange(_Message):
 
     @classmethod
     def of(cls, event: EmotionEvent, previous: str | None) -> LabelChange:
-        return cls(event_type=event.label, previous=previous, confidence=round(float(event.confidence), 4),
-                   seq=event.seq, node=event.node, timestamp=event.timestamp)
+        return cls(
+            event_type=event.label,
+            previous=previous,
+            confidence=round(float(event.confidence), 4),
+            seq=event.seq,
+            node=event.node,
+            timestamp=event.timestamp,
+        )

@@ -104,4 +104,3 @@ class FeatureFields:
         if n_samples < self.n_fft:
             return 0
         return 1 + (n_samples - self.n_fft) // self.hop_length
-

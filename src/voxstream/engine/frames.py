@@ -61,7 +61,7 @@ def _slaney_mel(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float | Non
     ramps = np.subtract.outer(mel_f, fftfreqs)
     for i in range(n_mels):
         weights[i] = np.maximum(0, np.minimum(-ramps[i] / fdiff[i], ramps[i + 2] / fdiff[i + 1]))
-    weights *= (2.0 / (mel_f[2: n_mels + 2] - mel_f[:n_mels]))[:, np.newaxis]
+    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, np.newaxis]
     return weights
 
 
@@ -106,8 +106,11 @@ class MfccFrames:
         if n == 0:
             return np.zeros((0, p.n_fft), dtype=samples.dtype)
         return np.lib.stride_tricks.as_strided(
-            samples, shape=(n, p.n_fft), strides=(samples.strides[0] * p.hop_length, samples.strides[0]),
-            writeable=False)
+            samples,
+            shape=(n, p.n_fft),
+            strides=(samples.strides[0] * p.hop_length, samples.strides[0]),
+            writeable=False,
+        )
 
     def mfcc(self, frames: np.ndarray) -> np.ndarray:
         """MFCCs of framed samples: (n, n_fft) -> (n, frame_width) (n_mfcc, then the pooling's columns).
@@ -122,10 +125,9 @@ class MfccFrames:
         power = np.add(spec[:, 0::2], spec[:, 1::2])
         mel = power @ self._mel_t
         out[:, : p.n_mfcc] = 10.0 * np.log10(np.maximum(mel, self.kind.mel_floor(mel, p))) @ self._dct_t
-        self.kind.frame_columns(self.pitch, power, out[:, p.n_mfcc:])
+        self.kind.frame_columns(self.pitch, power, out[:, p.n_mfcc :])
         return out
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         """MFCC frames of a whole signal: (n_samples,) -> (n_frames, frame_width)."""
         return self.mfcc(self.frame(np.asarray(samples, dtype=self.dtype)))
-

@@ -124,8 +124,8 @@ class SpeechGate:
         band = np.empty(len(sub))
         for i in range(0, len(sub), _BLOCK):  # blocks keep the FFT's arrays in cache on long clips
             # numpy's float64 FFT is several times faster than its float32 one
-            spec = np.fft.rfft((sub[i:i + _BLOCK, part] * taper).astype(np.float64), axis=1).view(np.float64)
-            band[i:i + _BLOCK] = np.einsum("ij,ij->i", spec[:, lo:hi], spec[:, lo:hi])
+            spec = np.fft.rfft((sub[i : i + _BLOCK, part] * taper).astype(np.float64), axis=1).view(np.float64)
+            band[i : i + _BLOCK] = np.einsum("ij,ij->i", spec[:, lo:hi], spec[:, lo:hi])
         return s1, s2, dbfs(band * scale)
 
     def decide(self, band_dbfs: np.ndarray, level_dbfs: float) -> GateResult:
@@ -146,7 +146,7 @@ class SpeechGate:
         if len(x) == 0:
             return GateResult(False, FLOOR_DBFS, 0.0)
         s1, s2, band = self.subframe_stats(x)
-        tail = x[len(s1) * self.subframe:].astype(np.float64)
+        tail = x[len(s1) * self.subframe :].astype(np.float64)
         return self.decide(band, _level(s1.sum() + tail.sum(), s2.sum() + tail @ tail, len(x)))
 
     def windows(self, samples: np.ndarray, window: int, hop: int) -> list[GateResult]:
@@ -160,12 +160,16 @@ class SpeechGate:
         starts = range(0, len(samples) - window + 1, hop)
         sf = self.subframe
         if window % sf or hop % sf:
-            return [self(samples[s:s + window]) for s in starts]
+            return [self(samples[s : s + window]) for s in starts]
         s1, s2, band = self.subframe_stats(samples)
         c1, c2, w = np.concatenate([[0.0], np.cumsum(s1)]), np.concatenate([[0.0], np.cumsum(s2)]), window // sf
-        return [self.decide(band[s // sf: s // sf + w], _level(c1[s // sf + w] - c1[s // sf],
-                                                                c2[s // sf + w] - c2[s // sf], window))
-                for s in starts]
+        return [
+            self.decide(
+                band[s // sf : s // sf + w],
+                _level(c1[s // sf + w] - c1[s // sf], c2[s // sf + w] - c2[s // sf], window),
+            )
+            for s in starts
+        ]
 
 
 def _level(total: float, total_sq: float, n: int) -> float:
@@ -201,11 +205,11 @@ class GateRing:
         buf = np.concatenate([self._tail, x]) if len(self._tail) else x
         sf, n = self.gate.subframe, self.n
         k = len(buf) // sf
-        self._tail = buf[k * sf:].copy()
+        self._tail = buf[k * sf :].copy()
         if k == 0:
             return
         if k > n:
-            buf, self._count, k = buf[(k - n) * sf: k * sf], self._count + k - n, n
+            buf, self._count, k = buf[(k - n) * sf : k * sf], self._count + k - n, n
         pos = (self._count + np.arange(k)) % n
         self._stats[:, pos] = self._stats[:, pos + n] = np.stack(self.gate.subframe_stats(buf[: k * sf]))
         self._count += k
@@ -215,5 +219,5 @@ class GateRing:
         if not self.n or self._count < self.n or len(self._tail):
             return None
         s = self._count % self.n
-        s1, s2, band = self._stats[:, s: s + self.n]
+        s1, s2, band = self._stats[:, s : s + self.n]
         return self.gate.decide(band, _level(s1.sum() + 0.0, s2.sum() + 0.0, self.window))

@@ -116,8 +116,19 @@ def _prosody_stats(col_mean: np.ndarray) -> np.ndarray:
     safe = np.where(has, voiced, 1.0)
     f0 = np.where(has, vf0 / safe, UNVOICED_LOG_F0)
     f0_std = np.where(has, np.sqrt(np.maximum(vf0sq / safe - f0 * f0, 0.0)), 0.0)
-    return np.stack([voiced, f0, f0_std, peak, cent, np.sqrt(np.maximum(centsq - cent * cent, 0.0)), level,
-                     np.sqrt(np.maximum(levelsq - level * level, 0.0))], axis=1)
+    return np.stack(
+        [
+            voiced,
+            f0,
+            f0_std,
+            peak,
+            cent,
+            np.sqrt(np.maximum(centsq - cent * cent, 0.0)),
+            level,
+            np.sqrt(np.maximum(levelsq - level * level, 0.0)),
+        ],
+        axis=1,
+    )
 
 
 class ProsodyPooling(Pooling):
@@ -138,8 +149,9 @@ class ProsodyPooling(Pooling):
         voiced = ((peak > VOICED_PEAK) & (level > VOICED_MIN_DB)).astype(np.float64)
         log_f0 = np.log(pitch.params.sample_rate / lag)
         centroid = (power @ pitch.freqs_khz) / (power.sum(axis=1) + 1e-12)
-        for j, column in enumerate((voiced, voiced * log_f0, voiced * log_f0 ** 2, peak, centroid, centroid ** 2,
-                                    level, level ** 2)):
+        for j, column in enumerate(
+            (voiced, voiced * log_f0, voiced * log_f0**2, peak, centroid, centroid**2, level, level**2)
+        ):
             out[:, j] = column
 
     def pool_block(self, block: np.ndarray, p: FeatureFields) -> np.ndarray:

@@ -48,8 +48,9 @@ import numpy as np
 KINDS = ("none", "session")
 """The kinds the shipped cards and the registered architectures use (voxstream.train.archs)."""
 BASELINES = ("mean", "median")
-KEYS = frozenset({"kind", "prior_mean", "prior_std", "prior_windows", "memory_windows", "scale", "post_mean",
-                  "post_std", "baseline"})
+KEYS = frozenset(
+    {"kind", "prior_mean", "prior_std", "prior_windows", "memory_windows", "scale", "post_mean", "post_std", "baseline"}
+)
 """Every key a card's ``normalization`` dict may hold."""
 _MAD_TO_STD = 1.2533
 """Standard deviation of a normal distribution per unit of mean absolute deviation (sqrt(pi / 2))."""
@@ -127,21 +128,34 @@ class Normalizer:
         mean = _vector(data, "prior_mean", None)
         post = {}
         if "post_mean" in data:
-            post = {"post_mean": _vector(data, "post_mean", len(mean)),
-                    "post_std": np.maximum(_vector(data, "post_std", len(mean)), _MIN_STD)}
-        return cls("session", mean, np.maximum(_vector(data, "prior_std", len(mean)), _MIN_STD),
-                   prior_windows=float(data.get("prior_windows", 40.0)),
-                   memory_windows=float(data.get("memory_windows", 480.0)),
-                   scale=bool(data.get("scale", True)), baseline=str(data.get("baseline", "mean")), **post)
+            post = {
+                "post_mean": _vector(data, "post_mean", len(mean)),
+                "post_std": np.maximum(_vector(data, "post_std", len(mean)), _MIN_STD),
+            }
+        return cls(
+            "session",
+            mean,
+            np.maximum(_vector(data, "prior_std", len(mean)), _MIN_STD),
+            prior_windows=float(data.get("prior_windows", 40.0)),
+            memory_windows=float(data.get("memory_windows", 480.0)),
+            scale=bool(data.get("scale", True)),
+            baseline=str(data.get("baseline", "mean")),
+            **post,
+        )
 
     def to_dict(self) -> dict:
         """The card's ``normalization`` dict (inverse of :meth:`from_dict`); default options are left out."""
         if self.kind == "none":
             return {"kind": "none"}
         assert self.mean is not None and self.std is not None  # a session has both (__post_init__)
-        data = {"kind": "session", "prior_mean": self.mean.tolist(), "prior_std": self.std.tolist(),
-                "prior_windows": self.prior_windows, "memory_windows": self.memory_windows,
-                "scale": self.scale}
+        data = {
+            "kind": "session",
+            "prior_mean": self.mean.tolist(),
+            "prior_std": self.std.tolist(),
+            "prior_windows": self.prior_windows,
+            "memory_windows": self.memory_windows,
+            "scale": self.scale,
+        }
         if self.post_mean is not None:
             assert self.post_std is not None  # given together (from_dict)
             data.update(post_mean=self.post_mean.tolist(), post_std=self.post_std.tolist())
@@ -156,7 +170,7 @@ class Normalizer:
         if self.kind == "session":
             assert self.mean is not None and self.std is not None  # a session has both (__post_init__)
             self._mu = self.mean.copy()
-            self._var = self.std ** 2
+            self._var = self.std**2
         if self._start is not None:
             self._mu, self._var, self._n = self._start[0].copy(), self._start[1].copy(), self._start[2]
 
@@ -189,7 +203,7 @@ class Normalizer:
             raise ValueError(f"baseline state.n: expected a count of speech windows >= 0, got {n!r}")
         if np.any(var < 0):
             raise ValueError("baseline state.var: expected variances >= 0")
-        out._start = (mu, np.maximum(var, _MIN_STD ** 2), n)
+        out._start = (mu, np.maximum(var, _MIN_STD**2), n)
         out.reset()
         return out
 
@@ -260,7 +274,7 @@ class Normalizer:
             return np.zeros((0, *(rows.shape[1:] if rows.ndim >= 2 else (0,))), dtype=np.float32)
         out = np.empty(rows.shape, dtype=np.float32)
         for lo in range(0, len(rows), RUN_BLOCK):
-            out[lo:lo + RUN_BLOCK] = self._run_block(rows[lo:lo + RUN_BLOCK], flags[lo:lo + RUN_BLOCK])
+            out[lo : lo + RUN_BLOCK] = self._run_block(rows[lo : lo + RUN_BLOCK], flags[lo : lo + RUN_BLOCK])
         return out
 
     def _run_block(self, rows: np.ndarray, flags: np.ndarray) -> np.ndarray:

@@ -37,9 +37,25 @@ from voxstream.engine.fields import (
 )
 from voxstream.engine.kinds import KINDS, Pooling
 
-__all__ = ["DTYPES", "F0_MAX_HZ", "F0_MIN_HZ", "OCTAVE_RATIO", "POOLINGS", "PROSODY", "SEQ_FLOOR", "SEQ_FRAME",
-           "SEQ_PROSODY", "SEQ_SILENCE_DBFS", "SEQ_VOICED_REL_DB", "SEQ_ZERO_FRAME_DBFS", "UNVOICED_LOG_F0",
-           "VOICED_MIN_DB", "VOICED_PEAK", "FeatureParams", "windows"]
+__all__ = [
+    "DTYPES",
+    "F0_MAX_HZ",
+    "F0_MIN_HZ",
+    "OCTAVE_RATIO",
+    "POOLINGS",
+    "PROSODY",
+    "SEQ_FLOOR",
+    "SEQ_FRAME",
+    "SEQ_PROSODY",
+    "SEQ_SILENCE_DBFS",
+    "SEQ_VOICED_REL_DB",
+    "SEQ_ZERO_FRAME_DBFS",
+    "UNVOICED_LOG_F0",
+    "VOICED_MIN_DB",
+    "VOICED_PEAK",
+    "FeatureParams",
+    "windows",
+]
 """The constants are :mod:`.fields`'s, named here too (where the feature code used to define them)."""
 
 _KIND_FIELDS = frozenset(name for kind in KINDS.values() for name in kind.own_fields)

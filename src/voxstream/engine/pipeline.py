@@ -64,7 +64,7 @@ class Engine:
         i, n = 0, len(block)
         while i < n:
             take = min(n - i, self._next - self.samples)
-            part = block[i: i + take]
+            part = block[i : i + take]
             self.stages.mfcc.push(part)
             self.ring.push(part)
             self.gate_ring.push(part)
@@ -89,9 +89,16 @@ class Engine:
         probs = st.predict(st.normalizer.apply(features)) if gate.speech else None
         out = st.smoother.push(probs, t)
         event = EmotionEvent(
-            seq=self.seq, stream_time_s=t, label=out.label, confidence=out.confidence,
+            seq=self.seq,
+            stream_time_s=t,
+            label=out.label,
+            confidence=out.confidence,
             scores={k: float(v) for k, v in zip(st.labels, out.scores)},
             raw_label=None if probs is None else st.labels[int(np.argmax(probs))],
-            speech=gate.speech, level_dbfs=gate.level_dbfs, node=st.node, model=st.model)
+            speech=gate.speech,
+            level_dbfs=gate.level_dbfs,
+            node=st.node,
+            model=st.model,
+        )
         self.seq += 1
         return event

@@ -27,10 +27,10 @@ class Pitch:
         lags = np.arange(int(rate / F0_MAX_HZ), int(rate / F0_MIN_HZ) + 1)
         self._lags = lags[lags < self._ac_n // 2].astype(np.float64)
         self._lag0, self._lag1 = int(self._lags[0]), int(self._lags[-1]) + 1  # a contiguous range
-        self._w_ac = (w_ac / w_ac[0])[self._lag0: self._lag1].astype(dtype)
+        self._w_ac = (w_ac / w_ac[0])[self._lag0 : self._lag1].astype(dtype)
         self.freqs_khz = (np.fft.rfftfreq(p.n_fft, 1.0 / p.sample_rate) / 1000.0).astype(dtype)
         """Frequency of each power-spectrum bin in kHz (for a spectral centroid)."""
-        self.win_power = float((window ** 2).sum())
+        self.win_power = float((window**2).sum())
         """Sum of the squared analysis window: a frame's power (autocorrelation at lag 0) over it is its level."""
 
     def __call__(self, power: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -44,7 +44,7 @@ class Pitch:
         if d > 1:
             ac *= 1.0 / d  # irfft divides by n_fft / d, not n_fft
         r0 = ac[:, 0]
-        nac = ac[:, self._lag0: self._lag1] / np.maximum(r0, 1e-12)[:, None] / self._w_ac
+        nac = ac[:, self._lag0 : self._lag1] / np.maximum(r0, 1e-12)[:, None] / self._w_ac
         # the shortest lag whose local peak reaches OCTAVE_RATIO of the best one (avoids picking 2 x the period)
         mid = nac[:, 1:-1]
         candidate = (mid >= nac[:, :-2]) & (mid >= nac[:, 2:])

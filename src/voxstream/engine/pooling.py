@@ -21,8 +21,9 @@ def pool(frames: np.ndarray, params: FeatureParams) -> np.ndarray:
     if len(frames) == 0:
         raise ValueError("no frames to pool: the audio is shorter than one FFT frame")
     if frames.ndim != 2 or frames.shape[1] != params.frame_width:
-        raise ValueError(f"frames of shape {frames.shape}: expected (n, {params.frame_width}) for pooling "
-                         f"{params.pooling!r}")
+        raise ValueError(
+            f"frames of shape {frames.shape}: expected (n, {params.frame_width}) for pooling {params.pooling!r}"
+        )
     return params.kind.pool_block(frames[None], params)[0]
 
 

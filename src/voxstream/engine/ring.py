@@ -47,21 +47,24 @@ class FrameRing:
     def push(self, samples: np.ndarray) -> int:
         """Add samples; returns the number of new frames computed."""
         ex, hop = self.extractor, self.params.hop_length
-        buf = np.concatenate([self._tail, np.asarray(samples, dtype=ex.dtype)]) if len(self._tail) else \
-            np.asarray(samples, dtype=ex.dtype)
+        buf = (
+            np.concatenate([self._tail, np.asarray(samples, dtype=ex.dtype)])
+            if len(self._tail)
+            else np.asarray(samples, dtype=ex.dtype)
+        )
         new = ex.mfcc(ex.frame(buf))
         k = len(new)
-        self._tail = buf[k * hop:].copy()
+        self._tail = buf[k * hop :].copy()
         w = self.window_frames
         if k >= w:
-            new, self._count = new[k - w:], self._count + k - w
+            new, self._count = new[k - w :], self._count + k - w
             k = w
         s = self._count % w
         if s + k <= w:
-            self._ring[s: s + k] = new
+            self._ring[s : s + k] = new
         else:
             self._ring[s:] = new[: w - s]
-            self._ring[: k - (w - s)] = new[w - s:]
+            self._ring[: k - (w - s)] = new[w - s :]
         self._count += k
         return len(new)
 

@@ -108,13 +108,13 @@ def sub_window_stats(frames: np.ndarray, sub_idx: np.ndarray, sub_w: np.ndarray,
     sub_w = _without_zero_frames(sub_w, frames[sub_idx, params.n_mfcc])
     out = np.empty((len(sub), 3 * c + 3))
     mean, std = _moments(sub, sub_w, _wsum(sub_w))
-    out[:, :c], out[:, c: 2 * c] = mean[:, :c], std[:, :c]
-    out[:, 3 * c: 3 * c + 2], out[:, 3 * c + 2] = mean[:, c:], std[:, -1]
+    out[:, :c], out[:, c : 2 * c] = mean[:, :c], std[:, :c]
+    out[:, 3 * c : 3 * c + 2], out[:, 3 * c + 2] = mean[:, c:], std[:, -1]
     if m > 1:
         dw = sub_w[:, 1:] * sub_w[:, :-1]
-        out[:, 2 * c: 3 * c] = _moments(sub[:, 1:, :c] - sub[:, :-1, :c], dw, _wsum(dw))[1]
+        out[:, 2 * c : 3 * c] = _moments(sub[:, 1:, :c] - sub[:, :-1, :c], dw, _wsum(dw))[1]
     else:
-        out[:, 2 * c: 3 * c] = 0.0
+        out[:, 2 * c : 3 * c] = 0.0
     return out
 
 
@@ -126,7 +126,7 @@ def seq_assemble(frames: np.ndarray, win: np.ndarray, shared: np.ndarray, params
     b, n = win.shape
     idx, valid, whole = seq_index(n, params)
     k_steps = idx.shape[0]
-    cols = frames[win, n_mfcc: n_mfcc + 3].astype(np.float64, copy=False)  # (B, n, 3)
+    cols = frames[win, n_mfcc : n_mfcc + 3].astype(np.float64, copy=False)  # (B, n, 3)
     level, peak, log_f0 = cols[..., 0], cols[..., 1], cols[..., 2]
     loud = level > SEQ_SILENCE_DBFS
     top = np.where(loud, level, -np.inf).max(axis=1)
@@ -148,7 +148,7 @@ def seq_assemble(frames: np.ndarray, win: np.ndarray, shared: np.ndarray, params
     out[..., 3 * c] = v_sum / np.maximum(w.sum(axis=-1), 1e-12)  # voiced fraction
     out[..., 3 * c + 1] = np.where(has_v, f0m[..., 0], fill[:, None])
     out[..., 3 * c + 2] = np.where(has_v, f0_std[..., 0], 0.0)
-    out[..., 3 * c + 3: 3 * c + 6] = shared[..., 3 * c:]  # peak mean, centroid mean and std
+    out[..., 3 * c + 3 : 3 * c + 6] = shared[..., 3 * c :]  # peak mean, centroid mean and std
     out[..., 3 * c + 6] = rel_mean[..., 0]
     out[..., 3 * c + 7] = rel_std[..., 0]
     if (level <= SEQ_ZERO_FRAME_DBFS).any():

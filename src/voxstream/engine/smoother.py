@@ -48,10 +48,17 @@ _DEFAULT = SmootherConfig()
 
 
 class Smoother:
-    def __init__(self, labels: tuple[str, ...] | list[str], alpha: float = _DEFAULT.alpha,
-                 margin: float = _DEFAULT.margin, dwell_s: float = _DEFAULT.dwell_s,
-                 threshold: float = _DEFAULT.threshold, silence_s: float = _DEFAULT.silence_s,
-                 uncertain_s: float = _DEFAULT.uncertain_s, fast_margin: float = _DEFAULT.fast_margin) -> None:
+    def __init__(
+        self,
+        labels: tuple[str, ...] | list[str],
+        alpha: float = _DEFAULT.alpha,
+        margin: float = _DEFAULT.margin,
+        dwell_s: float = _DEFAULT.dwell_s,
+        threshold: float = _DEFAULT.threshold,
+        silence_s: float = _DEFAULT.silence_s,
+        uncertain_s: float = _DEFAULT.uncertain_s,
+        fast_margin: float = _DEFAULT.fast_margin,
+    ) -> None:
         self.labels = tuple(labels)
         self.alpha, self.margin, self.dwell_s = alpha, margin, dwell_s
         self.threshold, self.silence_s, self.uncertain_s = threshold, silence_s, uncertain_s
@@ -60,8 +67,9 @@ class Smoother:
 
     @classmethod
     def from_config(cls, labels, cfg) -> Smoother:
-        return cls(labels, cfg.alpha, cfg.margin, cfg.dwell_s, cfg.threshold, cfg.silence_s, cfg.uncertain_s,
-                   cfg.fast_margin)
+        return cls(
+            labels, cfg.alpha, cfg.margin, cfg.dwell_s, cfg.threshold, cfg.silence_s, cfg.uncertain_s, cfg.fast_margin
+        )
 
     def reset(self) -> None:
         self._ema: np.ndarray | None = None

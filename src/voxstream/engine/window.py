@@ -32,8 +32,10 @@ class WindowSpec:
     @classmethod
     def from_seconds(cls, window_s: float, hop_s: float, sample_rate: int, frame_hop: int) -> WindowSpec:
         """Seconds -> samples, rounded to whole feature frames so streaming equals batch features."""
+
         def snap(seconds: float) -> int:
             return max(frame_hop, int(round(seconds * sample_rate / frame_hop)) * frame_hop)
+
         window, hop = snap(window_s), snap(hop_s)
         if hop > window:
             raise ValueError(f"window hop {hop_s} s is longer than the window {window_s} s")
@@ -52,15 +54,15 @@ class SampleRing:
     def push(self, samples: np.ndarray) -> None:
         x = np.asarray(samples, dtype=np.float32)
         if len(x) >= self.size:
-            self._buf[:] = x[-self.size:]
+            self._buf[:] = x[-self.size :]
             self._pos, self._filled = 0, self.size
             return
         end = self._pos + len(x)
         if end <= self.size:
-            self._buf[self._pos:end] = x
+            self._buf[self._pos : end] = x
         else:
             first = self.size - self._pos
-            self._buf[self._pos:] = x[:first]
+            self._buf[self._pos :] = x[:first]
             self._buf[: end - self.size] = x[first:]
         self._pos = end % self.size
         self._filled = min(self.size, self._filled + len(x))
@@ -68,5 +70,5 @@ class SampleRing:
     def view(self) -> np.ndarray:
         """The samples held, oldest first (a copy)."""
         if self._filled < self.size:
-            return self._buf[self._pos - self._filled: self._pos].copy()
-        return np.concatenate([self._buf[self._pos:], self._buf[: self._pos]])
+            return self._buf[self._pos - self._filled : self._pos].copy()
+        return np.concatenate([self._buf[self._pos :], self._buf[: self._pos]])

@@ -58,8 +58,15 @@ class FleetSubscriber:
     ``on_change(node)`` is called (synchronously, in the event loop) for every accepted message.
     """
 
-    def __init__(self, cfg: MqttConfig, fleet: Fleet, on_change: Callable[[str], None] = lambda node: None,
-                 *, clock: Callable[[], float] = time.time, max_queued: int = MAX_QUEUED_MESSAGES) -> None:
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        fleet: Fleet,
+        on_change: Callable[[str], None] = lambda node: None,
+        *,
+        clock: Callable[[], float] = time.time,
+        max_queued: int = MAX_QUEUED_MESSAGES,
+    ) -> None:
         self.cfg = cfg
         self.fleet = fleet
         self.on_change = on_change
@@ -96,10 +103,16 @@ class FleetSubscriber:
     def _client(self) -> aiomqtt.Client:
         cfg = self.cfg
         return aiomqtt.Client(
-            cfg.host, cfg.port, identifier=self.client_id,
-            username=cfg.username or None, password=cfg.password or None,
-            keepalive=cfg.keepalive_s, tls_params=self._tls, tls_insecure=cfg.tls_insecure if cfg.tls else None,
-            max_queued_incoming_messages=self._max_queued, logger=self._client_logger,
+            cfg.host,
+            cfg.port,
+            identifier=self.client_id,
+            username=cfg.username or None,
+            password=cfg.password or None,
+            keepalive=cfg.keepalive_s,
+            tls_params=self._tls,
+            tls_insecure=cfg.tls_insecure if cfg.tls else None,
+            max_queued_incoming_messages=self._max_queued,
+            logger=self._client_logger,
         )
 
     async def _run(self) -> None:
@@ -119,8 +132,12 @@ class FleetSubscriber:
         self._next_warn = 0.0
         for topic in fleet_topics(self.cfg.prefix):
             await client.subscribe(topic, qos=1)
-        _LOGGER.info("fleet: subscribed to %s on %s:%s", " and ".join(fleet_topics(self.cfg.prefix)),
-                     self.cfg.host, self.cfg.port)
+        _LOGGER.info(
+            "fleet: subscribed to %s on %s:%s",
+            " and ".join(fleet_topics(self.cfg.prefix)),
+            self.cfg.host,
+            self.cfg.port,
+        )
         async for message in client.messages:
             self._handle(message.topic.value, message.payload)
         raise aiomqtt.MqttError("message stream ended")

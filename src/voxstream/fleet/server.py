@@ -51,11 +51,27 @@ class FleetServer(PageServer):
     ``broker`` returns the MQTT side's health (``{"connected": bool, ...}``) for the page and ``/healthz``.
     """
 
-    def __init__(self, fleet: Fleet, web: WebsocketConfig, host: str = "127.0.0.1", port: int = 8766,
-                 *, broker: Callable[[], dict] = lambda: {}, interval_s: float = 0.25,
-                 clock: Callable[[], float] = time.time) -> None:
-        super().__init__(web, host, port, read_page(__package__, "fleet.html"), name="fleet", title="fleet page",
-                         hint="choose another --port", ws_logger=_HTTP_LOGGER)
+    def __init__(
+        self,
+        fleet: Fleet,
+        web: WebsocketConfig,
+        host: str = "127.0.0.1",
+        port: int = 8766,
+        *,
+        broker: Callable[[], dict] = lambda: {},
+        interval_s: float = 0.25,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(
+            web,
+            host,
+            port,
+            read_page(__package__, "fleet.html"),
+            name="fleet",
+            title="fleet page",
+            hint="choose another --port",
+            ws_logger=_HTTP_LOGGER,
+        )
         self.fleet = fleet
         self.broker = broker
         self.interval_s = interval_s
@@ -104,8 +120,15 @@ class FleetServer(PageServer):
             self._last_broker = broker
             names, self._dirty = list(self._dirty), {}
             nodes = [self.fleet.nodes[n].summary(tail=TAIL_POINTS) for n in names if n in self.fleet.nodes]
-            update = _dumps({"type": "update", "now": self._clock(), "broker": broker, "nodes": nodes,
-                             "removed": [n for n in removed if n not in self.fleet.nodes]})
+            update = _dumps(
+                {
+                    "type": "update",
+                    "now": self._clock(),
+                    "broker": broker,
+                    "nodes": nodes,
+                    "removed": [n for n in removed if n not in self.fleet.nodes],
+                }
+            )
             self.updates += 1
         for ws in list(self._clients):
             if update is not None or ws in self._resync:
@@ -124,13 +147,26 @@ class FleetServer(PageServer):
             broadcast([ws], update)
 
     def hello(self) -> dict:
-        return {"type": "hello", "now": self._clock(), "prefix": self.fleet.prefix, "interval_s": self.interval_s,
-                "timeline_step_s": self.fleet.limits.timeline_step_s, "broker": self.broker(),
-                "nodes": self.fleet.snapshot(with_timeline=True)}
+        return {
+            "type": "hello",
+            "now": self._clock(),
+            "prefix": self.fleet.prefix,
+            "interval_s": self.interval_s,
+            "timeline_step_s": self.fleet.limits.timeline_step_s,
+            "broker": self.broker(),
+            "nodes": self.fleet.snapshot(with_timeline=True),
+        }
 
     def _full_update(self) -> str:
-        return _dumps({"type": "update", "full": True, "now": self._clock(), "broker": self.broker(),
-                       "nodes": self.fleet.snapshot()})
+        return _dumps(
+            {
+                "type": "update",
+                "full": True,
+                "now": self._clock(),
+                "broker": self.broker(),
+                "nodes": self.fleet.snapshot(),
+            }
+        )
 
     # -- connections -----------------------------------------------------------------------------------
     async def handle(self, ws: ServerConnection) -> None:
@@ -149,5 +185,11 @@ class FleetServer(PageServer):
 
     def health(self) -> dict:
         """The ``/healthz`` body: counters only."""
-        return {"up": True, "broker": self.broker(), "clients": len(self._clients), "updates": self.updates,
-                "skipped_updates": self.skipped, **self.fleet.stats()}
+        return {
+            "up": True,
+            "broker": self.broker(),
+            "clients": len(self._clients),
+            "updates": self.updates,
+            "skipped_updates": self.skipped,
+            **self.fleet.stats(),
+        }

@@ -81,10 +81,14 @@ class NodeState:
 
     def summary(self, with_timeline: bool = False, tail: int = 0) -> dict:
         """The node as JSON: what ``/api/nodes`` lists and the WebSocket sends."""
-        out: dict[str, Any] = {"node": self.node, "status": self.status, "event": self.event,
-               "last_change": iso(self.last_change_t) if self.last_change_t else None,
-               "last_seen": iso(self.last_seen_t) if self.last_seen_t else None,
-               "messages": self.messages}
+        out: dict[str, Any] = {
+            "node": self.node,
+            "status": self.status,
+            "event": self.event,
+            "last_change": iso(self.last_change_t) if self.last_change_t else None,
+            "last_seen": iso(self.last_seen_t) if self.last_seen_t else None,
+            "messages": self.messages,
+        }
         if with_timeline:
             out["timeline"] = [list(p) for p in self.timeline]
         elif tail:
@@ -151,7 +155,7 @@ class Fleet:
         start = self.prefix + "/"
         if not topic.startswith(start):
             return "bad_topic"
-        node, sep, kind = topic[len(start):].partition("/")
+        node, sep, kind = topic[len(start) :].partition("/")
         if not sep or kind not in ("emotion", "status"):
             return "bad_topic"
         if not node or len(node) > self.limits.max_node_chars or not node.isprintable():
@@ -263,7 +267,13 @@ class Fleet:
 
     def stats(self) -> dict:
         lags = sorted(self.lag_s)
-        return {"nodes": len(self.nodes), "online": self.online, "accepted": self.accepted,
-                "rejected": dict(self.rejected), "evicted": self.evicted, "cleared": self.cleared,
-                "lag_s_p50": round(lags[len(lags) // 2], 3) if lags else None,
-                "lag_s_max": round(lags[-1], 3) if lags else None}
+        return {
+            "nodes": len(self.nodes),
+            "online": self.online,
+            "accepted": self.accepted,
+            "rejected": dict(self.rejected),
+            "evicted": self.evicted,
+            "cleared": self.cleared,
+            "lag_s_p50": round(lags[len(lags) // 2], 3) if lags else None,
+            "lag_s_max": round(lags[-1], 3) if lags else None,
+        }

@@ -50,8 +50,13 @@ def baseline_path(cfg: Config, environ: Mapping[str, str] | None = None) -> Path
 
 def baseline_data(card: ModelCard, node: str, normalizer: Normalizer) -> dict:
     """The JSON of a baseline: the normaliser's state after calibration, for ``card``'s model."""
-    return {"schema": SCHEMA, "model_sha256": card.tflite_sha256, "node": node,
-            "speech_windows": normalizer.speech_windows, "state": normalizer.state()}
+    return {
+        "schema": SCHEMA,
+        "model_sha256": card.tflite_sha256,
+        "node": node,
+        "speech_windows": normalizer.speech_windows,
+        "state": normalizer.state(),
+    }
 
 
 def write_baseline(path: str | Path, data: dict) -> Path:
@@ -76,8 +81,10 @@ def read_baseline(path: str | Path, card: ModelCard) -> dict:
     if not isinstance(data, dict) or data.get("schema") != SCHEMA or not isinstance(data.get("state"), dict):
         raise ValueError(f"{path}: not a voxstream baseline (expected schema {SCHEMA} with a state)")
     if data.get("model_sha256") != card.tflite_sha256:
-        raise ValueError(f"{path}: baseline was calibrated with another model "
-                         f"(sha256 {str(data.get('model_sha256'))[:12]}..., loaded {card.tflite_sha256[:12]}...)")
+        raise ValueError(
+            f"{path}: baseline was calibrated with another model "
+            f"(sha256 {str(data.get('model_sha256'))[:12]}..., loaded {card.tflite_sha256[:12]}...)"
+        )
     Normalizer.from_dict(card.normalization, state=data["state"])  # validates lengths and values
     return data["state"]
 

@@ -62,30 +62,49 @@ class ModelCard:
 
     def to_dict(self) -> dict:
         data = dict(self.extra)
-        data.update({
-            "schema_version": SCHEMA_VERSION,
-            "name": self.name,
-            "arch": self.arch,
-            "labels": list(self.labels),
-            "features": self.features.to_dict(),
-            "input": {"shape": list(self.input_shape), "dtype": "float32"},
-            "streaming": {"window_s": self.window_s, "hop_s": self.hop_s},
-            "normalization": self.normalization,
-            **({"gate": dataclasses.asdict(self.gate)} if self.gate is not None else {}),
-            "tflite": {"file": self.tflite_file, "sha256": self.tflite_sha256},
-        })
+        data.update(
+            {
+                "schema_version": SCHEMA_VERSION,
+                "name": self.name,
+                "arch": self.arch,
+                "labels": list(self.labels),
+                "features": self.features.to_dict(),
+                "input": {"shape": list(self.input_shape), "dtype": "float32"},
+                "streaming": {"window_s": self.window_s, "hop_s": self.hop_s},
+                "normalization": self.normalization,
+                **({"gate": dataclasses.asdict(self.gate)} if self.gate is not None else {}),
+                "tflite": {"file": self.tflite_file, "sha256": self.tflite_sha256},
+            }
+        )
         return data
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "card") -> ModelCard:
         version = data.get("schema_version", data.get("card_version", 1))
         if not isinstance(version, int) or version > SCHEMA_VERSION:
-            raise ModelError(f"{where}: card schema_version {version!r} is newer than this voxstream reads "
-                             f"(<= {SCHEMA_VERSION}); upgrade voxstream")
+            raise ModelError(
+                f"{where}: card schema_version {version!r} is newer than this voxstream reads "
+                f"(<= {SCHEMA_VERSION}); upgrade voxstream"
+            )
         try:
-            extra = {k: v for k, v in data.items() if k not in {
-                "schema_version", "card_version", "name", "arch", "labels", "features", "input", "streaming",
-                "normalization", "gate", "tflite"}}
+            extra = {
+                k: v
+                for k, v in data.items()
+                if k
+                not in {
+                    "schema_version",
+                    "card_version",
+                    "name",
+                    "arch",
+                    "labels",
+                    "features",
+                    "input",
+                    "streaming",
+                    "normalization",
+                    "gate",
+                    "tflite",
+                }
+            }
             return cls(
                 name=str(data["name"]),
                 arch=str(data["arch"]),
@@ -155,8 +174,9 @@ def load_card(model_path: str | Path, verify: bool = True) -> tuple[ModelCard, P
     """
     card_file = card_path_for(model_path)
     if not card_file.is_file():
-        raise ModelError(f"{card_file}: model card not found "
-                         "(every .tflite needs the .json card written by `voxstream train`)")
+        raise ModelError(
+            f"{card_file}: model card not found (every .tflite needs the .json card written by `voxstream train`)"
+        )
     try:
         data = json.loads(card_file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -170,6 +190,8 @@ def load_card(model_path: str | Path, verify: bool = True) -> tuple[ModelCard, P
     if verify:
         actual = sha256_file(tflite)
         if actual != card.tflite_sha256:
-            raise ModelError(f"{tflite}: sha256 {actual[:12]}... does not match its card "
-                             f"({card.tflite_sha256[:12]}...); the model and card do not belong together")
+            raise ModelError(
+                f"{tflite}: sha256 {actual[:12]}... does not match its card "
+                f"({card.tflite_sha256[:12]}...); the model and card do not belong together"
+            )
     return card, tflite

@@ -96,8 +96,7 @@ class LiteModel:
         self.source = bytes(source) if isinstance(source, (bytes, bytearray)) else Path(source)
         self.where = f"<{len(self.source)}-byte model>" if isinstance(self.source, bytes) else str(self.source)
         Interpreter = interpreter_class()
-        where = ({"model_content": self.source} if isinstance(self.source, bytes)
-                 else {"model_path": str(self.source)})
+        where = {"model_content": self.source} if isinstance(self.source, bytes) else {"model_path": str(self.source)}
         try:
             with native_stderr():
                 self._interp = Interpreter(**where, num_threads=num_threads)
@@ -183,8 +182,9 @@ class Classifier:
         """The ``.tflite`` file (None for a model loaded from bytes)."""
         where = self.model.where
         if self.model.input_shape != tuple(card.input_shape):
-            raise ModelError(f"{where}: input shape {self.model.input_shape} does not match the card's "
-                             f"{tuple(card.input_shape)}")
+            raise ModelError(
+                f"{where}: input shape {self.model.input_shape} does not match the card's {tuple(card.input_shape)}"
+            )
         if self.model.n_outputs != len(card.labels):
             raise ModelError(f"{where}: {self.model.n_outputs} outputs but the card names {len(card.labels)} labels")
 

@@ -25,8 +25,10 @@ def shipped_dir() -> Path:
     try:
         folder = resources.files(SHIPPED_PACKAGE)
     except ModuleNotFoundError:
-        raise ModelError(f"{SHIPPED_PACKAGE}: the shipped models are not installed; "
-                         "expected them with the package (reinstall voxstream)") from None
+        raise ModelError(
+            f"{SHIPPED_PACKAGE}: the shipped models are not installed; "
+            "expected them with the package (reinstall voxstream)"
+        ) from None
     if not isinstance(folder, Path):  # a zip import; pip always installs to the file system
         raise ModelError(f"{SHIPPED_PACKAGE}: shipped models must be installed as files, not in {folder}")
     return folder
@@ -47,16 +49,20 @@ def resolve_model(name_or_path: str | Path) -> Path:
     """The ``.tflite`` (or card) path for a shipped name or a path; one-line :class:`ModelError` if neither."""
     value = str(name_or_path).strip()
     if not value:
-        raise ModelError(f"model: empty name; expected a shipped model ({', '.join(shipped_models())}) "
-                         "or a path to a .tflite file")
+        raise ModelError(
+            f"model: empty name; expected a shipped model ({', '.join(shipped_models())}) or a path to a .tflite file"
+        )
     if _is_name(value):
         models = shipped_models()
         if value in models:
             return models[value]
-        raise ModelError(f"{value}: no shipped model of that name; expected one of {', '.join(models)} "
-                         "or a path to a .tflite file")
+        raise ModelError(
+            f"{value}: no shipped model of that name; expected one of {', '.join(models)} or a path to a .tflite file"
+        )
     path = Path(value).expanduser()
     if not path.is_file() and not card_path_for(path).is_file():
-        raise ModelError(f"{path}: model not found; expected a .tflite file with its .json card beside it, "
-                         f"or a shipped model ({', '.join(shipped_models())})")
+        raise ModelError(
+            f"{path}: model not found; expected a .tflite file with its .json card beside it, "
+            f"or a shipped model ({', '.join(shipped_models())})"
+        )
     return path

@@ -49,8 +49,13 @@ class FileResult:
     duration_s: float
 
     def to_dict(self) -> dict:
-        return {"file": self.file, "label": self.label, "confidence": round(self.confidence, 4),
-                "scores": {k: round(v, 4) for k, v in self.scores.items()}, "duration_s": round(self.duration_s, 3)}
+        return {
+            "file": self.file,
+            "label": self.label,
+            "confidence": round(self.confidence, 4),
+            "scores": {k: round(v, 4) for k, v in self.scores.items()},
+            "duration_s": round(self.duration_s, 3),
+        }
 
 
 @dataclass(frozen=True)
@@ -102,11 +107,17 @@ class ArchiveStats:
     def write(self, path: Path, wall_s: float) -> None:
         """JSON: the totals, each stage's share of the summed stage time, wall seconds since the run began."""
         total = sum(self.seconds.values()) or 1.0
-        data = {"files": self.files, "failed": self.failed, "workers": len(self.peak_rss_mb),
-                "audio_s": round(self.audio_s, 3), "run_wall_s": round(wall_s, 3), "worker_cpu_s": round(self.cpu_s, 3),
-                "stage_s": {k: round(v, 4) for k, v in self.seconds.items()},
-                "stage_share": {k: round(v / total, 4) for k, v in self.seconds.items()},
-                "peak_rss_mb": {str(k): round(v, 1) for k, v in sorted(self.peak_rss_mb.items())}}
+        data = {
+            "files": self.files,
+            "failed": self.failed,
+            "workers": len(self.peak_rss_mb),
+            "audio_s": round(self.audio_s, 3),
+            "run_wall_s": round(wall_s, 3),
+            "worker_cpu_s": round(self.cpu_s, 3),
+            "stage_s": {k: round(v, 4) for k, v in self.seconds.items()},
+            "stage_share": {k: round(v / total, 4) for k, v in self.seconds.items()},
+            "peak_rss_mb": {str(k): round(v, 1) for k, v in sorted(self.peak_rss_mb.items())},
+        }
         path.write_text(json.dumps(data, indent=2) + "\n")
 
 
@@ -172,8 +183,14 @@ class ArchiveScorer:
             if len(head) == 1:
                 rows = clip_frames(head[0], self.card.features, self.spec, gate, self.extractor)
             else:
-                rows = stream_rows(itertools.chain(head, blocks), self.card.features, self.spec, gate,
-                                   chunk_windows=CHUNK_WINDOWS, extractor=self.extractor)
+                rows = stream_rows(
+                    itertools.chain(head, blocks),
+                    self.card.features,
+                    self.spec,
+                    gate,
+                    chunk_windows=CHUNK_WINDOWS,
+                    extractor=self.extractor,
+                )
         except ValueError as exc:
             raise AudioError(f"{path}: too short for features ({exc})") from None
         finally:
@@ -184,8 +201,9 @@ class ArchiveScorer:
             raise AudioError(f"{path}: too short for features; expected at least one FFT frame of audio")
         return rows
 
-    def _pool(self, clips: dict[int, ClipFrames], paths: list[str], errors: list[str | None],
-              seconds: dict[str, float]) -> dict[int, ClipRows]:
+    def _pool(
+        self, clips: dict[int, ClipFrames], paths: list[str], errors: list[str | None], seconds: dict[str, float]
+    ) -> dict[int, ClipRows]:
         """The short files' windows pooled together; if that fails, file by file (one bad file fails alone)."""
         t0 = time.perf_counter()
         try:
@@ -239,13 +257,19 @@ class ArchiveScorer:
                 return self.model(x)
             finally:
                 seconds["model"] += time.perf_counter() - t0
+
         return predict
 
     def _result(self, path: str, clip: ClipRows, probs: np.ndarray) -> FileResult:
         labels = self.card.labels
         best = int(np.argmax(probs))
-        return FileResult(str(path), labels[best], float(probs[best]), {k: float(v) for k, v in zip(labels, probs)},
-                          clip.samples / self.card.features.sample_rate)
+        return FileResult(
+            str(path),
+            labels[best],
+            float(probs[best]),
+            {k: float(v) for k, v in zip(labels, probs)},
+            clip.samples / self.card.features.sample_rate,
+        )
 
 
 _LOCAL = threading.local()
@@ -278,7 +302,7 @@ def chunks(paths: list[str], workers: int, most: int = 16) -> list[list[str]]:
     """Files cut into chunks: about 8 per worker (load balance, progress), at most ``most`` files each (the
     others wait for the last chunk of a busy worker: 16 short files are about 0.05 s of work)."""
     size = max(1, min(most, -(-len(paths) // max(1, 8 * workers))))
-    return [paths[i:i + size] for i in range(0, len(paths), size)]
+    return [paths[i : i + size] for i in range(0, len(paths), size)]
 
 
 def job_for(cfg: Config) -> Job:

@@ -56,7 +56,7 @@ def pool_windows(frames: np.ndarray, first: np.ndarray, n: int, params: FeatureP
     kind = params.kind
     out = np.empty((len(first),) + params.shape, dtype=np.float32)
     for lo in range(0, len(first), BLOCK_WINDOWS):
-        out[lo:lo + BLOCK_WINDOWS] = kind.pool_windows(frames, first[lo:lo + BLOCK_WINDOWS], n, params)
+        out[lo : lo + BLOCK_WINDOWS] = kind.pool_windows(frames, first[lo : lo + BLOCK_WINDOWS], n, params)
     return out
 
 
@@ -82,8 +82,11 @@ class BatchModel:
             self._model = LiteModel(classifier.model.source, num_threads=num_threads)
             self._resize(MIN_BATCH)
         except (RuntimeError, ValueError, ModelError) as exc:
-            _LOGGER.debug("%s: no batch input (%s); one LiteRT call per window", classifier.model.where,
-                          str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            _LOGGER.debug(
+                "%s: no batch input (%s); one LiteRT call per window",
+                classifier.model.where,
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+            )
             self._model = None
         self.batched = self._model is not None and self._model.float_io and self._agrees()
 
@@ -97,8 +100,10 @@ class BatchModel:
         self.batched = True
         same = np.allclose(self(x), np.stack([self.classifier.predict(row) for row in x]), atol=1e-5)
         if not same:
-            _LOGGER.warning("%s: batch scores differ from per-window scores; one LiteRT call per window",
-                            self.classifier.model.where)
+            _LOGGER.warning(
+                "%s: batch scores differ from per-window scores; one LiteRT call per window",
+                self.classifier.model.where,
+            )
         return bool(same)
 
     def _resize(self, size: int) -> None:
@@ -116,12 +121,11 @@ class BatchModel:
         assert self._model is not None  # batched: there is a batch model
         out = np.empty((len(x), n_labels), dtype=np.float32)
         for lo in range(0, len(x), MAX_BATCH):
-            part = x[lo:lo + MAX_BATCH]
+            part = x[lo : lo + MAX_BATCH]
             size = _batch_size(len(part))
             if size != self._size:
                 self._resize(size)
             if len(part) < size:
                 part = np.concatenate([part, np.zeros((size - len(part), *self.row_shape), dtype=np.float32)])
-            out[lo:lo + MAX_BATCH] = self._model.predict_batch(part)[: min(MAX_BATCH, len(x) - lo)]
+            out[lo : lo + MAX_BATCH] = self._model.predict_batch(part)[: min(MAX_BATCH, len(x) - lo)]
         return out
-

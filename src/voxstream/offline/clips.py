@@ -64,12 +64,14 @@ class ClipFrames:
     samples: int
 
 
-def clip_frames(samples: np.ndarray, params: FeatureParams, spec: WindowSpec, gate: WindowGate,
-                extractor: MfccFrames | None = None) -> ClipFrames:
+def clip_frames(
+    samples: np.ndarray, params: FeatureParams, spec: WindowSpec, gate: WindowGate, extractor: MfccFrames | None = None
+) -> ClipFrames:
     """The MFCC frames of one clip (computed once for all its windows) and the gate's verdict on each window."""
     if spec.hop % params.hop_length or spec.window % params.hop_length:
-        raise ValueError(f"window {spec.window} / hop {spec.hop} samples: must be multiples of hop_length "
-                         f"{params.hop_length}")
+        raise ValueError(
+            f"window {spec.window} / hop {spec.hop} samples: must be multiples of hop_length {params.hop_length}"
+        )
     extractor = extractor or MfccFrames(params)
     frames = extractor(samples)
     if len(frames) == 0:
@@ -98,19 +100,26 @@ def pool_clips(clips: list[ClipFrames], params: FeatureParams) -> list[ClipRows]
         x = pool_windows(frames, first, n, params)
         bounds = np.cumsum([0] + [len(clips[i].first) for i in members])
         for j, i in enumerate(members):
-            out[i] = ClipRows(x[bounds[j]:bounds[j + 1]], clips[i].speech, clips[i].samples)
+            out[i] = ClipRows(x[bounds[j] : bounds[j + 1]], clips[i].speech, clips[i].samples)
     return cast("list[ClipRows]", out)  # every clip is in one group: no None is left
 
 
-def window_rows(samples: np.ndarray, params: FeatureParams, spec: WindowSpec, gate: WindowGate,
-                extractor: MfccFrames | None = None) -> ClipRows:
+def window_rows(
+    samples: np.ndarray, params: FeatureParams, spec: WindowSpec, gate: WindowGate, extractor: MfccFrames | None = None
+) -> ClipRows:
     """Features and gate verdicts of every streaming window of one clip (frames computed once, all
     windows pooled at once by :func:`~voxstream.offline.batch.pool_windows`, the gate's sub-frames once)."""
     return pool_clips([clip_frames(samples, params, spec, gate, extractor)], params)[0]
 
 
-def stream_rows(blocks: Iterable[np.ndarray], params: FeatureParams, spec: WindowSpec, gate: WindowGate,
-                chunk_windows: int = 240, extractor: MfccFrames | None = None) -> ClipRows:
+def stream_rows(
+    blocks: Iterable[np.ndarray],
+    params: FeatureParams,
+    spec: WindowSpec,
+    gate: WindowGate,
+    chunk_windows: int = 240,
+    extractor: MfccFrames | None = None,
+) -> ClipRows:
     """:func:`window_rows` of a long stream of blocks, in chunks of ``chunk_windows`` windows (bounded memory)."""
     extractor = extractor or MfccFrames(params)
     step = chunk_windows * spec.hop
@@ -142,8 +151,12 @@ def clip_probabilities(probs: np.ndarray, speech: np.ndarray) -> np.ndarray:
     return probs[use].mean(axis=0)
 
 
-def score_clips(clips: list[ClipRows], normalizer_factory: Callable[[], Normalizer],
-                predict: Callable[[np.ndarray], np.ndarray], sessions: list[int] | None = None) -> np.ndarray:
+def score_clips(
+    clips: list[ClipRows],
+    normalizer_factory: Callable[[], Normalizer],
+    predict: Callable[[np.ndarray], np.ndarray],
+    sessions: list[int] | None = None,
+) -> np.ndarray:
     """Probabilities of every clip, (n_clips, n_labels).
 
     ``sessions[i]`` names the session of clip ``i`` (clips of one session are
@@ -167,8 +180,9 @@ def score_clips(clips: list[ClipRows], normalizer_factory: Callable[[], Normaliz
     else:
         probs = np.zeros((0, 0), dtype=np.float32)
     bounds = np.cumsum([0] + [len(r) for r in rows])
-    return np.stack([clip_probabilities(probs[lo:hi], np.ones(hi - lo, dtype=bool))
-                     for lo, hi in zip(bounds[:-1], bounds[1:])])
+    return np.stack(
+        [clip_probabilities(probs[lo:hi], np.ones(hi - lo, dtype=bool)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+    )
 
 
 def _used_windows(speech: np.ndarray) -> np.ndarray:

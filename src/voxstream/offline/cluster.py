@@ -28,8 +28,10 @@ def _client(address: str):
     try:
         return Client(address, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
     except (OSError, TimeoutError) as exc:
-        raise ConfigError(f"--scheduler {address}: cannot reach the Dask scheduler ({exc}); "
-                          "expected a running `dask scheduler` and workers") from None
+        raise ConfigError(
+            f"--scheduler {address}: cannot reach the Dask scheduler ({exc}); "
+            "expected a running `dask scheduler` and workers"
+        ) from None
 
 
 def run_dask(parts: list[list[str]], job: Job, address: str) -> Iterator[ChunkResult]:

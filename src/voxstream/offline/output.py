@@ -34,8 +34,10 @@ def format_for(fmt: str | None, out: str | None) -> str:
             return "csv"
         if suffix in JSON_SUFFIXES:
             return "json"
-        raise ConfigError(f"--out {out}: cannot tell the format from the extension; "
-                          "expected .csv or .jsonl (or give --format json|csv)")
+        raise ConfigError(
+            f"--out {out}: cannot tell the format from the extension; "
+            "expected .csv or .jsonl (or give --format json|csv)"
+        )
     return "table"
 
 
@@ -136,8 +138,10 @@ class Progress:
         frac = self.done / self.total if self.total else 1.0
         n = int(round(frac * self.WIDTH))
         speed = self.audio_s / elapsed if elapsed > 0 else 0.0
-        return (f"[{'#' * n}{'-' * (self.WIDTH - n)}] {self.done}/{self.total} files, "
-                f"{self.audio_s / 60:.1f} min of audio, {speed:.0f}x real time")
+        return (
+            f"[{'#' * n}{'-' * (self.WIDTH - n)}] {self.done}/{self.total} files, "
+            f"{self.audio_s / 60:.1f} min of audio, {speed:.0f}x real time"
+        )
 
     def clear(self) -> None:
         if self.live and self._drawn:

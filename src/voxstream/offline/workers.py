@@ -73,7 +73,7 @@ def run_local(parts: list[list[str]], job: Job, workers: int, task=score_chunk) 
         except concurrent.futures.process.BrokenProcessPool:
             part = parts[done]  # pending when a worker died: maybe the culprit, maybe a bystander
             if len(part) > 1:
-                parts[done:done + 1] = [[path] for path in part]
+                parts[done : done + 1] = [[path] for path in part]
                 continue
             yield _alone(part, job, task)
             done += 1
@@ -110,9 +110,12 @@ def _context():
 def _pool_map(parts: list[list[str]], job: Job, workers: int, task) -> Iterator[ChunkResult]:
     for stream in (sys.stdout, sys.stderr):  # a forked worker must not inherit (and later flush) unwritten output
         stream.flush()
-    with _single_thread_env(), concurrent.futures.ProcessPoolExecutor(
-            max_workers=min(workers, len(parts)), mp_context=_context(),
-            initializer=_init_worker, initargs=(job,)) as pool:
+    with (
+        _single_thread_env(),
+        concurrent.futures.ProcessPoolExecutor(
+            max_workers=min(workers, len(parts)), mp_context=_context(), initializer=_init_worker, initargs=(job,)
+        ) as pool,
+    ):
         try:
             yield from pool.map(task, parts, [job] * len(parts))
         except BaseException:

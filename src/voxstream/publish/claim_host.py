@@ -41,8 +41,9 @@ def process_start(pid: int) -> float | None:
     """When a process of this host started, epoch seconds, from /proc (None where there is none)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                    if line.startswith("btime "))
+        boot = next(
+            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime ")
+        )
         return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22 of stat: start time in clock ticks
     except (OSError, StopIteration, ValueError, IndexError):
         return None
@@ -50,5 +51,4 @@ def process_start(pid: int) -> float | None:
 
 def new_claim() -> Claim:
     """This run's claim: a random run id, this host and process, the wall-clock start."""
-    return Claim(run=secrets.token_hex(4), host=socket.gethostname(), pid=os.getpid(),
-                 since_ms=int(time.time() * 1000))
+    return Claim(run=secrets.token_hex(4), host=socket.gethostname(), pid=os.getpid(), since_ms=int(time.time() * 1000))

@@ -32,8 +32,10 @@ def _bar(fraction: float, width: int = BAR) -> str:
 def status_line(event: EmotionEvent) -> str:
     """``  12.50s  happy      0.82 [########--]  level [######----]  -23 dBFS  speech``."""
     level = (max(-60.0, min(0.0, event.level_dbfs)) + 60.0) / 60.0
-    return (f"{event.stream_time_s:8.2f}s  {event.label:<10} {event.confidence:4.2f} [{_bar(event.confidence)}]"
-            f"  level [{_bar(level)}] {event.level_dbfs:5.0f} dBFS  {'speech' if event.speech else '      '}")
+    return (
+        f"{event.stream_time_s:8.2f}s  {event.label:<10} {event.confidence:4.2f} [{_bar(event.confidence)}]"
+        f"  level [{_bar(level)}] {event.level_dbfs:5.0f} dBFS  {'speech' if event.speech else '      '}"
+    )
 
 
 class ConsolePrinter:

@@ -70,8 +70,12 @@ class Topics:
     @classmethod
     def for_node(cls, cfg: MqttConfig, node: str) -> Topics:
         base = f"{cfg.prefix.rstrip('/')}/{node_slug(node)}"
-        return cls(emotion=f"{base}/emotion", status=f"{base}/status", event=f"{base}/event",
-                   ha_status=f"{cfg.discovery_prefix.rstrip('/')}/status")
+        return cls(
+            emotion=f"{base}/emotion",
+            status=f"{base}/status",
+            event=f"{base}/event",
+            ha_status=f"{cfg.discovery_prefix.rstrip('/')}/status",
+        )
 
 
 def event_types(card: ModelCard) -> list[str]:
@@ -112,8 +116,7 @@ def object_id(node: str, name: str) -> str:
     return f"voxstream_{node_slug(node)}_{node_slug(name)}"
 
 
-def _common(card: ModelCard, node: str, topics: Topics, domain: str, key: str, name: str,
-            page_url: str | None) -> dict:
+def _common(card: ModelCard, node: str, topics: Topics, domain: str, key: str, name: str, page_url: str | None) -> dict:
     entity = object_id(node, name)
     return {
         "name": name,
@@ -129,13 +132,23 @@ def _common(card: ModelCard, node: str, topics: Topics, domain: str, key: str, n
     }
 
 
-EMOTION_ATTRIBUTES = ("{{ dict(value_json.scores, arousal=value_json.arousal, arousal_score=value_json.arousal_score,"
-                      " valence=value_json.valence, valence_score=value_json.valence_score) | tojson }}")
+EMOTION_ATTRIBUTES = (
+    "{{ dict(value_json.scores, arousal=value_json.arousal, arousal_score=value_json.arousal_score,"
+    " valence=value_json.valence, valence_score=value_json.valence_score) | tojson }}"
+)
 """The emotion sensor's attributes: every label's score, then arousal, valence and their scores."""
 
 
-def _affect(card: ModelCard, node: str, topics: Topics, key: str, name: str, values: tuple[str, ...],
-            icon: str, page_url: str | None) -> dict:
+def _affect(
+    card: ModelCard,
+    node: str,
+    topics: Topics,
+    key: str,
+    name: str,
+    values: tuple[str, ...],
+    icon: str,
+    page_url: str | None,
+) -> dict:
     """An enum sensor for ``arousal`` or ``valence`` of the emotion JSON, its score as the attribute."""
     return _common(card, node, topics, "sensor", key, name, page_url) | {
         "state_topic": topics.emotion,
@@ -148,8 +161,9 @@ def _affect(card: ModelCard, node: str, topics: Topics, key: str, name: str, val
     }
 
 
-def discovery_configs(cfg: MqttConfig, card: ModelCard, node: str,
-                      page_url: str | None = None) -> list[tuple[str, dict]]:
+def discovery_configs(
+    cfg: MqttConfig, card: ModelCard, node: str, page_url: str | None = None
+) -> list[tuple[str, dict]]:
     """``(config topic, payload)`` for each entity; publish them retained.  ``page_url``: the live page,
     the device's ``configuration_url`` (none when the WebSocket listener is off)."""
     topics = Topics.for_node(cfg, node)
@@ -178,6 +192,13 @@ def discovery_configs(cfg: MqttConfig, card: ModelCard, node: str,
         "icon": "mdi:emoticon-excited-outline",
     }
     prefix = cfg.discovery_prefix.rstrip("/")
-    return [(f"{prefix}/{component}/{payload['unique_id']}/config", payload)
-            for component, payload in (("sensor", emotion), ("sensor", confidence), ("sensor", arousal),
-                                       ("sensor", valence), ("event", change))]
+    return [
+        (f"{prefix}/{component}/{payload['unique_id']}/config", payload)
+        for component, payload in (
+            ("sensor", emotion),
+            ("sensor", confidence),
+            ("sensor", arousal),
+            ("sensor", valence),
+            ("event", change),
+        )
+    ]

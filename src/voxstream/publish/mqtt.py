@@ -98,9 +98,17 @@ class MqttPublisher:
     is the live page's address, the device's ``configuration_url`` in Home Assistant.
     """
 
-    def __init__(self, cfg: MqttConfig, node: str, card: ModelCard, stats: RunStats | None = None,
-                 *, page_url: Callable[[], str | None] | None = None, claim: Claim | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        node: str,
+        card: ModelCard,
+        stats: RunStats | None = None,
+        *,
+        page_url: Callable[[], str | None] | None = None,
+        claim: Claim | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.cfg = cfg
         self.card = card
         self.stats = stats
@@ -184,18 +192,26 @@ class MqttPublisher:
     def _client(self) -> aiomqtt.Client:
         cfg = self.cfg
         return aiomqtt.Client(
-            cfg.host, cfg.port, identifier=self.client_id, protocol=aiomqtt.ProtocolVersion.V5,
-            username=cfg.username or None, password=cfg.password or None,
+            cfg.host,
+            cfg.port,
+            identifier=self.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            username=cfg.username or None,
+            password=cfg.password or None,
             will=aiomqtt.Will(self.topics.status, OFFLINE, qos=1, retain=True),  # no run: releases the claim
-            keepalive=cfg.keepalive_s, timeout=PUBLISH_TIMEOUT_S,
-            tls_params=self._tls, tls_insecure=cfg.tls_insecure if cfg.tls else None,
-            max_queued_outgoing_messages=64, logger=_CLIENT_LOGGER,
+            keepalive=cfg.keepalive_s,
+            timeout=PUBLISH_TIMEOUT_S,
+            tls_params=self._tls,
+            tls_insecure=cfg.tls_insecure if cfg.tls else None,
+            max_queued_outgoing_messages=64,
+            logger=_CLIENT_LOGGER,
         )
 
     async def _run(self) -> None:
         try:
-            await keep_connected(self, "MQTT publisher", stopping=lambda: self._stopping or self.fatal is not None,
-                                 sleep=self._sleep)
+            await keep_connected(
+                self, "MQTT publisher", stopping=lambda: self._stopping or self.fatal is not None, sleep=self._sleep
+            )
         finally:
             self._checked.set()
 
@@ -217,8 +233,9 @@ class MqttPublisher:
         now = time.monotonic()
         where = f"{self.cfg.host}:{self.cfg.port}"
         if self.connected or now >= self._next_warn:
-            _LOGGER.warning("MQTT broker %s: %s; retrying in the background (only the latest state is kept)",
-                            where, str(exc))  # not the exception: a record would keep its frames
+            _LOGGER.warning(
+                "MQTT broker %s: %s; retrying in the background (only the latest state is kept)", where, str(exc)
+            )  # not the exception: a record would keep its frames
             self._next_warn = now + WARN_EVERY_S
         else:
             _LOGGER.debug("MQTT broker %s still unreachable: %s", where, str(exc))
@@ -283,15 +300,17 @@ class MqttPublisher:
         self.fatal = PublisherError(
             f"MQTT node {self.node!r} ({self.topics.base}/...) is in use by another voxstream process ({who}); "
             f"give each node its own [node] name (a claim whose process is gone: mosquitto_pub -r -n -t "
-            f"{self.topics.status})")
+            f"{self.topics.status})"
+        )
         return self.fatal
 
     async def _send_status(self, client: aiomqtt.Client) -> None:
         """This run's status (online once this connection sent a state, else offline) with its claim."""
         props = Properties(PacketTypes.PUBLISH)
         props.UserProperty = self.claim.mine.properties()
-        await client.publish(self.topics.status, ONLINE if self._online else OFFLINE, qos=1, retain=True,
-                             properties=props)
+        await client.publish(
+            self.topics.status, ONLINE if self._online else OFFLINE, qos=1, retain=True, properties=props
+        )
 
     # -- announcing and sending ---------------------------------------------------------------
     async def _announce_all(self, client: aiomqtt.Client) -> None:
@@ -358,8 +377,11 @@ class MqttPublisher:
         if verdict is Verdict.LOST:
             raise self._lost()
         if verdict is Verdict.CLAIM:  # claim again; after a younger run's claim, announce again too
-            _LOGGER.info("MQTT node %s: %s; claiming it again", self.topics.base,
-                         "released by another client" if claim is None else f"claimed by {claim.describe()}")
+            _LOGGER.info(
+                "MQTT node %s: %s; claiming it again",
+                self.topics.base,
+                "released by another client" if claim is None else f"claimed by {claim.describe()}",
+            )
             self._reclaim = True
             self._announce = self._announce or claim is not None
             self._wake.set()

@@ -58,8 +58,12 @@ class Claim:
         if not props.get(RUN):
             return None
         try:
-            return cls(run=props[RUN], host=props.get(HOST, ""), pid=int(props.get(PID, "0")),
-                       since_ms=int(props.get(SINCE, "0")))
+            return cls(
+                run=props[RUN],
+                host=props.get(HOST, ""),
+                pid=int(props.get(PID, "0")),
+                since_ms=int(props.get(SINCE, "0")),
+            )
         except ValueError:
             return None
 

@@ -73,8 +73,12 @@ def tls_parameters(cfg: MqttConfig) -> aiomqtt.TLSParameters | None:
             raise ConfigError(f"mqtt.{key}: file not found: {path}")
     if bool(cfg.cert_file) != bool(cfg.key_file):
         raise ConfigError("mqtt.cert_file and mqtt.key_file: set both for a client certificate, or neither")
-    return aiomqtt.TLSParameters(ca_certs=cfg.ca_file or None, certfile=cfg.cert_file or None,
-                                 keyfile=cfg.key_file or None, cert_reqs=ssl.CERT_REQUIRED)
+    return aiomqtt.TLSParameters(
+        ca_certs=cfg.ca_file or None,
+        certfile=cfg.cert_file or None,
+        keyfile=cfg.key_file or None,
+        cert_reqs=ssl.CERT_REQUIRED,
+    )
 
 
 async def keep_connected(link, what: str, stopping=lambda: False, sleep=asyncio.sleep) -> None:

@@ -52,10 +52,14 @@ _SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
-PAGE_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-            "connect-src 'self' ws: wss:; img-src data:; base-uri 'none'; form-action 'none'")
-ASSETS = {"/page.js": ("page.js", "text/javascript; charset=utf-8"),
-          "/page.css": ("page.css", "text/css; charset=utf-8")}
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "connect-src 'self' ws: wss:; img-src data:; base-uri 'none'; form-action 'none'"
+)
+ASSETS = {
+    "/page.js": ("page.js", "text/javascript; charset=utf-8"),
+    "/page.css": ("page.css", "text/css; charset=utf-8"),
+}
 """The shared files both pages load, by path: (file beside this module, Content-Type)."""
 
 
@@ -73,8 +77,18 @@ class PageServer:
     (its default when None).
     """
 
-    def __init__(self, web: WebsocketConfig, host: str, port: int, page: bytes, *, name: str, title: str,
-                 hint: str, ws_logger: logging.Logger | None = None) -> None:
+    def __init__(
+        self,
+        web: WebsocketConfig,
+        host: str,
+        port: int,
+        page: bytes,
+        *,
+        name: str,
+        title: str,
+        hint: str,
+        ws_logger: logging.Logger | None = None,
+    ) -> None:
         self.web = web
         self.host, self._port = host, port
         self._page = page
@@ -101,14 +115,25 @@ class PageServer:
     async def __aenter__(self) -> Self:
         try:
             self._server = await serve(
-                self._handle, self.host, self._port, process_request=self._process_request,
+                self._handle,
+                self.host,
+                self._port,
+                process_request=self._process_request,
                 # websockets documents "a wrapper or a subclass" here; its type hint names only the class
                 create_connection=functools.partial(TrackedConnection, registry=self._tcp),  # type: ignore[arg-type]
-                max_size=self.web.max_message_bytes, max_queue=4, compression=None,
-                open_timeout=5, ping_interval=20, ping_timeout=20, close_timeout=2, logger=self._ws_logger)
+                max_size=self.web.max_message_bytes,
+                max_queue=4,
+                compression=None,
+                open_timeout=5,
+                ping_interval=20,
+                ping_timeout=20,
+                close_timeout=2,
+                logger=self._ws_logger,
+            )
         except OSError as exc:
-            raise VoxstreamError(f"{self._name}: cannot listen on {self.host}:{self._port} "
-                                 f"({exc.strerror or exc}); {self._hint}") from None
+            raise VoxstreamError(
+                f"{self._name}: cannot listen on {self.host}:{self._port} ({exc.strerror or exc}); {self._hint}"
+            ) from None
         _LOGGER.info("%s on %s", self._title, self.url)
         return self
 
@@ -156,8 +181,9 @@ class PageServer:
         if path in routes:
             return respond(connection, 200, json.dumps(routes[path](), separators=(",", ":")), "application/json")
         if path != WS_PATH:
-            return respond(connection, 200, self._page, "text/html; charset=utf-8",
-                           {"Content-Security-Policy": PAGE_CSP})
+            return respond(
+                connection, 200, self._page, "text/html; charset=utf-8", {"Content-Security-Policy": PAGE_CSP}
+            )
         if not origin_ok(self.web, request):
             _LOGGER.warning("%s: WebSocket from origin %r refused", self._name, request.headers.get("Origin"))
             return respond(connection, 403, "origin not allowed\n")
@@ -217,14 +243,24 @@ def limit_kernel_buffer(ws: ServerConnection) -> None:
             pass
 
 
-def respond(connection: ServerConnection, status: int, body: str | bytes,
-            content_type: str = "text/plain; charset=utf-8", extra: dict[str, str] | None = None) -> Response:
+def respond(
+    connection: ServerConnection,
+    status: int,
+    body: str | bytes,
+    content_type: str = "text/plain; charset=utf-8",
+    extra: dict[str, str] | None = None,
+) -> Response:
     """An HTTP response with the right Content-Type and the security headers."""
     data = body.encode("utf-8") if isinstance(body, str) else body
     base = connection.respond(http.HTTPStatus(status), "")
-    headers = Headers((k, v) for k, v in base.headers.raw_items()
-                      if k.lower() not in ("content-type", "content-length"))
-    for name, value in {"Content-Type": content_type, "Content-Length": str(len(data)),
-                        **_SECURITY_HEADERS, **(extra or {})}.items():
+    headers = Headers(
+        (k, v) for k, v in base.headers.raw_items() if k.lower() not in ("content-type", "content-length")
+    )
+    for name, value in {
+        "Content-Type": content_type,
+        "Content-Length": str(len(data)),
+        **_SECURITY_HEADERS,
+        **(extra or {}),
+    }.items():
         headers[name] = value
     return Response(base.status_code, base.reason_phrase, headers, data)

@@ -34,9 +34,16 @@ _LOGGER = logging.getLogger(__name__)
 
 def hello_message(card: ModelCard, node: str, spec: WindowSpec) -> Hello:
     """The first message on every connection: what the page needs to draw itself, with the engine's window."""
-    return Hello(node=node, model=card.name, arch=card.arch, labels=list(card.labels),
-                 extra_labels=[UNCERTAIN, SILENCE], window_s=spec.window_s, hop_s=spec.hop_s,
-                 sample_rate=card.features.sample_rate)
+    return Hello(
+        node=node,
+        model=card.name,
+        arch=card.arch,
+        labels=list(card.labels),
+        extra_labels=[UNCERTAIN, SILENCE],
+        window_s=spec.window_s,
+        hop_s=spec.hop_s,
+        sample_rate=card.features.sample_rate,
+    )
 
 
 class _Client:
@@ -64,10 +71,24 @@ class WebSocketPublisher(PageServer):
     ``spec`` is the engine's window (:func:`voxstream.stages.window_spec`), sent in the hello.
     """
 
-    def __init__(self, cfg: WebsocketConfig, card: ModelCard, stats: RunStats | None = None,
-                 node: str = "voxstream", *, spec: WindowSpec) -> None:
-        super().__init__(cfg, cfg.host, cfg.port, read_page(__package__, "index.html"), name="websocket",
-                         title="live page", hint="is another voxstream running? Choose another websocket.port")
+    def __init__(
+        self,
+        cfg: WebsocketConfig,
+        card: ModelCard,
+        stats: RunStats | None = None,
+        node: str = "voxstream",
+        *,
+        spec: WindowSpec,
+    ) -> None:
+        super().__init__(
+            cfg,
+            cfg.host,
+            cfg.port,
+            read_page(__package__, "index.html"),
+            name="websocket",
+            title="live page",
+            hint="is another voxstream running? Choose another websocket.port",
+        )
         self.card = card
         self.stats = stats if stats is not None else RunStats(model=card.name, node=node)
         self.node = node
@@ -127,6 +148,9 @@ class WebSocketPublisher(PageServer):
 
     def health(self) -> dict:
         """The ``/healthz`` body: the run's status and this publisher's client counters (no emotion data)."""
-        return {"up": True, **self.stats.snapshot().to_dict(), "clients": len(self._clients),
-                "dropped_messages": self.dropped_messages}
-
+        return {
+            "up": True,
+            **self.stats.snapshot().to_dict(),
+            "clients": len(self._clients),
+            "dropped_messages": self.dropped_messages,
+        }

@@ -63,22 +63,22 @@ def build(input_shape: tuple[int, int], n_classes: int, batch_size: int | None =
     reg = keras.regularizers.l2(L2)
     inputs = keras.Input(shape=tuple(input_shape), batch_size=batch_size, name="seq")
     x = layers.GaussianNoise(NOISE)(inputs)
-    h = layers.LSTM(UNITS, dropout=DROPOUT, recurrent_dropout=RECURRENT_DROPOUT, kernel_regularizer=reg,
-                    unroll=unroll, name="lstm")(x)
+    h = layers.LSTM(
+        UNITS, dropout=DROPOUT, recurrent_dropout=RECURRENT_DROPOUT, kernel_regularizer=reg, unroll=unroll, name="lstm"
+    )(x)
     p = layers.Dense(BRANCH_UNITS, activation="relu", kernel_regularizer=reg, name="pooled")(
-        _step_stats()(name="step_stats")(x))
+        _step_stats()(name="step_stats")(x)
+    )
     h = layers.Concatenate()([h, p])
     h = layers.Dropout(HEAD_DROPOUT)(h)
     h = layers.Dense(DENSE, activation="relu", kernel_regularizer=reg)(h)
     h = layers.Dropout(HEAD_DROPOUT)(h)
     outputs = layers.Dense(n_classes, activation="softmax")(h)
     model = keras.Model(inputs, outputs, name="seq_lstm")
-    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="categorical_crossentropy",
-                  metrics=["accuracy"])
+    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="categorical_crossentropy", metrics=["accuracy"])
     return model
 
 
 def export_graph(input_shape: tuple[int, int], n_classes: int):
     """The export graph: the network unrolled, with a free batch."""
     return build(input_shape, n_classes, batch_size=None, unroll=True)
-

@@ -98,11 +98,21 @@ def _build_seed(input_shape, n_classes, batch_size):
     return model
 
 
-register(Arch("seed", _build_seed, pooling="mean", whole_clip=True, epochs=10, batch_size=51, val_fraction=0.1,
-              input_shape=lambda shape: (shape[0], 1),
-              description="the seed notebook: 40 mean MFCCs as a length-40 sequence -> LSTM(123) -> "
-                          "Dense 64 -> Dense 32 -> softmax, dropout 0.2, Adam, 10 epochs, batch 51",
-              summary="the seed notebook: whole-clip mean MFCCs -> LSTM(123) -> Dense 64/32; models/seed.tflite"))
+register(
+    Arch(
+        "seed",
+        _build_seed,
+        pooling="mean",
+        whole_clip=True,
+        epochs=10,
+        batch_size=51,
+        val_fraction=0.1,
+        input_shape=lambda shape: (shape[0], 1),
+        description="the seed notebook: 40 mean MFCCs as a length-40 sequence -> LSTM(123) -> "
+        "Dense 64 -> Dense 32 -> softmax, dropout 0.2, Adam, 10 epochs, batch 51",
+        summary="the seed notebook: whole-clip mean MFCCs -> LSTM(123) -> Dense 64/32; models/seed.tflite",
+    )
+)
 
 
 def _build_session_mlp(input_shape, n_classes, batch_size):
@@ -120,15 +130,23 @@ def _build_session_mlp(input_shape, n_classes, batch_size):
     return model
 
 
-register(Arch("session_mlp", _build_session_mlp, pooling="mean_std_dstd_prosody", epochs=20, batch_size=256,
-              normalization={"kind": "session", "prior_windows": 40.0, "memory_windows": 480.0, "scale": True},
-              variants=("orig", "speed0.9", "speed1.1", "noise"),
-              summary="session-normalised MFCC mean/std/delta-std + prosody of 2 s windows -> MLP 256-128",
-              description="128 session-normalised window statistics (MFCC mean, std, std of frame differences; "
-                          "voiced fraction, mean/std of log F0, autocorrelation peak, mean/std of centroid and "
-                          "level) -> GaussianNoise 0.1 -> Dense 256 -> Dense 128 (ReLU, dropout 0.4, L2 1e-4) -> "
-                          "softmax; Adam 1e-3, 20 epochs, batch 256, on 2 s / 0.25 s streaming windows of original "
-                          "+ speed 0.9/1.1 + noisy copies"))
+register(
+    Arch(
+        "session_mlp",
+        _build_session_mlp,
+        pooling="mean_std_dstd_prosody",
+        epochs=20,
+        batch_size=256,
+        normalization={"kind": "session", "prior_windows": 40.0, "memory_windows": 480.0, "scale": True},
+        variants=("orig", "speed0.9", "speed1.1", "noise"),
+        summary="session-normalised MFCC mean/std/delta-std + prosody of 2 s windows -> MLP 256-128",
+        description="128 session-normalised window statistics (MFCC mean, std, std of frame differences; "
+        "voiced fraction, mean/std of log F0, autocorrelation peak, mean/std of centroid and "
+        "level) -> GaussianNoise 0.1 -> Dense 256 -> Dense 128 (ReLU, dropout 0.4, L2 1e-4) -> "
+        "softmax; Adam 1e-3, 20 epochs, batch 256, on 2 s / 0.25 s streaming windows of original "
+        "+ speed 0.9/1.1 + noisy copies",
+    )
+)
 
 
 def _build_lstm(input_shape, n_classes, batch_size):
@@ -143,18 +161,32 @@ def _export_lstm(input_shape, n_classes):
     return export_graph(input_shape, n_classes)
 
 
-register(Arch("lstm", _build_lstm, export_build=_export_lstm, pooling="seq",
-              features={"dtype": "float32", "pitch_decimation": 2, "hop_length": 250}, epochs=12, batch_size=256,
-              train_hop=2,
-              normalization={"kind": "session", "baseline": "median", "prior_windows": 40.0,
-                             "memory_windows": 480.0, "scale": True},
-              variants=("orig", "aug1", "aug2", "aug3", "speed0.9", "speed1.1", "speed0.8", "speed1.2"),
-              summary="LSTM(64) over 8 level-free sub-window steps of 2 s windows + pooled branch",
-              description="seq features (float32 spectra, pitch from the 0-4 kHz autocorrelation; 8 sub-windows "
-                          "of 0.25 s x 125 level-free values: MFCC c1-c39 mean/std/"
-                          "delta-std, voicing, log F0, autocorrelation peak, centroid, relative level) -> session "
-                          "normaliser (running median baseline) -> GaussianNoise 0.1 -> LSTM 64 (dropout 0.2, "
-                          "recurrent 0.1) + mean/std-over-steps branch Dense 64 -> Dense 64 -> softmax; Adam 1e-3, "
-                          "12 epochs, batch 256, windows every 0.5 s of the original clips, 3 room-and-microphone "
-                          "augmented copies (src/voxstream/train/augment.py kind mix) and speed 0.8/0.9/1.1/1.2 "
-                          "copies; chosen on the inner folds of lao 1 and 3 (docs/model.md, choosing the recipe)"))
+register(
+    Arch(
+        "lstm",
+        _build_lstm,
+        export_build=_export_lstm,
+        pooling="seq",
+        features={"dtype": "float32", "pitch_decimation": 2, "hop_length": 250},
+        epochs=12,
+        batch_size=256,
+        train_hop=2,
+        normalization={
+            "kind": "session",
+            "baseline": "median",
+            "prior_windows": 40.0,
+            "memory_windows": 480.0,
+            "scale": True,
+        },
+        variants=("orig", "aug1", "aug2", "aug3", "speed0.9", "speed1.1", "speed0.8", "speed1.2"),
+        summary="LSTM(64) over 8 level-free sub-window steps of 2 s windows + pooled branch",
+        description="seq features (float32 spectra, pitch from the 0-4 kHz autocorrelation; 8 sub-windows "
+        "of 0.25 s x 125 level-free values: MFCC c1-c39 mean/std/"
+        "delta-std, voicing, log F0, autocorrelation peak, centroid, relative level) -> session "
+        "normaliser (running median baseline) -> GaussianNoise 0.1 -> LSTM 64 (dropout 0.2, "
+        "recurrent 0.1) + mean/std-over-steps branch Dense 64 -> Dense 64 -> softmax; Adam 1e-3, "
+        "12 epochs, batch 256, windows every 0.5 s of the original clips, 3 room-and-microphone "
+        "augmented copies (src/voxstream/train/augment.py kind mix) and speed 0.8/0.9/1.1/1.2 "
+        "copies; chosen on the inner folds of lao 1 and 3 (docs/model.md, choosing the recipe)",
+    )
+)

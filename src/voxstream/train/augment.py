@@ -34,7 +34,7 @@ NOISE_DECAY_DB = {"white": 0.0, "pink": -3.01, "brown": -6.02}
 
 
 def _seed_globals(rng: np.random.Generator) -> None:
-    seed = int(rng.integers(0, 2 ** 31 - 1))
+    seed = int(rng.integers(0, 2**31 - 1))
     np.random.seed(seed)
     random.seed(seed)
 
@@ -48,8 +48,13 @@ def random_gain(x: np.ndarray, rng: np.random.Generator, lo: float = GAIN_DB[0],
     return (x.astype(np.float64) * 10 ** (gain_db / 20)).astype(np.float32)
 
 
-def add_noise(x: np.ndarray, sample_rate: int, rng: np.random.Generator, colour: str | None = None,
-              snr_db: tuple[float, float] = SNR_DB) -> np.ndarray:
+def add_noise(
+    x: np.ndarray,
+    sample_rate: int,
+    rng: np.random.Generator,
+    colour: str | None = None,
+    snr_db: tuple[float, float] = SNR_DB,
+) -> np.ndarray:
     """Pink, brown or white noise (random colour unless given) at an SNR drawn from ``snr_db``."""
     from audiomentations import AddColorNoise
 
@@ -63,22 +68,37 @@ def add_noise(x: np.ndarray, sample_rate: int, rng: np.random.Generator, colour:
 def _eq(x: np.ndarray, sample_rate: int) -> np.ndarray:
     from audiomentations import Compose, HighPassFilter, LowPassFilter, SevenBandParametricEQ
 
-    return Compose([SevenBandParametricEQ(-10.0, 10.0, p=1.0), HighPassFilter(50.0, 300.0, p=1.0),
-                    LowPassFilter(3500.0, min(8000.0, 0.45 * sample_rate), p=1.0)])(samples=x, sample_rate=sample_rate)
+    return Compose(
+        [
+            SevenBandParametricEQ(-10.0, 10.0, p=1.0),
+            HighPassFilter(50.0, 300.0, p=1.0),
+            LowPassFilter(3500.0, min(8000.0, 0.45 * sample_rate), p=1.0),
+        ]
+    )(samples=x, sample_rate=sample_rate)
 
 
 def _telephone(x: np.ndarray, sample_rate: int) -> np.ndarray:
     from audiomentations import Compose, HighPassFilter, LowPassFilter
 
-    return Compose([HighPassFilter(300.0, 300.0, 24, 24, p=1.0),
-                    LowPassFilter(3400.0, 3400.0, 24, 24, p=1.0)])(samples=x, sample_rate=sample_rate)
+    return Compose([HighPassFilter(300.0, 300.0, 24, 24, p=1.0), LowPassFilter(3400.0, 3400.0, 24, 24, p=1.0)])(
+        samples=x, sample_rate=sample_rate
+    )
 
 
 def _reverb(x: np.ndarray, sample_rate: int) -> np.ndarray:
     from audiomentations import RoomSimulator
 
-    room = RoomSimulator(min_target_rt60=0.15, max_target_rt60=0.8, calculation_mode="rt60", use_ray_tracing=False,
-                         max_order=8, min_mic_distance=0.15, max_mic_distance=1.5, leave_length_unchanged=True, p=1.0)
+    room = RoomSimulator(
+        min_target_rt60=0.15,
+        max_target_rt60=0.8,
+        calculation_mode="rt60",
+        use_ray_tracing=False,
+        max_order=8,
+        min_mic_distance=0.15,
+        max_mic_distance=1.5,
+        leave_length_unchanged=True,
+        p=1.0,
+    )
     y = room(samples=x, sample_rate=sample_rate)
     # keep the dry level: a room should colour and smear, gain is another lever
     return y * (np.sqrt(np.mean(x.astype(np.float64) ** 2)) / max(np.sqrt(np.mean(y.astype(np.float64) ** 2)), 1e-12))

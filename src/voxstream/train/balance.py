@@ -39,15 +39,19 @@ def row_weights(mode: str, speakers: np.ndarray, y: np.ndarray) -> np.ndarray:
     return (w * len(w) / w.sum()).astype(np.float32)
 
 
-def corpus_shares(corpora: np.ndarray, speakers: np.ndarray, clips: np.ndarray, row_clips: np.ndarray,
-                  weights: np.ndarray) -> dict[str, dict]:
+def corpus_shares(
+    corpora: np.ndarray, speakers: np.ndarray, clips: np.ndarray, row_clips: np.ndarray, weights: np.ndarray
+) -> dict[str, dict]:
     """Per corpus of the training side: its speakers and clips, and its share of the training rows and of
     their total loss weight (``corpora``/``speakers`` per clip of the table)."""
     out = {}
     for corpus in sorted(set(corpora[clips])):
         mine = clips[corpora[clips] == corpus]
         in_rows = corpora[row_clips] == corpus
-        out[str(corpus)] = {"speakers": int(len(set(speakers[mine]))), "clips": int(len(mine)),
-                            "row_share": round(float(in_rows.mean()), 4),
-                            "weight_share": round(float(weights[in_rows].sum() / weights.sum()), 4)}
+        out[str(corpus)] = {
+            "speakers": int(len(set(speakers[mine]))),
+            "clips": int(len(mine)),
+            "row_share": round(float(in_rows.mean()), 4),
+            "weight_share": round(float(weights[in_rows].sum() / weights.sum()), 4),
+        }
     return out

@@ -58,28 +58,61 @@ class Parsed:
 
 _TESS = re.compile(r"^(?P<speaker>[A-Za-z]+)_(?P<word>.+)_(?P<emotion>angry|disgust|fear|happy|neutral|ps|sad)$")
 _RAVDESS = re.compile(r"^(\d\d)-(\d\d)-(?P<emotion>0[1-8])-(\d\d)-(\d\d)-(\d\d)-(?P<speaker>\d\d)$")
-_CREMA = re.compile(r"^(?P<speaker>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>ANG|DIS|FEA|HAP|NEU|SAD)"
-                    r"_(?P<level>[A-Z]{2})$")
+_CREMA = re.compile(
+    r"^(?P<speaker>\d{4})_(?P<sentence>[A-Z]{3})_(?P<emotion>ANG|DIS|FEA|HAP|NEU|SAD)"
+    r"_(?P<level>[A-Z]{2})$"
+)
 _SAVEE = re.compile(r"^(?P<speaker>[A-Z]{2})_(?P<emotion>sa|su|a|d|f|h|n)(?P<n>\d\d)$")
 _EMODB = re.compile(r"^(?P<speaker>\d\d)(?P<text>[a-z]\d\d)(?P<emotion>[WLEAFTN])(?P<version>[a-z])$")
 _NEMO = re.compile(r"^(?P<speaker>[A-Z]{2}\d)_(?P<emotion>anger|fear|happiness|neutral|sadness|surprised)_(?P<n>\d+)$")
 _KOREAN = re.compile(r"^(?P<speaker>[a-z]{3})_(?P<emotion>angry|happy|neutral|sad)_(?P<n>\d+)$")
 
-RAVDESS_EMOTIONS = {"01": "neutral", "02": "calm", "03": "happy", "04": "sad",
-                    "05": "angry", "06": "fearful", "07": "disgust", "08": "surprised"}
+RAVDESS_EMOTIONS = {
+    "01": "neutral",
+    "02": "calm",
+    "03": "happy",
+    "04": "sad",
+    "05": "angry",
+    "06": "fearful",
+    "07": "disgust",
+    "08": "surprised",
+}
 CREMA_EMOTIONS = {"ANG": "angry", "DIS": "disgust", "FEA": "fear", "HAP": "happy", "NEU": "neutral", "SAD": "sad"}
-SAVEE_EMOTIONS = {"a": "anger", "d": "disgust", "f": "fear", "h": "happiness", "n": "neutral",
-                  "sa": "sadness", "su": "surprise"}
-EMODB_EMOTIONS = {"W": "anger", "L": "boredom", "E": "disgust", "A": "fear", "F": "happiness",
-                  "T": "sadness", "N": "neutral"}
+SAVEE_EMOTIONS = {
+    "a": "anger",
+    "d": "disgust",
+    "f": "fear",
+    "h": "happiness",
+    "n": "neutral",
+    "sa": "sadness",
+    "su": "surprise",
+}
+EMODB_EMOTIONS = {
+    "W": "anger",
+    "L": "boredom",
+    "E": "disgust",
+    "A": "fear",
+    "F": "happiness",
+    "T": "sadness",
+    "N": "neutral",
+}
 
 DEFAULT_LABEL_MAP = {
-    "anger": "angry", "calm": "neutral", "fearful": "fear", "happiness": "happy",
-    "sadness": "sad", "surprise": "ps", "surprised": "ps", "pleasant_surprise": "ps", "boredom": DROP,
+    "anger": "angry",
+    "calm": "neutral",
+    "fearful": "fear",
+    "happiness": "happy",
+    "sadness": "sad",
+    "surprise": "ps",
+    "surprised": "ps",
+    "pleasant_surprise": "ps",
+    "boredom": DROP,
 }
 """Corpus emotion words -> product labels (product labels map to themselves)."""
-CORPUS_LABEL_MAP = {"nemo": {"surprised": DROP},
-                    "korean": {"angry": "angry", "happy": "happy", "neutral": "neutral", "sad": "sad"}}
+CORPUS_LABEL_MAP = {
+    "nemo": {"surprised": DROP},
+    "korean": {"angry": "angry", "happy": "happy", "neutral": "neutral", "sad": "sad"},
+}
 """Per-corpus exceptions to :data:`DEFAULT_LABEL_MAP` (nEMO's surprise is not only pleasant surprise), and
 maps declared in full (Korean: its translated words).  Every word of a corpus' entry that a scan meets is
 recorded in :attr:`Scan.mapped`, even when it maps to itself."""
@@ -125,7 +158,12 @@ def _korean(stem: str) -> Parsed | None:
 
 
 SCHEMES: dict[str, Callable[[str], Parsed | None]] = {
-    "tess": _tess, "ravdess": _ravdess, "crema-d": _crema, "savee": _savee, "emodb": _emodb, "nemo": _nemo,
+    "tess": _tess,
+    "ravdess": _ravdess,
+    "crema-d": _crema,
+    "savee": _savee,
+    "emodb": _emodb,
+    "nemo": _nemo,
     "korean": _korean,
 }
 
@@ -142,6 +180,7 @@ def regex_parser(pattern: str, corpus: str = "custom") -> Callable[[str], Parsed
             return None
         speaker = m["speaker"] if "speaker" in rx.groupindex and m["speaker"] else "unknown"
         return Parsed(m["label"], speaker, corpus)
+
     return parse
 
 
@@ -159,9 +198,12 @@ def effective_map(corpus: str, label_map: dict[str, str] | None = None) -> dict[
     """Corpus word -> label for one corpus: the defaults, the corpus' exceptions, then the user's
     ``word`` and ``corpus:word`` keys (the latter win)."""
     user = {k.lower(): v for k, v in (label_map or {}).items()}
-    return {**DEFAULT_LABEL_MAP, **CORPUS_LABEL_MAP.get(corpus, {}),
-            **{k: v for k, v in user.items() if ":" not in k},
-            **{k.split(":", 1)[1]: v for k, v in user.items() if k.startswith(f"{corpus}:")}}
+    return {
+        **DEFAULT_LABEL_MAP,
+        **CORPUS_LABEL_MAP.get(corpus, {}),
+        **{k: v for k, v in user.items() if ":" not in k},
+        **{k.split(":", 1)[1]: v for k, v in user.items() if k.startswith(f"{corpus}:")},
+    }
 
 
 def map_label(emotion: str, label_map: dict[str, str] | None = None, corpus: str = "") -> str | None:
@@ -169,7 +211,6 @@ def map_label(emotion: str, label_map: dict[str, str] | None = None, corpus: str
     key = emotion.lower()
     label = effective_map(corpus, label_map).get(key, key)
     return label if label in LABELS else None
-
 
 
 @dataclass
@@ -204,8 +245,9 @@ def _duration(path: Path) -> float:
     return audio_info(path).duration_s
 
 
-def scan_folder(folder: str | Path, scheme: str = "auto", pattern: str | None = None,
-                label_map: dict[str, str] | None = None) -> Scan:
+def scan_folder(
+    folder: str | Path, scheme: str = "auto", pattern: str | None = None, label_map: dict[str, str] | None = None
+) -> Scan:
     """Every audio file under ``folder`` (the rule of ``classify``: :func:`voxstream.audio.files.audio_files_in`)
     with its label, speaker, corpus and duration."""
     import pandas as pd
@@ -258,8 +300,11 @@ def scan_folders(folders: Sequence[str | Path], **kwargs) -> Scan:
     for scan in scans:
         for corpus, words in scan.mapped.items():
             mapped.setdefault(corpus, {}).update(words)
-    return Scan(table, [item for s in scans for item in s.skipped],
-                {c: dict(sorted(w.items())) for c, w in sorted(mapped.items())})
+    return Scan(
+        table,
+        [item for s in scans for item in s.skipped],
+        {c: dict(sorted(w.items())) for c, w in sorted(mapped.items())},
+    )
 
 
 def speaker_keys(table) -> pd.Series:

@@ -26,9 +26,16 @@ from voxstream.train.splits import make_splits
 _LOGGER = logging.getLogger(__name__)
 
 
-def evaluate_model(model_path: str | Path, folders: list[str], split: str = "all", protocols=("stream", "cold"),
-                   seed: int = 0, scan: dict | None = None, cache_dir: str | None = "default",
-                   workers: int = 2) -> dict:
+def evaluate_model(
+    model_path: str | Path,
+    folders: list[str],
+    split: str = "all",
+    protocols=("stream", "cold"),
+    seed: int = 0,
+    scan: dict | None = None,
+    cache_dir: str | None = "default",
+    workers: int = 2,
+) -> dict:
     """Metrics of a model on the test side of ``split`` (``all``: every clip), per protocol."""
     known = PROTOCOLS + LIVE + EXTRA
     unknown = [p for p in protocols if p not in known]
@@ -48,22 +55,41 @@ def evaluate_model(model_path: str | Path, folders: list[str], split: str = "all
     paths = list(table["path"].astype(str))
     card = clf.card
     windowing = Windowing(card.window_s, card.hop_s)
-    rows = {v: dataset_rows(paths, card.features, windowing, v, card.gate or GateConfig(), seed, cache, workers)
-            for v in dict.fromkeys(CONDITION.get(p, "orig") for p in protocols if p not in LIVE)}
+    rows = {
+        v: dataset_rows(paths, card.features, windowing, v, card.gate or GateConfig(), seed, cache, workers)
+        for v in dict.fromkeys(CONDITION.get(p, "orig") for p in protocols if p not in LIVE)
+    }
     y = label_indices(table["label"])
     speakers = speaker_keys(table).to_numpy()
     calm = (table["emotion"] == "calm").to_numpy()
     live = run_live_protocols(protocols, card, clf.predict, paths, test, y, speakers, seed + 7, calm)
-    out = {"model": str(model_path), "split": split, "split_name": splits[0].name, "n_test_clips": int(len(test)),
-           "protocols": {p: live[p] if p in LIVE else
-                         run_protocol(p, rows, card.normalization, batched(clf.predict), test, y, speakers,
-                                      seed + 7, hop_s=card.hop_s, calm=calm)
-                         for p in protocols}}
+    out = {
+        "model": str(model_path),
+        "split": split,
+        "split_name": splits[0].name,
+        "n_test_clips": int(len(test)),
+        "protocols": {
+            p: live[p]
+            if p in LIVE
+            else run_protocol(
+                p,
+                rows,
+                card.normalization,
+                batched(clf.predict),
+                test,
+                y,
+                speakers,
+                seed + 7,
+                hop_s=card.hop_s,
+                calm=calm,
+            )
+            for p in protocols
+        },
+    }
     return out
 
 
-def plot_dataset(folders: list[str], out: str | Path, scan: dict | None = None,
-                 sample_rate: int = 16000) -> list[Path]:
+def plot_dataset(folders: list[str], out: str | Path, scan: dict | None = None, sample_rate: int = 16000) -> list[Path]:
     """Emotion counts plus waveform and spectrogram of the first clip of each emotion."""
     table = scan_folders(folders, **(scan or {})).table
     if table.empty:
@@ -73,6 +99,9 @@ def plot_dataset(folders: list[str], out: str | Path, scan: dict | None = None,
     for label, group in table.groupby("label"):
         path = group["path"].iloc[0]
         samples = load_audio(path, sample_rate)
-        written.append(plots.waveform_and_spectrogram(samples, sample_rate, out / f"clip_{label}.png",
-                                                      f"{label}: {Path(path).name}"))
+        written.append(
+            plots.waveform_and_spectrogram(
+                samples, sample_rate, out / f"clip_{label}.png", f"{label}: {Path(path).name}"
+            )
+        )
     return written

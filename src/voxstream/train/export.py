@@ -31,9 +31,19 @@ def convert(model) -> bytes:
         return conv.convert()
 
 
-def write_model(out_dir: str | Path, name: str, tflite: bytes, arch: str, params: FeatureParams,
-                input_shape: tuple[int, ...], extra: dict, window_s: float = 2.0, hop_s: float = 0.25,
-                normalization: dict | None = None, gate: GateConfig | None = None) -> Path:
+def write_model(
+    out_dir: str | Path,
+    name: str,
+    tflite: bytes,
+    arch: str,
+    params: FeatureParams,
+    input_shape: tuple[int, ...],
+    extra: dict,
+    window_s: float = 2.0,
+    hop_s: float = 0.25,
+    normalization: dict | None = None,
+    gate: GateConfig | None = None,
+) -> Path:
     """Write ``<out>/<name>.tflite`` and its card ``<name>.json`` (``gate``: the speech gate of the training
     rows, default the ``[gate]`` defaults); returns the .tflite path."""
     out = Path(out_dir)
@@ -42,10 +52,20 @@ def write_model(out_dir: str | Path, name: str, tflite: bytes, arch: str, params
     tmp = model_path.with_suffix(".tflite.tmp")
     tmp.write_bytes(tflite)
     tmp.replace(model_path)
-    card = ModelCard(name=name, arch=arch, labels=LABELS, features=params, input_shape=tuple(input_shape),
-                     tflite_file=model_path.name, tflite_sha256=sha256_file(model_path),
-                     window_s=window_s, hop_s=hop_s, normalization=normalization or {"kind": "none"},
-                     gate=gate or GateConfig(), extra=extra)
+    card = ModelCard(
+        name=name,
+        arch=arch,
+        labels=LABELS,
+        features=params,
+        input_shape=tuple(input_shape),
+        tflite_file=model_path.name,
+        tflite_sha256=sha256_file(model_path),
+        window_s=window_s,
+        hop_s=hop_s,
+        normalization=normalization or {"kind": "none"},
+        gate=gate or GateConfig(),
+        extra=extra,
+    )
     card.save(out / f"{name}.json")
     _LOGGER.info("wrote %s (%d bytes) and %s", model_path, len(tflite), out / f"{name}.json")
     return model_path

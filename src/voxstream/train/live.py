@@ -79,7 +79,7 @@ def episode_order(clips: np.ndarray, y: np.ndarray, rng: np.random.Generator) ->
     for lab in np.unique(y[clips]):
         mine = rng.permutation(clips[y[clips] == lab])
         for i in range(0, len(mine), EPISODE):
-            runs.append(mine[i:i + EPISODE])
+            runs.append(mine[i : i + EPISODE])
             labels.append(int(lab))
     order = rapid_order(np.arange(len(runs)), np.array(labels), rng)
     return np.concatenate([runs[i] for i in order]) if runs else np.zeros(0, dtype=np.int64)
@@ -109,8 +109,7 @@ def speech_onset(x: np.ndarray, sample_rate: int) -> int:
     return int(np.argmax(db >= db.max() - ONSET_DB)) * sf
 
 
-def join(audio: Sequence[np.ndarray], clips: np.ndarray, sample_rate: int, zeros: bool,
-         seed: int) -> Session:
+def join(audio: Sequence[np.ndarray], clips: np.ndarray, sample_rate: int, zeros: bool, seed: int) -> Session:
     """The clips' audio (mono float32 at ``sample_rate``) joined by :data:`GAP_S` gaps of room tone (seeded
     white noise at :data:`ROOM_TONE_DBFS`) or of exact zeros; a gap before the first clip too."""
     rng = np.random.default_rng(seed)
@@ -124,12 +123,17 @@ def join(audio: Sequence[np.ndarray], clips: np.ndarray, sample_rate: int, zeros
         onsets.append(pos + gap + speech_onset(np.asarray(x), sample_rate))
         pos += gap + len(x)
     samples = np.concatenate(parts) if parts else np.zeros(0, np.float32)
-    return Session(samples, np.asarray(clips, dtype=np.int64), np.array(spans, dtype=np.int64).reshape(-1, 2),
-                   np.array(onsets, dtype=np.int64))
+    return Session(
+        samples,
+        np.asarray(clips, dtype=np.int64),
+        np.array(spans, dtype=np.int64).reshape(-1, 2),
+        np.array(onsets, dtype=np.int64),
+    )
 
 
-def session_events(card: ModelCard, predict: Callable[[np.ndarray], np.ndarray], samples: np.ndarray,
-                   cfg: Config) -> list[EmotionEvent]:
+def session_events(
+    card: ModelCard, predict: Callable[[np.ndarray], np.ndarray], samples: np.ndarray, cfg: Config
+) -> list[EmotionEvent]:
     """The events ``voxstream run --file`` shows for ``samples`` (at the model rate): the same engine, fed in
     one block (the engine's events do not depend on block sizes)."""
     engine = build_engine(card, predict, cfg)
@@ -155,32 +159,59 @@ def outcomes(session: Session, events: list[EmotionEvent], truth: Sequence[str],
         last = int(np.searchsorted(times, stop, side="right")) - 1
         inside = range(int(np.searchsorted(times, onset, side="left")), last + 1)
         right = [i for i in inside if labels[i] == want]
-        out.append(ClipOutcome(end=labels[last] if last >= 0 else "silence",
-                               during=len(right) / len(inside) if len(inside) else 0.0,
-                               latency_s=(times[right[0]] - onset) / sample_rate if right else None))
+        out.append(
+            ClipOutcome(
+                end=labels[last] if last >= 0 else "silence",
+                during=len(right) / len(inside) if len(inside) else 0.0,
+                latency_s=(times[right[0]] - onset) / sample_rate if right else None,
+            )
+        )
     return out
 
 
 def live_description() -> dict:
     """What a card records about how its live figures were made."""
-    return {"engine": "voxstream.stages.build_engine: the windows, gate, normaliser and smoother of `voxstream run`",
-            "smoother": "the [smoother] defaults of this voxstream version; no speaker baseline",
-            "gap_s": GAP_S, "room_tone_dbfs": ROOM_TONE_DBFS, "zeros_variants": "gaps of exact zeros",
-            "orders": {"live": "rapid: the label changes at every clip", "live-episodes": f"runs of {EPISODE} clips "
-                       "of one label", "live-calm": "the calm-session clips, shuffled"},
-            "seeds": "clip order: numpy default_rng(seed + 7); room tone of session k: seed + 7 + k",
-            "end": "label shown by the last event at or before the clip's end",
-            "during": "share of events from the clip's speech onset to its end that show its label",
-            "latency": f"clips whose label differs from the previous clip's: seconds from speech onset (first 25 ms "
-                       f"within {ONSET_DB:g} dB of the clip's loudest) to the first event showing the label"}
+    return {
+        "engine": "voxstream.stages.build_engine: the windows, gate, normaliser and smoother of `voxstream run`",
+        "smoother": "the [smoother] defaults of this voxstream version; no speaker baseline",
+        "gap_s": GAP_S,
+        "room_tone_dbfs": ROOM_TONE_DBFS,
+        "zeros_variants": "gaps of exact zeros",
+        "orders": {
+            "live": "rapid: the label changes at every clip",
+            "live-episodes": f"runs of {EPISODE} clips of one label",
+            "live-calm": "the calm-session clips, shuffled",
+        },
+        "seeds": "clip order: numpy default_rng(seed + 7); room tone of session k: seed + 7 + k",
+        "end": "label shown by the last event at or before the clip's end",
+        "during": "share of events from the clip's speech onset to its end that show its label",
+        "latency": f"clips whose label differs from the previous clip's: seconds from speech onset (first 25 ms "
+        f"within {ONSET_DB:g} dB of the clip's loudest) to the first event showing the label",
+    }
 
 
-def fold_card(params: FeatureParams, window_s: float, hop_s: float, normalization: dict, gate: GateConfig,
-              input_shape: tuple[int, ...] = ()) -> ModelCard:
+def fold_card(
+    params: FeatureParams,
+    window_s: float,
+    hop_s: float,
+    normalization: dict,
+    gate: GateConfig,
+    input_shape: tuple[int, ...] = (),
+) -> ModelCard:
     """The card of a fold model that was never written to disk (training's evaluations)."""
-    return ModelCard(name="fold", arch="fold", labels=LABELS, features=params, input_shape=input_shape,
-                     tflite_file="", tflite_sha256="", window_s=window_s, hop_s=hop_s,
-                     normalization=normalization, gate=gate)
+    return ModelCard(
+        name="fold",
+        arch="fold",
+        labels=LABELS,
+        features=params,
+        input_shape=input_shape,
+        tflite_file="",
+        tflite_sha256="",
+        window_s=window_s,
+        hop_s=hop_s,
+        normalization=normalization,
+        gate=gate,
+    )
 
 
 def live_config(cfg: Config | None = None) -> Config:
@@ -214,9 +245,17 @@ def summarise(y_true: np.ndarray, shown: list[ClipOutcome], new: np.ndarray) -> 
     return metrics
 
 
-def run_live(protocol: str, card: ModelCard, predict: Callable[[np.ndarray], np.ndarray],
-             load: Callable[[int], np.ndarray], sessions: list[np.ndarray], y: np.ndarray, seed: int,
-             cfg: Config | None = None, calm: np.ndarray | None = None) -> dict:
+def run_live(
+    protocol: str,
+    card: ModelCard,
+    predict: Callable[[np.ndarray], np.ndarray],
+    load: Callable[[int], np.ndarray],
+    sessions: list[np.ndarray],
+    y: np.ndarray,
+    seed: int,
+    cfg: Config | None = None,
+    calm: np.ndarray | None = None,
+) -> dict:
     """One live protocol over ``sessions`` (each test speaker's clips; for ``live-calm`` the calm-session
     clips, already chosen), ``load(clip)`` giving a clip's samples at the model rate."""
     if protocol not in LIVE:
@@ -242,16 +281,27 @@ def run_live(protocol: str, card: ModelCard, predict: Callable[[np.ndarray], np.
             ends = [o.end for o, c in zip(shown, is_calm) if c]
             metrics["n_calm"] = int(is_calm.sum())
             metrics["calm_recall"] = round(ends.count("neutral") / len(ends), 4)
-            metrics["calm_read_as"] = {lab: round(ends.count(lab) / len(ends), 4)
-                                       for lab in sorted(set(ends))}
-    metrics["room_tone"] = {"gap_s": GAP_S, "dbfs": None if protocol.endswith("-zeros") else ROOM_TONE_DBFS,
-                            "seed": seed}
+            metrics["calm_read_as"] = {lab: round(ends.count(lab) / len(ends), 4) for lab in sorted(set(ends))}
+    metrics["room_tone"] = {
+        "gap_s": GAP_S,
+        "dbfs": None if protocol.endswith("-zeros") else ROOM_TONE_DBFS,
+        "seed": seed,
+    }
     return metrics
 
 
-def run_live_protocols(protocols: Sequence[str], card: ModelCard, predict: Callable[[np.ndarray], np.ndarray],
-                       paths: Sequence[str], test: np.ndarray, y: np.ndarray, speakers: np.ndarray, seed: int,
-                       calm: np.ndarray | None = None, cfg: Config | None = None) -> dict:
+def run_live_protocols(
+    protocols: Sequence[str],
+    card: ModelCard,
+    predict: Callable[[np.ndarray], np.ndarray],
+    paths: Sequence[str],
+    test: np.ndarray,
+    y: np.ndarray,
+    speakers: np.ndarray,
+    seed: int,
+    calm: np.ndarray | None = None,
+    cfg: Config | None = None,
+) -> dict:
     """The live protocols among ``protocols`` on the test clips ``test`` (indices into ``paths``/``y``/
     ``speakers``); each clip's audio is read once."""
     from voxstream.audio.files import load_audio
@@ -269,7 +319,10 @@ def run_live_protocols(protocols: Sequence[str], card: ModelCard, predict: Calla
     for p in protocols:
         if p not in LIVE:
             continue
-        sessions = (calm_sessions(test, y, speakers, seed, np.zeros(len(y), bool) if calm is None else calm)
-                    if p.startswith("live-calm") else order(test, speakers, seed))
+        sessions = (
+            calm_sessions(test, y, speakers, seed, np.zeros(len(y), bool) if calm is None else calm)
+            if p.startswith("live-calm")
+            else order(test, speakers, seed)
+        )
         out[p] = run_live(p, card, predict, load, sessions, y, seed, cfg, calm)
     return out

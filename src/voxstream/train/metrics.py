@@ -24,9 +24,15 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: tuple
         "accuracy": round(float(accuracy_score(y_true, y_pred)), 4),
         "uar": round(float(rec[present].mean()) if present.any() else 0.0, 4),
         "macro_f1": round(float(f1[present].mean()) if present.any() else 0.0, 4),
-        "per_class": {lab: {"precision": round(float(p), 4), "recall": round(float(r), 4),
-                            "f1": round(float(f), 4), "support": int(s)}
-                      for lab, p, r, f, s in zip(labels, prec, rec, f1, support)},
+        "per_class": {
+            lab: {
+                "precision": round(float(p), 4),
+                "recall": round(float(r), 4),
+                "f1": round(float(f), 4),
+                "support": int(s),
+            }
+            for lab, p, r, f, s in zip(labels, prec, rec, f1, support)
+        },
         "confusion": confusion_matrix(y_true, y_pred, labels=idx).tolist(),
         "labels": list(labels),
     }
@@ -44,10 +50,16 @@ def mean_of(folds: list[dict]) -> dict:
 def format_metrics(m: dict) -> str:
     """A text report: headline figures, per-class table and confusion matrix."""
     labels = m["labels"]
-    extra = "".join(f"  {key.replace('_', ' ')}={m[key]:.4f}" for key in
-                    ("arousal_accuracy", "valence_accuracy", "neutral_recall", "calm_recall") if key in m)
-    lines = [f"n={m['n']}  accuracy={m['accuracy']:.4f}  UAR={m['uar']:.4f}  macro F1={m['macro_f1']:.4f}{extra}", "",
-             f"{'label':<9}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}"]
+    extra = "".join(
+        f"  {key.replace('_', ' ')}={m[key]:.4f}"
+        for key in ("arousal_accuracy", "valence_accuracy", "neutral_recall", "calm_recall")
+        if key in m
+    )
+    lines = [
+        f"n={m['n']}  accuracy={m['accuracy']:.4f}  UAR={m['uar']:.4f}  macro F1={m['macro_f1']:.4f}{extra}",
+        "",
+        f"{'label':<9}{'precision':>10}{'recall':>8}{'f1':>8}{'support':>9}",
+    ]
     for lab in labels:
         c = m["per_class"][lab]
         lines.append(f"{lab:<9}{c['precision']:>10.3f}{c['recall']:>8.3f}{c['f1']:>8.3f}{c['support']:>9d}")

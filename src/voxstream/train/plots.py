@@ -35,8 +35,12 @@ def training_curves(history: dict, path: str | Path, title: str = "") -> Path:
     for ax, key in zip(axes, ("accuracy", "loss")):
         for prefix, style in (("", "-"), ("val_", "--")):
             if prefix + key in history:
-                ax.plot(np.arange(1, len(history[prefix + key]) + 1), history[prefix + key], style,
-                        label=(prefix or "train_").rstrip("_"))
+                ax.plot(
+                    np.arange(1, len(history[prefix + key]) + 1),
+                    history[prefix + key],
+                    style,
+                    label=(prefix or "train_").rstrip("_"),
+                )
         ax.set_xlabel("epoch")
         ax.set_ylabel(key)
         ax.legend()

@@ -53,8 +53,9 @@ CONDITION = {"gain-20": "gain-20", "gain+20": "gain+20", "noise20": "noise20"}
 NEUTRAL = LABELS.index("neutral")
 
 
-def calm_sessions(test: np.ndarray, y: np.ndarray, speakers: np.ndarray, seed: int,
-                  calm: np.ndarray | None = None) -> list[np.ndarray]:
+def calm_sessions(
+    test: np.ndarray, y: np.ndarray, speakers: np.ndarray, seed: int, calm: np.ndarray | None = None
+) -> list[np.ndarray]:
     """Per speaker: every neutral clip (and every ``calm`` one, a mask over all clips) plus one clip of each
     other label, shuffled."""
     rng = np.random.default_rng(seed)
@@ -71,8 +72,9 @@ def calm_sessions(test: np.ndarray, y: np.ndarray, speakers: np.ndarray, seed: i
     return out
 
 
-def sessions_for(protocol: str, test: np.ndarray, y: np.ndarray, speakers: np.ndarray,
-                 seed: int, calm: np.ndarray | None = None) -> list[np.ndarray]:
+def sessions_for(
+    protocol: str, test: np.ndarray, y: np.ndarray, speakers: np.ndarray, seed: int, calm: np.ndarray | None = None
+) -> list[np.ndarray]:
     if protocol == "cold":
         return [np.array([c]) for c in test]
     if protocol == "calm-speaker":
@@ -88,12 +90,16 @@ def calm_figures(clips: np.ndarray, pred: np.ndarray, calm: np.ndarray | None) -
     if not is_calm.any():
         return {}
     counts = np.bincount(pred[is_calm], minlength=len(LABELS)) / is_calm.sum()
-    return {"n_calm": int(is_calm.sum()), "calm_recall": round(float(counts[NEUTRAL]), 4),
-            "calm_read_as": {lab: round(float(c), 4) for lab, c in zip(LABELS, counts) if c > 0}}
+    return {
+        "n_calm": int(is_calm.sum()),
+        "calm_recall": round(float(counts[NEUTRAL]), 4),
+        "calm_read_as": {lab: round(float(c), 4) for lab, c in zip(LABELS, counts) if c > 0},
+    }
 
 
-def score(rows: DatasetRows, sessions: list[np.ndarray], norm: dict,
-          predict: Callable[[np.ndarray], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def score(
+    rows: DatasetRows, sessions: list[np.ndarray], norm: dict, predict: Callable[[np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(clips in session order, their probabilities, whether each got no speech window)."""
     clips = np.concatenate(sessions)
     ids = np.concatenate([np.full(len(s), i) for i, s in enumerate(sessions)])
@@ -117,8 +123,9 @@ def calibration_state(rows: DatasetRows, clips: np.ndarray, norm: dict, windows:
     return normalizer.state(), used
 
 
-def run_calibrated(rows: DatasetRows, norm: dict, predict, test: np.ndarray, y: np.ndarray,
-                   speakers: np.ndarray, hop_s: float) -> dict:
+def run_calibrated(
+    rows: DatasetRows, norm: dict, predict, test: np.ndarray, y: np.ndarray, speakers: np.ndarray, hop_s: float
+) -> dict:
     """The ``calibrated`` protocol (module docstring): each speaker's non-calibration clips, cold from a baseline."""
     windows = max(1, int(np.ceil(CALIBRATION_S / hop_s - 1e-9)))
     clips, probs, cold, heard = [], [], [], []
@@ -143,9 +150,18 @@ def run_calibrated(rows: DatasetRows, norm: dict, predict, test: np.ndarray, y: 
     return metrics
 
 
-def run_protocol(protocol: str, rows: dict[str, DatasetRows], norm: dict, predict, test: np.ndarray,
-                 y: np.ndarray, speakers: np.ndarray, seed: int, hop_s: float = 0.25,
-                 calm: np.ndarray | None = None) -> dict:
+def run_protocol(
+    protocol: str,
+    rows: dict[str, DatasetRows],
+    norm: dict,
+    predict,
+    test: np.ndarray,
+    y: np.ndarray,
+    speakers: np.ndarray,
+    seed: int,
+    hop_s: float = 0.25,
+    calm: np.ndarray | None = None,
+) -> dict:
     """Metrics of one protocol on the test clips (``hop_s``: the card's hop, for ``calibrated``; ``calm``: which
     clips are calm by their corpus word, for ``calm-session``)."""
     if protocol == "calibrated":
@@ -174,9 +190,17 @@ def affect_accuracy(y: np.ndarray, probs: np.ndarray) -> dict:
     return out
 
 
-def run_protocols(rows: dict[str, DatasetRows], norm: dict, predict, test: np.ndarray, y: np.ndarray,
-                  speakers: np.ndarray, seed: int, protocols: tuple[str, ...] = PROTOCOLS,
-                  calm: np.ndarray | None = None) -> dict:
+def run_protocols(
+    rows: dict[str, DatasetRows],
+    norm: dict,
+    predict,
+    test: np.ndarray,
+    y: np.ndarray,
+    speakers: np.ndarray,
+    seed: int,
+    protocols: tuple[str, ...] = PROTOCOLS,
+    calm: np.ndarray | None = None,
+) -> dict:
     return {p: run_protocol(p, rows, norm, predict, test, y, speakers, seed, calm=calm) for p in protocols}
 
 
@@ -187,8 +211,15 @@ def mean_over_folds(folds: list[dict]) -> dict:
     for p in folds[0]:
         m = mean_of([f[p] for f in folds])
         m["unlabelled"] = int(sum(f[p]["unlabelled"] for f in folds))
-        for key in ("neutral_recall", "calm_recall", "arousal_accuracy", "valence_accuracy", "during_accuracy",
-                    "latency_median_s", "latency_p90_s"):
+        for key in (
+            "neutral_recall",
+            "calm_recall",
+            "arousal_accuracy",
+            "valence_accuracy",
+            "during_accuracy",
+            "latency_median_s",
+            "latency_p90_s",
+        ):
             if all(f[p].get(key) is not None for f in folds):
                 m[f"{key}_mean"] = round(float(np.mean([f[p][key] for f in folds])), 4)
         out[p] = m

@@ -35,8 +35,11 @@ HEADLINE = (
     ("nemo-cross stream UAR", "nemo-cross", "stream", "uar_mean"),
 )
 """(figure, split spec, protocol, key of the fold mean)."""
-DROPS = (("lao gain-20 drop below stream", "gain-20"), ("lao gain+20 drop below stream", "gain+20"),
-         ("lao noise20 drop below stream", "noise20"))
+DROPS = (
+    ("lao gain-20 drop below stream", "gain-20"),
+    ("lao gain+20 drop below stream", "gain+20"),
+    ("lao noise20 drop below stream", "noise20"),
+)
 """(figure, protocol): lao ``stream`` accuracy minus that protocol's (positive: the condition costs accuracy)."""
 
 
@@ -55,4 +58,3 @@ def figures(evaluations: dict) -> list[dict]:
                 out.append({"figure": name, "measured": drop})
         out.append({"figure": "lao unlabelled clips (stream)", "measured": lao["stream"]["unlabelled"]})
     return out
-

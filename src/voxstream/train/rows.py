@@ -74,14 +74,28 @@ def default_cache_dir() -> Path:
 
 
 def _key(content: str, params: FeatureParams, windowing: Windowing, variant: str, gate: GateConfig, seed: int) -> str:
-    blob = json.dumps({"v": CACHE_VERSION, "content": content, "features": params.to_dict(),
-                       "windowing": asdict(windowing), "variant": variant, "gate": asdict(gate),
-                       "seed": seed if variant != "orig" else None}, sort_keys=True)
+    blob = json.dumps(
+        {
+            "v": CACHE_VERSION,
+            "content": content,
+            "features": params.to_dict(),
+            "windowing": asdict(windowing),
+            "variant": variant,
+            "gate": asdict(gate),
+            "seed": seed if variant != "orig" else None,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def clip_rows(samples: np.ndarray, params: FeatureParams, windowing: Windowing, gate: GateConfig,
-              extractor: MfccFrames | None = None) -> ClipRows:
+def clip_rows(
+    samples: np.ndarray,
+    params: FeatureParams,
+    windowing: Windowing,
+    gate: GateConfig,
+    extractor: MfccFrames | None = None,
+) -> ClipRows:
     """Rows of one clip (at the model rate)."""
     extractor = extractor or MfccFrames(params)
     spec = windowing.spec(params)
@@ -104,8 +118,12 @@ def _one(job) -> tuple[np.ndarray, np.ndarray]:
             with np.load(target, allow_pickle=False) as data:
                 return data["x"], data["speech"]
     extractor = _EXTRACTORS.setdefault(params, MfccFrames(params))
-    samples = transform(load_audio(path, params.sample_rate), variant, params.sample_rate,
-                        np.random.default_rng([seed, index, sum(map(ord, variant))]))
+    samples = transform(
+        load_audio(path, params.sample_rate),
+        variant,
+        params.sample_rate,
+        np.random.default_rng([seed, index, sum(map(ord, variant))]),
+    )
     rows = clip_rows(samples, params, windowing, gate, extractor)
     if target is not None:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -116,14 +134,23 @@ def _one(job) -> tuple[np.ndarray, np.ndarray]:
     return rows.x, rows.speech
 
 
-def dataset_rows(paths: list[str], params: FeatureParams, windowing: Windowing, variant: str = "orig",
-                 gate: GateConfig | None = None, seed: int = 0, cache_dir: str | Path | None = None,
-                 workers: int = 2) -> DatasetRows:
+def dataset_rows(
+    paths: list[str],
+    params: FeatureParams,
+    windowing: Windowing,
+    variant: str = "orig",
+    gate: GateConfig | None = None,
+    seed: int = 0,
+    cache_dir: str | Path | None = None,
+    workers: int = 2,
+) -> DatasetRows:
     """Rows of every file (in order) for one variant; the copy of file ``i`` is seeded by (seed, i, variant)."""
     check(variant)
     gate = gate or GateConfig()
-    jobs = [(str(p), i, params, windowing, variant, gate, seed, None if cache_dir is None else str(cache_dir))
-            for i, p in enumerate(paths)]
+    jobs = [
+        (str(p), i, params, windowing, variant, gate, seed, None if cache_dir is None else str(cache_dir))
+        for i, p in enumerate(paths)
+    ]
     if workers <= 1 or len(jobs) < 16:
         results = [_one(j) for j in jobs]
     else:

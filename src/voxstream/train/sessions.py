@@ -29,8 +29,12 @@ def template(rows: DatasetRows, clips: np.ndarray, recipe: dict) -> dict:
     index = rows.rows_of(clips)
     use = rows.speech[index] if rows.speech[index].any() else np.ones(len(index), dtype=bool)  # no speech: all
     speech = _flat(np.asarray(rows.x[index][use], dtype=np.float32))  # float32, as the shipped priors were computed
-    return {"kind": "session", "prior_mean": speech.mean(axis=0).tolist(),
-            "prior_std": np.maximum(speech.std(axis=0), 1e-3).tolist(), **options}
+    return {
+        "kind": "session",
+        "prior_mean": speech.mean(axis=0).tolist(),
+        "prior_std": np.maximum(speech.std(axis=0), 1e-3).tolist(),
+        **options,
+    }
 
 
 def order(clips: np.ndarray, speakers: np.ndarray, seed: int) -> list[np.ndarray]:

@@ -31,12 +31,18 @@ import numpy as np
 
 from voxstream.train.datasets import speaker_keys
 
-RAVDESS_GROUPS = (("01", "02", "03", "04"), ("05", "06", "07", "08"), ("09", "10", "11", "12"),
-                  ("13", "14", "15", "16"))
+RAVDESS_GROUPS = (
+    ("01", "02", "03", "04"),
+    ("05", "06", "07", "08"),
+    ("09", "10", "11", "12"),
+    ("13", "14", "15", "16"),
+)
 NAMED = ("tess-random", "tess-cross", "lao", "lao-without-tess", "nemo-cross", "loco")
 STANDARD = ("tess-random", "tess-cross", "lao", "nemo-cross", "loco")
-SYNTAX = ("standard, tess-random, tess-cross, lao, lao-without-tess, lao-inner=N, nemo-cross, loco, random, "
-          "speaker=A[+B], lso=K or all, optionally :N for one fold (e.g. lao:2)")
+SYNTAX = (
+    "standard, tess-random, tess-cross, lao, lao-without-tess, lao-inner=N, nemo-cross, loco, random, "
+    "speaker=A[+B], lso=K or all, optionally :N for one fold (e.g. lao:2)"
+)
 
 
 @dataclass
@@ -99,8 +105,14 @@ def _lao(table, with_others: bool) -> list[Split]:
     for group in RAVDESS_GROUPS:
         held = np.isin(spk[rav], group)
         if held.any():
-            out.append(Split(f"RAVDESS test actors {group[0]}-{group[-1]}, train other actors{names}",
-                             np.sort(np.concatenate([rav[~held], extra])), rav[held], [f"ravdess:{a}" for a in group]))
+            out.append(
+                Split(
+                    f"RAVDESS test actors {group[0]}-{group[-1]}, train other actors{names}",
+                    np.sort(np.concatenate([rav[~held], extra])),
+                    rav[held],
+                    [f"ravdess:{a}" for a in group],
+                )
+            )
     return out
 
 
@@ -117,9 +129,15 @@ def _lao_inner(table, outer: int) -> list[Split]:
             continue
         held = np.isin(spk[inner], group)
         if held.any():
-            out.append(Split(f"inner fold of lao {outer}: test actors {group[0]}-{group[-1]}, train the other inner "
-                             f"actors{names}", np.sort(np.concatenate([inner[~held], extra])), inner[held],
-                             [f"ravdess:{a}" for a in group]))
+            out.append(
+                Split(
+                    f"inner fold of lao {outer}: test actors {group[0]}-{group[-1]}, train the other inner "
+                    f"actors{names}",
+                    np.sort(np.concatenate([inner[~held], extra])),
+                    inner[held],
+                    [f"ravdess:{a}" for a in group],
+                )
+            )
     return out
 
 
@@ -129,8 +147,14 @@ def _nemo_cross(table) -> list[Split]:
     out = []
     for s in sorted(set(spk[nemo])):
         held = (corpus == "nemo") & (spk == s)
-        out.append(Split(f"nEMO test speaker {s}, train everything else", np.flatnonzero(~held),
-                         np.flatnonzero(held), [f"nemo:{s}"]))
+        out.append(
+            Split(
+                f"nEMO test speaker {s}, train everything else",
+                np.flatnonzero(~held),
+                np.flatnonzero(held),
+                [f"nemo:{s}"],
+            )
+        )
     return out
 
 
@@ -145,8 +169,11 @@ def _loco(table) -> list[Split]:
     for held in names:
         test = np.flatnonzero(corpus == held)
         train = " + ".join(n.upper() for n in names if n != held)
-        out.append(Split(f"{held.upper()} held out, train {train}", np.flatnonzero(corpus != held), test,
-                         sorted(set(keys[test]))))
+        out.append(
+            Split(
+                f"{held.upper()} held out, train {train}", np.flatnonzero(corpus != held), test, sorted(set(keys[test]))
+            )
+        )
     return out
 
 
@@ -155,8 +182,10 @@ def _speakers(table, speakers: list[str]) -> list[Split]:
     wanted = set(speakers)
     missing = sorted(wanted - set(keys) - set(raw))
     if missing:
-        raise ValueError(f"speaker={'+'.join(speakers)}: {', '.join(missing)} not in the data "
-                         f"(speakers: {', '.join(sorted(set(raw)))})")
+        raise ValueError(
+            f"speaker={'+'.join(speakers)}: {', '.join(missing)} not in the data "
+            f"(speakers: {', '.join(sorted(set(raw)))})"
+        )
     mask = np.array([k in wanted or r in wanted for k, r in zip(keys, raw)], dtype=bool)
     if mask.all():
         raise ValueError(f"speaker={'+'.join(speakers)}: every clip would be held out; nothing left to train on")
@@ -173,8 +202,9 @@ def _lso(table, k: int, seed: int) -> list[Split]:
     for i, chunk in enumerate(np.array_split(order, k)):
         held = sorted(str(s) for s in chunk)
         mask = np.isin(keys, held)
-        out.append(Split(f"lso fold {i + 1}/{k}: test {' '.join(held)}", np.flatnonzero(~mask),
-                         np.flatnonzero(mask), held))
+        out.append(
+            Split(f"lso fold {i + 1}/{k}: test {' '.join(held)}", np.flatnonzero(~mask), np.flatnonzero(mask), held)
+        )
     return out
 
 

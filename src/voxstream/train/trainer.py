@@ -109,11 +109,22 @@ def load(opts: Options, arch: Arch, test_conditions: bool = True) -> Data:
         return dataset_rows(paths, params, windowing, variant, opts.gate, opts.seed, cache, opts.workers)
 
     test = {v: rows(v, stream) for v in (("orig",) + (CONDITIONS if test_conditions else ()))}
-    train = {v: (test[v] if v in test and not arch.whole_clip else rows(v, Windowing(None) if arch.whole_clip
-                                                                          else stream)) for v in arch.variants}
+    train = {
+        v: (test[v] if v in test and not arch.whole_clip else rows(v, Windowing(None) if arch.whole_clip else stream))
+        for v in arch.variants
+    }
     trainable = np.arange(len(table)) < len(table) - n_eval  # eval-only folders come last
-    return Data(table, label_indices(table["label"]), speaker_keys(table).to_numpy(), params, train, test,
-                (table["emotion"] == "calm").to_numpy(), scan.mapped, trainable)
+    return Data(
+        table,
+        label_indices(table["label"]),
+        speaker_keys(table).to_numpy(),
+        params,
+        train,
+        test,
+        (table["emotion"] == "calm").to_numpy(),
+        scan.mapped,
+        trainable,
+    )
 
 
 def trainable_side(data: Data, split: Split) -> Split:
@@ -128,12 +139,14 @@ def trainable_side(data: Data, split: Split) -> Split:
         name = name.replace(f" + {corpus.upper()}", "")
     if not keep.any():
         raise ValueError(f"{split.name}: no --data clips left to train on (its training side is only --eval-data)")
-    return replace(split, name=f"{name} (no {', '.join(gone) or 'eval-only'} clips: --eval-data)",
-                   train=split.train[keep])
+    return replace(
+        split, name=f"{name} (no {', '.join(gone) or 'eval-only'} clips: --eval-data)", train=split.train[keep]
+    )
 
 
-def training_set(data: Data, arch: Arch, train: np.ndarray,
-                 seed: int) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray]:
+def training_set(
+    data: Data, arch: Arch, train: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray, dict, np.ndarray]:
     """Normalised training rows of the clips ``train`` (every variant a set of new speakers), their labels,
     the card's normalisation dict and the clip of each row."""
     norm = template(data.test_rows["orig"], train, arch.normalization)
@@ -144,7 +157,7 @@ def training_set(data: Data, arch: Arch, train: np.ndarray,
             x, clip = rows.x[rows.rows_of(train)], train
         else:
             x, clip = simulate(rows, order(train, data.speakers, seed + 101 * k), norm)
-            x, clip = x[::arch.train_hop], clip[::arch.train_hop]
+            x, clip = x[:: arch.train_hop], clip[:: arch.train_hop]
         xs.append(x)
         ys.append(data.y[clip])
         clips.append(clip)
@@ -174,8 +187,9 @@ def seed_everything(seed: int) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def fit(arch: Arch, x: np.ndarray, y: np.ndarray, seed: int, epochs: int | None,
-        weights: np.ndarray | None = None) -> tuple[Any, dict]:
+def fit(
+    arch: Arch, x: np.ndarray, y: np.ndarray, seed: int, epochs: int | None, weights: np.ndarray | None = None
+) -> tuple[Any, dict]:
     """A fresh seeded model of ``arch`` fitted on rows ``x`` (loss ``weights`` per row, default 1); returns
     (model, history per epoch)."""
     import keras
@@ -185,13 +199,19 @@ def fit(arch: Arch, x: np.ndarray, y: np.ndarray, seed: int, epochs: int | None,
     seed_everything(seed)
     x = x.reshape((len(x),) + arch.input_shape(x.shape[1:])).astype(np.float32)
     onehot = keras.utils.to_categorical(y, len(LABELS))
-    fit_idx, val_idx = (validation_split(y, arch.val_fraction, seed) if arch.val_fraction
-                        else (np.arange(len(y)), None))
+    fit_idx, val_idx = validation_split(y, arch.val_fraction, seed) if arch.val_fraction else (np.arange(len(y)), None)
     model = build_model(arch.name, x.shape[1:], len(LABELS))
     val = (x[val_idx], onehot[val_idx]) if val_idx is not None else None
-    hist = model.fit(x[fit_idx], onehot[fit_idx], validation_data=val, epochs=epochs or arch.epochs,
-                     sample_weight=None if weights is None else weights[fit_idx],
-                     batch_size=arch.batch_size, shuffle=True, verbose=0)
+    hist = model.fit(
+        x[fit_idx],
+        onehot[fit_idx],
+        validation_data=val,
+        epochs=epochs or arch.epochs,
+        sample_weight=None if weights is None else weights[fit_idx],
+        batch_size=arch.batch_size,
+        shuffle=True,
+        verbose=0,
+    )
     return model, {k: [round(float(v), 5) for v in vals] for k, vals in hist.history.items()}
 
 
@@ -207,8 +227,17 @@ def weigh(data: Data, clips: np.ndarray, y: np.ndarray, balance: str) -> np.ndar
     return None if balance == "none" else row_weights(balance, data.speakers[clips], y)
 
 
-def evaluate_split(data: Data, arch: Arch, split, seed: int, epochs: int | None, balance: str = "none",
-                   fitted: dict | None = None, opts: Options | None = None, save_as: str | None = None) -> dict:
+def evaluate_split(
+    data: Data,
+    arch: Arch,
+    split,
+    seed: int,
+    epochs: int | None,
+    balance: str = "none",
+    fitted: dict | None = None,
+    opts: Options | None = None,
+    save_as: str | None = None,
+) -> dict:
     """Fit on the split's training side, convert, and score its test side by every protocol (LiteRT), the
     live ones through the engine with the fold's own card.  ``fitted`` keeps each training side's model:
     splits with the same training side (``--eval-data`` folds) share one fit, which the same seed would
@@ -225,37 +254,85 @@ def evaluate_split(data: Data, arch: Arch, split, seed: int, epochs: int | None,
             fitted[key] = entry
     blob, norm, n_rows, in_shape = fitted[key] if fitted is not None else entry
     lite = LiteModel(blob)
-    protocols = run_protocols(data.test_rows, norm, lite.predict_rows, split.test, data.y, data.speakers, seed + 7,
-                              calm=data.calm)
+    protocols = run_protocols(
+        data.test_rows, norm, lite.predict_rows, split.test, data.y, data.speakers, seed + 7, calm=data.calm
+    )
     card = fold_card(data.params, opts.window_s, opts.hop_s, norm, opts.gate, in_shape)
-    protocols.update(run_live_protocols(LIVE, card, lite.predict, list(data.table["path"].astype(str)), split.test,
-                                        data.y, data.speakers, seed + 7, data.calm))
+    protocols.update(
+        run_live_protocols(
+            LIVE,
+            card,
+            lite.predict,
+            list(data.table["path"].astype(str)),
+            split.test,
+            data.y,
+            data.speakers,
+            seed + 7,
+            data.calm,
+        )
+    )
     if save_as and opts.save_folds:
         from voxstream.train.export import write_model
 
-        write_model(opts.save_folds, save_as, blob, arch.name, data.params, in_shape,
-                    {"training": {"split": split.name, "test_speakers": list(split.test_speakers)}},
-                    window_s=opts.window_s, hop_s=opts.hop_s, normalization=norm, gate=opts.gate)
-    _LOGGER.info("%s: live %.4f (during %.4f), stream %.4f, cold %.4f (%.0f s)", split.name,
-                 protocols["live"]["accuracy"], protocols["live"]["during_accuracy"],
-                 protocols["stream"]["accuracy"], protocols["cold"]["accuracy"], time.perf_counter() - start)
-    return {"split": split.name, "n_train_clips": int(len(split.train)), "n_test_clips": int(len(split.test)),
-            "n_train_rows": int(n_rows), "seconds": round(time.perf_counter() - start, 1), "protocols": protocols}
+        write_model(
+            opts.save_folds,
+            save_as,
+            blob,
+            arch.name,
+            data.params,
+            in_shape,
+            {"training": {"split": split.name, "test_speakers": list(split.test_speakers)}},
+            window_s=opts.window_s,
+            hop_s=opts.hop_s,
+            normalization=norm,
+            gate=opts.gate,
+        )
+    _LOGGER.info(
+        "%s: live %.4f (during %.4f), stream %.4f, cold %.4f (%.0f s)",
+        split.name,
+        protocols["live"]["accuracy"],
+        protocols["live"]["during_accuracy"],
+        protocols["stream"]["accuracy"],
+        protocols["cold"]["accuracy"],
+        time.perf_counter() - start,
+    )
+    return {
+        "split": split.name,
+        "n_train_clips": int(len(split.train)),
+        "n_test_clips": int(len(split.test)),
+        "n_train_rows": int(n_rows),
+        "seconds": round(time.perf_counter() - start, 1),
+        "protocols": protocols,
+    }
 
 
 def run_evaluations(data: Data, arch: Arch, opts: Options, artifacts: Path) -> dict:
     out: dict[str, dict] = {}
     fitted: dict = {}
     for spec, splits in available(data.table, opts.evaluate, opts.seed).items():
-        results = [evaluate_split(data, arch, trainable_side(data, s), opts.seed, opts.epochs, opts.balance, fitted,
-                                  opts, f"{spec.replace('=', '')}_fold{i + 1}")
-                   for i, s in enumerate(splits)]
+        results = [
+            evaluate_split(
+                data,
+                arch,
+                trainable_side(data, s),
+                opts.seed,
+                opts.epochs,
+                opts.balance,
+                fitted,
+                opts,
+                f"{spec.replace('=', '')}_fold{i + 1}",
+            )
+            for i, s in enumerate(splits)
+        ]
         out[spec] = {"splits": results}
         if len(results) > 1:
             out[spec]["mean"] = mean_over_folds([r["protocols"] for r in results])
         for i, r in enumerate(results):
-            plots.confusion(r["protocols"]["stream"], artifacts /
-                            f"confusion_{spec}{f'_fold{i + 1}' if len(results) > 1 else ''}.png", r["split"])
+            plots.confusion(
+                r["protocols"]["stream"],
+                artifacts / f"confusion_{spec}{f'_fold{i + 1}' if len(results) > 1 else ''}.png",
+                r["split"],
+            )
     return out
 
 
@@ -287,8 +364,9 @@ def train(opts: Options) -> Path:
     evaluations = run_evaluations(data, arch, opts, artifacts)
     shipped = make_splits(data.table, opts.split, opts.seed)
     if len(shipped) != 1:
-        raise ValueError(f"--split {opts.split}: names {len(shipped)} folds; the shipped model needs one "
-                         f"(e.g. {opts.split}:1)")
+        raise ValueError(
+            f"--split {opts.split}: names {len(shipped)} folds; the shipped model needs one (e.g. {opts.split}:1)"
+        )
     side = trainable_side(data, shipped[0])
     x, y, norm, clips = training_set(data, arch, side.train, opts.seed)
     weights = weigh(data, clips, y, opts.balance)
@@ -302,42 +380,90 @@ def train(opts: Options) -> Path:
     lite_p = predict(check)
     holdout = None
     if len(side.test):
-        holdout = run_protocols(data.test_rows, norm, predict, side.test, data.y, data.speakers, opts.seed + 7,
-                                calm=data.calm)
-        holdout.update(run_live_protocols(LIVE, fold_card(data.params, opts.window_s, opts.hop_s, norm, opts.gate,
-                                                          (1,) + arch.input_shape(x.shape[1:])),
-                                          lite.predict, list(data.table["path"].astype(str)), side.test, data.y,
-                                          data.speakers, opts.seed + 7, data.calm))
+        holdout = run_protocols(
+            data.test_rows, norm, predict, side.test, data.y, data.speakers, opts.seed + 7, calm=data.calm
+        )
+        holdout.update(
+            run_live_protocols(
+                LIVE,
+                fold_card(
+                    data.params, opts.window_s, opts.hop_s, norm, opts.gate, (1,) + arch.input_shape(x.shape[1:])
+                ),
+                lite.predict,
+                list(data.table["path"].astype(str)),
+                side.test,
+                data.y,
+                data.speakers,
+                opts.seed + 7,
+                data.calm,
+            )
+        )
     plots.training_curves(history, artifacts / "curves.png", f"{opts.name}: {arch.name}")
     extra = {
         "description": arch.description,
-        "training": {"arch": arch.name, "data": [str(Path(d)) for d in opts.data],
-                     "eval_data": [str(Path(d)) for d in opts.eval_data], "split": opts.split,
-                     "trained_on": side.name, "n_clips": int(len(side.train)), "n_rows": int(len(x)),
-                     "variants": list(arch.variants), "train_hop": arch.train_hop,
-                     "normalization_recipe": arch.normalization, "epochs": len(history.get("loss", [])),
-                     "batch_size": arch.batch_size, "seed": opts.seed, "history": history,
-                     "label_counts": {lab: int((data.y[side.train] == i).sum()) for i, lab in enumerate(LABELS)},
-                     "label_map": data.mapped, "balance": opts.balance,
-                     "corpora": corpus_shares(data.table["corpus"].to_numpy(), data.speakers, side.train, clips,
-                                              np.ones(len(y), np.float32) if weights is None else weights)},
-        "evaluation_protocol": {"clip_score": "voxstream.offline.clips: mean probability of the clip's speech "
-                                              "windows (all windows if none), through the card's normaliser",
-                                "protocols": list(PROTOCOLS) + list(LIVE),
-                                "live": live_description(), "predictions": "LiteRT, the converted model of "
-                                                                             "each split's own training side"},
+        "training": {
+            "arch": arch.name,
+            "data": [str(Path(d)) for d in opts.data],
+            "eval_data": [str(Path(d)) for d in opts.eval_data],
+            "split": opts.split,
+            "trained_on": side.name,
+            "n_clips": int(len(side.train)),
+            "n_rows": int(len(x)),
+            "variants": list(arch.variants),
+            "train_hop": arch.train_hop,
+            "normalization_recipe": arch.normalization,
+            "epochs": len(history.get("loss", [])),
+            "batch_size": arch.batch_size,
+            "seed": opts.seed,
+            "history": history,
+            "label_counts": {lab: int((data.y[side.train] == i).sum()) for i, lab in enumerate(LABELS)},
+            "label_map": data.mapped,
+            "balance": opts.balance,
+            "corpora": corpus_shares(
+                data.table["corpus"].to_numpy(),
+                data.speakers,
+                side.train,
+                clips,
+                np.ones(len(y), np.float32) if weights is None else weights,
+            ),
+        },
+        "evaluation_protocol": {
+            "clip_score": "voxstream.offline.clips: mean probability of the clip's speech "
+            "windows (all windows if none), through the card's normaliser",
+            "protocols": list(PROTOCOLS) + list(LIVE),
+            "live": live_description(),
+            "predictions": "LiteRT, the converted model of each split's own training side",
+        },
         "evaluations": evaluations,
-        "holdout": holdout and {"split": opts.split, "name": side.name, "n_test_clips": int(len(side.test)),
-                                "protocols": holdout},
-        "tflite_check": {"bytes": len(blob), "latency_us_median": lite.latency_us(check[0]),
-                         "max_abs_diff_vs_keras": float(np.abs(lite_p - keras_p).max()),
-                         "argmax_agreement_vs_keras": float((lite_p.argmax(1) == keras_p.argmax(1)).mean()),
-                         "n_compared": int(len(check)), "machine": platform.machine()},
-        "reproduce": {"command": opts.command, "wall_seconds": round(time.perf_counter() - start, 1),
-                      "deterministic": "same command, data and versions -> the same .tflite bytes"},
+        "holdout": holdout
+        and {"split": opts.split, "name": side.name, "n_test_clips": int(len(side.test)), "protocols": holdout},
+        "tflite_check": {
+            "bytes": len(blob),
+            "latency_us_median": lite.latency_us(check[0]),
+            "max_abs_diff_vs_keras": float(np.abs(lite_p - keras_p).max()),
+            "argmax_agreement_vs_keras": float((lite_p.argmax(1) == keras_p.argmax(1)).mean()),
+            "n_compared": int(len(check)),
+            "machine": platform.machine(),
+        },
+        "reproduce": {
+            "command": opts.command,
+            "wall_seconds": round(time.perf_counter() - start, 1),
+            "deterministic": "same command, data and versions -> the same .tflite bytes",
+        },
         "artifacts": artifacts.name,
         "versions": versions(),
     }
     in_shape = (1,) + arch.input_shape(x.shape[1:])
-    return write_model(opts.out, opts.name, blob, arch.name, data.params, in_shape, extra,
-                       window_s=opts.window_s, hop_s=opts.hop_s, normalization=norm, gate=opts.gate)
+    return write_model(
+        opts.out,
+        opts.name,
+        blob,
+        arch.name,
+        data.params,
+        in_shape,
+        extra,
+        window_s=opts.window_s,
+        hop_s=opts.hop_s,
+        normalization=norm,
+        gate=opts.gate,
+    )
