@@ -407,3 +407,32 @@ async def test_last_will_offline_after_sigkill(mqtt_broker):
     async with Subscriber(mqtt_broker, topics.status) as after:
         await after.until(lambda: after.messages)
         assert after.messages == [(topics.status, "offline", True)]
+
+
+def test_client_log_is_demoted_and_a_cancelled_subscribe_leaves_no_traceback():
+    """aiomqtt's records go to debug; its 'Unexpected message ID' (the SUBACK of a subscribe a stopping run
+    cancelled) keeps its line but loses the traceback, so a clean stop prints no Traceback even with --debug."""
+    import io
+    import logging
+
+    from voxstream.publish.mqtt import _CLIENT_LOGGER
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    _CLIENT_LOGGER.addHandler(handler)
+    old = _CLIENT_LOGGER.level
+    _CLIENT_LOGGER.setLevel(logging.DEBUG)
+    try:
+        try:
+            {}.pop(2)
+        except KeyError:
+            _CLIENT_LOGGER.exception('Unexpected message ID "%d" in on_subscribe callback', 2)
+        _CLIENT_LOGGER.error("failed to connect")
+    finally:
+        _CLIENT_LOGGER.removeHandler(handler)
+        _CLIENT_LOGGER.setLevel(old)
+    text = out.getvalue()
+    assert 'DEBUG Unexpected message ID "2" in on_subscribe callback' in text
+    assert "DEBUG failed to connect" in text
+    assert "Traceback" not in text and "KeyError" not in text

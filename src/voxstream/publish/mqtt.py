@@ -71,11 +71,16 @@ then fails at start, before any event); an unreachable broker does not hold the 
 
 
 class _Quiet(logging.Filter):
-    """paho reports every failed attempt as an ERROR; our own rate-limited WARNING already says it, so demote them."""
+    """paho reports every failed attempt as an ERROR; our own rate-limited WARNING already says it, so demote them.
+
+    aiomqtt also logs, with a traceback, the SUBACK of a subscribe that a stopping run has cancelled
+    (``Unexpected message ID``): expected at shutdown, so the line stays (at debug) and the traceback goes."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno > logging.DEBUG:
             record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+        if str(record.msg).startswith("Unexpected message ID"):
+            record.exc_info, record.exc_text = None, None
         return True
 
 
