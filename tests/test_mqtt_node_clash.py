@@ -20,7 +20,7 @@ from paho.mqtt.properties import Properties
 
 from engine_support import need_model
 from fault_support import MqttTap, VoxProc, terminate_quietly, tone_with_speechlike_bursts
-from test_publish_mqtt import _until, make_card, make_event, mqtt_config
+from test_publish_mqtt import Subscriber, _until, make_card, make_event, mqtt_config
 from voxstream.config import MqttConfig, node_slug
 from voxstream.errors import PublisherError
 from voxstream.publish.claim_host import PROCESS_START_MS, process_gone
@@ -223,29 +223,6 @@ async def _retained_status(broker) -> tuple[str, Claim | None]:
         return message.payload.decode(), Claim.from_properties(getattr(message.properties, "UserProperty", None))
 
 
-class StatusLog:
-    """Every status message a plain MQTT 3.1.1 subscriber (Home Assistant's kind) receives."""
-
-    def __init__(self, broker) -> None:
-        self.client = aiomqtt.Client(broker.host, broker.port)
-        self.payloads: list[str] = []
-
-    async def __aenter__(self) -> StatusLog:
-        await asyncio.wait_for(self.client.__aenter__(), T)
-        await asyncio.wait_for(self.client.subscribe(TOPICS.status, qos=1), T)
-        self._task = asyncio.create_task(self._read())
-        return self
-
-    async def __aexit__(self, *exc) -> None:
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-        await asyncio.wait_for(self.client.__aexit__(None, None, None), T)
-
-    async def _read(self) -> None:
-        async for message in self.client.messages:
-            self.payloads.append(message.payload.decode())
-
-
 async def _online(pub: MqttPublisher) -> None:
     await _until(lambda: pub.connected, T)
     await asyncio.wait_for(pub.publish(make_event(0)), T)
@@ -258,8 +235,8 @@ async def test_a_second_publisher_is_refused_when_it_enters(mqtt_broker):
     cfg = mqtt_config(mqtt_broker)
     async with MqttPublisher(cfg, "kitchen", make_card()) as holder:
         await _online(holder)
-        async with StatusLog(mqtt_broker) as log:
-            await _until(lambda: log.payloads == ["online"], T)  # the retained copy
+        async with Subscriber(mqtt_broker, TOPICS.status) as log:  # as Home Assistant (MQTT 3.1.1) sees it
+            await _until(lambda: log.on(TOPICS.status) == ["online"], T)  # the retained copy
             second = MqttPublisher(cfg, "Kitchen!", make_card())
             assert second.client_id != holder.client_id
             with pytest.raises(PublisherError, match=rf"run {holder.claim.mine.run}, pid \d+"):
@@ -267,7 +244,7 @@ async def test_a_second_publisher_is_refused_when_it_enters(mqtt_broker):
             assert second.sent == 0 and second.connections == 0
             await asyncio.wait_for(holder.publish(make_event(1, "sad")), T)
             await _until(lambda: holder.sent >= 2, T)
-            assert log.payloads == ["online"]  # nothing since
+            assert log.on(TOPICS.status) == ["online"]  # nothing since
         assert holder.fatal is None and holder.connections == 1
         assert await _retained_status(mqtt_broker) == ("online", holder.claim.mine)
 
@@ -300,12 +277,12 @@ async def test_an_older_claim_wins_and_a_younger_one_or_a_release_is_answered(mq
         await _online(pub)
         mine = pub.claim.mine
         await _put_status(mqtt_broker, "offline", _claim("young", mine.since_ms + 1000))
-        async with StatusLog(mqtt_broker) as log:
-            await _until(lambda: log.payloads[-1:] == ["online"], T)
+        async with Subscriber(mqtt_broker, TOPICS.status) as log:  # as Home Assistant (MQTT 3.1.1) sees it
+            await _until(lambda: log.on(TOPICS.status)[-1:] == ["online"], T)
         assert await _retained_status(mqtt_broker) == ("online", mine)
         await _put_status(mqtt_broker, "offline", None)  # e.g. a crashed newcomer's last will
-        async with StatusLog(mqtt_broker) as log:
-            await _until(lambda: log.payloads[-1:] == ["online"], T)
+        async with Subscriber(mqtt_broker, TOPICS.status) as log:  # as Home Assistant (MQTT 3.1.1) sees it
+            await _until(lambda: log.on(TOPICS.status)[-1:] == ["online"], T)
         assert await _retained_status(mqtt_broker) == ("online", mine)
         assert pub.fatal is None
 
