@@ -152,3 +152,17 @@ def test_outcomes_end_during_and_latency():
     assert metrics["during_accuracy"] == pytest.approx(0.45)
     assert metrics["latency_median_s"] == pytest.approx(0.75)
     assert metrics["latency_never"] == 0
+
+
+@pytest.mark.parametrize("name", ["voxstream", "session_mlp", "seed"])
+def test_every_shipped_card_carries_the_live_protocols(name):
+    """Each shipped card reports every live protocol on every lao fold, beside stream, with its live settings."""
+    from voxstream.train.live import GAP_S, LIVE, ROOM_TONE_DBFS
+
+    card = json.loads((need_model().parent / f"{name}.json").read_text())
+    assert card["evaluation_protocol"]["live"]["gap_s"] == GAP_S
+    assert card["evaluation_protocol"]["live"]["room_tone_dbfs"] == ROOM_TONE_DBFS
+    for fold in card["evaluations"]["lao"]["splits"]:
+        assert {"stream", *LIVE} <= set(fold["protocols"])
+        assert 0.0 <= fold["protocols"]["live"]["during_accuracy"] <= 1.0
+    assert "loco" in card["evaluations"]
