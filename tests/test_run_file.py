@@ -257,5 +257,7 @@ async def test_the_device_link_is_the_page_servers_bound_address(classifier):
     """With the page on, MQTT discovery links the device to the page's real address (its bound port)."""
     cfg = Config().replace("websocket", port=0).replace("mqtt", enabled=True)
     ws, mqtt = build_publishers(cfg, classifier.card, RunStats())
+    assert mqtt._page_url() is None  # not listening yet
     async with ws:
         assert mqtt._page_url() == ws.url == f"http://127.0.0.1:{ws.port}/" and ws.port != 0
+    assert mqtt._page_url() is None  # stopped: a late announce carries no link instead of failing

@@ -60,8 +60,8 @@ def build_publishers(cfg: Config, card: ModelCard, stats: RunStats, spec: Window
         )
         pubs.append(ws)
 
-        def page() -> str | None:  # read when discovery is announced, after the page server has started
-            return ws.url
+        def page() -> str | None:  # read when discovery is announced; None once the page server has stopped
+            return ws.running_url
 
     if cfg.mqtt.enabled:
         from voxstream.publish.mqtt import MqttPublisher

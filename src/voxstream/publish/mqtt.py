@@ -151,6 +151,8 @@ class MqttPublisher:
         try:
             await asyncio.wait({task, checked}, timeout=CLAIM_WAIT_S, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:  # cancelled while starting: nobody will call __aexit__
+            self._stopping = True  # ends the reconnect loop even where a library swallows the cancel
+            self._wake.set()
             task.cancel()
             raise
         finally:

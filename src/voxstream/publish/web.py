@@ -161,6 +161,11 @@ class PageServer:
         host = self.host if ":" not in self.host else f"[{self.host}]"
         return f"http://{host}:{self.port}/"
 
+    @property
+    def running_url(self) -> str | None:
+        """:attr:`url` while the server is listening, else None (before it starts, after it stops)."""
+        return self.url if self._server is not None else None
+
     # -- connections and HTTP -------------------------------------------------------------------------
     async def _handle(self, ws: ServerConnection) -> None:
         limit_kernel_buffer(ws)
