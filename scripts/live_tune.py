@@ -31,7 +31,7 @@ from voxstream.engine.smoother import Smoother
 from voxstream.inference.card import LABELS
 from voxstream.inference.litert import Classifier
 from voxstream.train.datasets import label_indices, scan_folders, speaker_keys
-from voxstream.train.live import join, live_config, order_for, outcomes, session_events, summarise
+from voxstream.train.live import joined_sessions, live_config, outcomes, session_events, summarise
 from voxstream.train.protocols import calm_sessions
 from voxstream.train.sessions import order
 from voxstream.train.splits import make_splits
@@ -118,13 +118,9 @@ def sessions_of(
         if protocol.startswith("live-calm")
         else order(test, speakers, seed)
     )
-    rng = np.random.default_rng(seed)
     out = []
-    for k, clips in enumerate(groups):  # the same draws, in the same order, as train.live.run_live
-        ordered = rng.permutation(clips) if protocol.startswith("live-calm") else order_for(protocol, clips, y, rng)
-        session = join(
-            [load_audio(paths[int(c)], rate) for c in ordered], ordered, rate, protocol.endswith("-zeros"), seed + k
-        )
+    for session in joined_sessions(protocol, groups, y, seed, lambda c: load_audio(paths[c], rate), rate):
+        ordered = session.clips
         out.append(
             Recorded(
                 record(clf, session.samples, cfg, norm),

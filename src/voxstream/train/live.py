@@ -26,7 +26,7 @@ ends on ``silence`` or ``uncertain`` counts as wrong); ``during_accuracy`` is th
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -245,6 +245,24 @@ def summarise(y_true: np.ndarray, shown: list[ClipOutcome], new: np.ndarray) -> 
     return metrics
 
 
+def joined_sessions(
+    protocol: str,
+    sessions: list[np.ndarray],
+    y: np.ndarray,
+    seed: int,
+    load: Callable[[int], np.ndarray],
+    sample_rate: int,
+) -> Iterator[Session]:
+    """Each of ``sessions`` (a test speaker's clips) in the protocol's order, joined: the one place the live
+    protocols draw their orders and room tone (``scripts/live_tune.py`` replays exactly these)."""
+    if protocol not in LIVE:
+        raise ValueError(f"protocol {protocol!r}: expected one of {', '.join(LIVE)}")
+    rng = np.random.default_rng(seed)
+    for k, clips in enumerate(sessions):
+        ordered = rng.permutation(clips) if protocol.startswith("live-calm") else order_for(protocol, clips, y, rng)
+        yield join([load(int(c)) for c in ordered], ordered, sample_rate, protocol.endswith("-zeros"), seed + k)
+
+
 def run_live(
     protocol: str,
     card: ModelCard,
@@ -258,18 +276,13 @@ def run_live(
 ) -> dict:
     """One live protocol over ``sessions`` (each test speaker's clips; for ``live-calm`` the calm-session
     clips, already chosen), ``load(clip)`` giving a clip's samples at the model rate."""
-    if protocol not in LIVE:
-        raise ValueError(f"protocol {protocol!r}: expected one of {', '.join(LIVE)}")
-    rng = np.random.default_rng(seed)
     cfg = live_config(cfg)
     rate = card.features.sample_rate
     clips_all, shown, new = [], [], []
-    for k, clips in enumerate(sessions):
-        ordered = rng.permutation(clips) if protocol.startswith("live-calm") else order_for(protocol, clips, y, rng)
-        session = join([load(int(c)) for c in ordered], ordered, rate, protocol.endswith("-zeros"), seed + k)
+    for session in joined_sessions(protocol, sessions, y, seed, load, rate):
+        ordered = session.clips
         events = session_events(card, predict, session.samples, cfg)
-        truth = [LABELS[int(y[c])] for c in ordered]
-        shown += outcomes(session, events, truth, rate)
+        shown += outcomes(session, events, [LABELS[int(y[c])] for c in ordered], rate)
         new += [i == 0 or y[ordered[i]] != y[ordered[i - 1]] for i in range(len(ordered))]
         clips_all.append(ordered)
     clips_ = np.concatenate(clips_all) if clips_all else np.zeros(0, dtype=np.int64)
