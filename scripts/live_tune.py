@@ -31,7 +31,7 @@ from voxstream.engine.smoother import Smoother
 from voxstream.inference.card import LABELS
 from voxstream.inference.litert import Classifier
 from voxstream.train.datasets import label_indices, scan_folders, speaker_keys
-from voxstream.train.live import joined_sessions, live_config, outcomes, session_events, summarise
+from voxstream.train.live import Session, joined_sessions, live_config, outcomes, session_events, summarise
 from voxstream.train.protocols import calm_sessions
 from voxstream.train.sessions import order
 from voxstream.train.splits import make_splits
@@ -80,7 +80,7 @@ class Recorded:
     """One session as the engine heard it."""
 
     hops: list[Hop]
-    session: object
+    session: Session
     truth: list[str]
     new: list[bool]
     calm: list[bool]
@@ -136,7 +136,7 @@ def sessions_of(
 def figures(recorded: list[Recorded], setting: SmootherConfig, rate: int) -> dict:
     shown, truth, new, calm = [], [], [], []
     for r in recorded:
-        shown += outcomes(r.session, replay(r.hops, setting), r.truth, rate)  # type: ignore[arg-type]
+        shown += outcomes(r.session, replay(r.hops, setting), r.truth, rate)  # type: ignore[arg-type]  # Shown has the two fields outcomes reads
         truth += r.truth
         new += r.new
         calm += r.calm
